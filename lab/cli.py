@@ -1,0 +1,169 @@
+"""The ``knoblab`` command. No argument opens the window; sub-commands run headless.
+
+This module imports no torch at import time: opening the window must not load
+it in the GUI process. Sub-commands import the engine when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from lab.config import ConfigError, ExperimentConfig
+
+DEFAULT_PRESET = "spirals-mlp"
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value as TOML (numbers, booleans, quoted strings), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_experiment(
+    config_path: str | None, preset_name: str | None, sets: list[str]
+) -> ExperimentConfig:
+    from lab.presets import preset
+
+    if config_path and preset_name:
+        raise ConfigError("preset", "give a config file or a preset, not both")
+    if config_path:
+        config = ExperimentConfig.load(config_path)
+    else:
+        config = preset(preset_name or DEFAULT_PRESET)
+    changes = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(item, "a --set needs the form field=value, e.g. optim.lr=0.01")
+        changes[key.strip()] = _parse_value(value.strip())
+    return config.with_changes(changes) if changes else config
+
+
+def _fmt_row(step: int, total: int, row: dict[str, float], rate: float) -> str:
+    parts = [f"step {step:>{len(str(total))}}/{total}", f"train_loss {row['train_loss']:.4f}",
+             f"test_loss {row['test_loss']:.4f}"]  # fmt: skip
+    if not math.isnan(row["test_acc"]):
+        parts.append(f"test_acc {100 * row['test_acc']:5.1f}%")
+    parts += [f"lr {row['lr']:.2e}", f"{rate:,.0f} steps/s"]
+    return "  ".join(parts)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_experiment(args.config, args.preset, args.set)
+    if args.steps is not None:
+        config = config.with_changes({"train.steps": args.steps})
+    from lab.store import save_run
+    from lab.trainer import Trainer
+
+    out = Path(args.out or Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    trainer = Trainer(config)
+    total = config.train.steps
+    print(f"knoblab: {config.name} on {trainer.device}, {total} steps -> {out}", flush=True)
+    start = time.perf_counter()
+
+    def report(result: Any) -> None:
+        if not args.quiet and result.step % config.train.eval_every == 0:
+            row = dict(
+                zip(trainer.store["eval"].columns, trainer.store["eval"].latest, strict=True)
+            )
+            rate = result.step / (time.perf_counter() - start)
+            print(_fmt_row(result.step, total, row, rate), flush=True)
+
+    outcome = trainer.run(total, report)
+    elapsed = time.perf_counter() - start
+    if trainer.step_count % config.train.eval_every or trainer.step_count == 0:
+        trainer.log_evaluation()  # the last row always describes the final weights
+    save_run(out, trainer)
+    final = dict(zip(trainer.store["eval"].columns, trainer.store["eval"].latest, strict=True))
+    summary = f"train_loss {final['train_loss']:.4f}  test_loss {final['test_loss']:.4f}"
+    if not math.isnan(final["test_acc"]):
+        summary += f"  test_acc {100 * final['test_acc']:.1f}%"
+    print(f"knoblab: {trainer.step_count} steps in {elapsed:.1f} s; {summary}; wrote {out}")
+    if outcome != "done":
+        print(f"knoblab: stopped: {outcome}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from lab.presets import PRESETS
+
+    for name, config in PRESETS.items():
+        model = f"{config.model.kind} x{len(config.model.layers)}"
+        optim = f"{config.optim.name} lr {config.optim.lr:g}"
+        print(f"{name:<16} {model} on {config.data.name}, {optim}, {config.train.steps} steps")
+    return 0
+
+
+def has_display() -> bool:
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and platform not in ("xcb", "wayland"):
+        return True  # offscreen, vnc, ...: Qt was told where to draw
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_window() -> int:
+    if importlib.util.find_spec("app.main") is None:
+        print("knoblab: the desktop window is not part of this build yet; "
+              f"running the {DEFAULT_PRESET} experiment headless instead.")  # fmt: skip
+    elif not has_display():
+        print("knoblab: no display found (DISPLAY is not set); "
+              f"running the {DEFAULT_PRESET} experiment headless instead.")  # fmt: skip
+    else:
+        from app.main import main as app_main
+
+        return app_main()
+    return main(["run", "--preset", DEFAULT_PRESET])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="knoblab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="train an experiment headless")
+    run.add_argument("config", nargs="?", help="experiment config (.toml or .json)")
+    run.add_argument("--preset", help=f"a named experiment (default {DEFAULT_PRESET})")
+    run.add_argument("--steps", type=int, help="optimiser steps (overrides train.steps)")
+    run.add_argument("--out", help="run folder to write (default runs/NAME-TIME)")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="change a field, e.g. --set optim.lr=0.03 (repeatable)")  # fmt: skip
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.set_defaults(func=cmd_run)
+    presets = sub.add_parser("presets", help="list the named experiments")
+    presets.set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        return open_window()
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return 0
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"knoblab: invalid config: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the store's and engine's own errors carry their reason
+        from lab.store import StoreError
+
+        if isinstance(exc, StoreError):
+            print(f"knoblab: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

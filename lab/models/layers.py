@@ -1,0 +1,104 @@
+"""Building blocks with one module per activation and per norm, so hooks can
+report every layer on its own (a shared or functional activation cannot be hooked
+per place)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+
+
+def make_activation(name: str) -> nn.Module:
+    return _ACTIVATIONS[name]()
+
+
+class ChannelRMSNorm(nn.Module):
+    """RMS norm of a conv feature map over (C, H, W), with a scale per channel."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rms = x.pow(2).mean(dim=(1, 2, 3), keepdim=True).add(self.eps).rsqrt()
+        return x * rms * self.weight.view(1, -1, 1, 1)
+
+
+def make_norm(name: str, width: int, *, spatial: bool) -> nn.Module:
+    if name == "none":
+        return nn.Identity()
+    if name == "batch":
+        return nn.BatchNorm2d(width) if spatial else nn.BatchNorm1d(width)
+    if name == "layer":  # GroupNorm with one group is LayerNorm over (C, H, W)
+        return nn.GroupNorm(1, width) if spatial else nn.LayerNorm(width)
+    if name == "rms":
+        return ChannelRMSNorm(width) if spatial else nn.RMSNorm(width)
+    raise AssertionError(name)  # pragma: no cover - config validates names
+
+
+def branch_scale(mode: str, n_residual: int) -> nn.Module | float:
+    """How a residual branch is scaled: 1, 1/sqrt(2N), or a ReZero scalar at 0."""
+    if mode == "rezero":
+        return nn.Parameter(torch.zeros(()))
+    if mode == "inv_sqrt_2n":
+        return 1.0 / math.sqrt(2 * max(n_residual, 1))
+    return 1.0
+
+
+class Block(nn.Module):
+    """``[norm ->] transform -> [norm ->] activation -> dropout [-> pool]``, with
+    an optional residual connection around it.
+
+    ``transform`` is a Linear (MLP) or Conv2d (CNN). With ``norm_position ==
+    "pre"`` the norm comes first (on the block's input), as in pre-norm residual nets.
+    """
+
+    def __init__(
+        self,
+        transform: nn.Module,
+        norm: nn.Module,
+        activation: nn.Module,
+        *,
+        dropout: float,
+        spatial: bool,
+        pre_norm: bool,
+        residual: bool,
+        scale: nn.Module | float = 1.0,
+        pool: bool = False,
+    ) -> None:
+        super().__init__()
+        self.transform = transform
+        self.norm = norm
+        self.act = activation
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
+        self.pre_norm = pre_norm
+        self.residual = residual
+        if isinstance(scale, nn.Parameter):
+            self.branch_scale = scale
+        else:
+            self.register_buffer("branch_scale", torch.tensor(float(scale)), persistent=False)
+        self.spatial = spatial
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pre_norm:
+            h = self.act(self.transform(self.norm(x)))
+        else:
+            h = self.act(self.norm(self.transform(x)))
+        h = self.drop(h)
+        if self.residual:
+            h = x + self.branch_scale * h
+        return self.pool(h)

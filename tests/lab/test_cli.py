@@ -1,0 +1,67 @@
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lab.cli import main
+from lab.config import ExperimentConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def knoblab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lab.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def test_spirals_preset_reaches_95_percent_within_a_minute(tmp_path):
+    start = time.perf_counter()
+    result = knoblab("run", "--preset", "spirals-mlp", "--steps", "2000", "--out", str(tmp_path))
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 60
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert {"step", "train_loss", "test_loss", "train_acc", "test_acc", "lr"} <= set(rows[0])
+    assert int(rows[-1]["step"]) == 2000
+    assert float(rows[-1]["test_acc"]) >= 0.95
+    assert "test_acc" in result.stdout
+    config = ExperimentConfig.load(tmp_path / "config.toml")
+    assert config.train.steps == 2000 and config.name == "spirals-mlp"
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 2000
+
+
+def test_config_file_and_set_overrides(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    ExperimentConfig().with_changes({"data.name": "moons", "train.steps": 30}).save(path)
+    code = main(["run", str(path), "--set", "optim.lr=0.05", "--set", 'optim.name="sgd"',
+                 "--out", str(tmp_path / "out"), "--quiet"])  # fmt: skip
+    assert code == 0
+    saved = ExperimentConfig.load(tmp_path / "out" / "config.toml")
+    assert saved.optim.lr == 0.05 and saved.optim.name == "sgd" and saved.data.name == "moons"
+    assert "30 steps" in capsys.readouterr().out
+
+
+def test_invalid_config_exits_2_naming_the_field(tmp_path, capsys):
+    assert main(["run", "--set", "model.layers[0].activation=swish", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "model.layers[0].activation" in err and "swish" in err
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_divergence_exits_3_and_still_writes_the_run(tmp_path, capsys):
+    code = main(["run", "--set", "optim.lr=100", "--set", 'optim.name="sgd"', "--steps", "50",
+                 "--out", str(tmp_path), "--quiet"])  # fmt: skip
+    assert code == 3
+    assert "non-finite" in capsys.readouterr().err
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_presets_are_listed(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "spirals-mlp" in out and "shapes-cnn" in out
