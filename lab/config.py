@@ -275,7 +275,7 @@ class TrainConfig:
     precision: str = "fp32"
     loss: str = "auto"  # auto: cross-entropy for classes, MSE for regression
     label_smoothing: float = 0.0
-    eval_every: int = 50  # steps between train/test evaluations (rows of metrics.csv)
+    eval_every: int = 100  # steps between train/test evaluations (rows of metrics.csv)
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
 
     def __post_init__(self) -> None:

@@ -78,6 +78,16 @@ def test_accumulation_equals_one_big_batch():
         torch.testing.assert_close(p_small.grad, g, rtol=0, atol=1e-6)
 
 
+def test_grad_norm_is_measured_on_evaluation_steps_by_hand():
+    trainer = Trainer(tiny_config(**{"train.eval_every": 5}))
+    results = [trainer.step() for _ in range(5)]
+    assert all(math.isnan(r.grad_norm) for r in results[:4])
+    by_hand = torch.sqrt(sum((p.grad**2).sum() for p in trainer.params))
+    assert results[4].grad_norm == pytest.approx(float(by_hand), rel=1e-5)
+    assert trainer.store["grad_norm"].steps.tolist() == [5]
+    assert trainer.store["eval"].column("grad_norm")[-1] == pytest.approx(float(by_hand), rel=1e-5)
+
+
 def test_clip_by_norm_caps_the_applied_gradient():
     trainer = Trainer(tiny_config(**{"optim.clip": "norm", "optim.clip_value": 0.01}))
     result = trainer.step()
