@@ -290,12 +290,40 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ProbesConfig:
+    """Per-layer instruments (see lab/probes.py). All of them run every
+    ``every`` steps; statistics are taken on that step's batch."""
+
+    enabled: bool = True
+    every: int = 10
+    gradients: bool = True  # grad/weight norms per tensor and layer, update/weight ratio
+    activation_grads: bool = True  # ||dL/dh|| of each layer's output h
+    activations: bool = True  # mean, std, histogram, saturation after each activation
+    dead_units: bool = True  # ReLU-family units with no positive output
+    dead_window: int = 8  # probed batches a unit must stay silent in to count as dead
+    hist_bins: int = 40
+    hist_range: float = 4.0  # histogram span [-r, r] (sigmoid [0, 1], tanh [-1, 1])
+    saturation: float = 0.99  # tanh |a| > s, sigmoid a < 1-s or a > s
+
+    def __post_init__(self) -> None:
+        _check_bool("probes.enabled", self.enabled)
+        _check_int("probes.every", self.every, 1)
+        for name in ("gradients", "activation_grads", "activations", "dead_units"):
+            _check_bool(f"probes.{name}", getattr(self, name))
+        _check_int("probes.dead_window", self.dead_window, 1, 1024)
+        _check_int("probes.hist_bins", self.hist_bins, 2, 1024)
+        _check_float("probes.hist_range", self.hist_range, 0.0, 1e6, lo_open=True)
+        _check_float("probes.saturation", self.saturation, 0.5, 1.0, lo_open=True, hi_open=True)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     init: InitConfig = field(default_factory=InitConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
     name: str = "experiment"
     schema: int = SCHEMA_VERSION
 

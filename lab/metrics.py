@@ -90,12 +90,15 @@ class MetricStore:
         step: int,
         values: dict[str, float] | Sequence[float],
         columns: Sequence[str] | None = None,
+        capacity: int | None = None,
     ) -> None:
+        """Append a row; the series is made on its first row, with ``columns``
+        (or the dict's keys) and ``capacity`` (default: the store's)."""
         if isinstance(values, dict):
             columns, values = tuple(values), list(values.values())
         series = self.series.get(name)
         if series is None:
-            series = self.series[name] = Series(columns or ("value",), self.capacity)
+            series = self.series[name] = Series(columns or ("value",), capacity or self.capacity)
         series.append(step, values)
 
     def __contains__(self, name: str) -> bool:

@@ -38,6 +38,7 @@ from lab.init import apply_init
 from lab.metrics import MetricStore
 from lab.models import Net, build_model
 from lab.optim import apply_live, build_optimizer, needs_rebuild, set_lr
+from lab.probes import Probes
 from lab.schedule import lr_factor
 
 # Changes under these prefixes restart the session from scratch.
@@ -137,6 +138,7 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)
         self._lr_in_groups = config.optim.lr
+        self.probes = Probes(self.model, config.probes)
         self.loss_fn = _loss_fn(config)
         to = {"device": self.device}
         self.x_train = torch.as_tensor(self.data.x_train).to(**to)
@@ -198,6 +200,9 @@ class Trainer:
         else:
             apply_live(self.optimizer, new.optim)
             self.config = new
+        if report.kind != "rebuild" and any(f.startswith("probes.") for f in report.fields):
+            self.probes.detach()
+            self.probes = Probes(self.model, new.probes)
         self._lr_in_groups = new.optim.lr  # what build_optimizer/apply_live wrote
         if report.kind != "none":
             self.stop_reason = None  # a change is the user's answer to a divergence
@@ -260,10 +265,21 @@ class Trainer:
         if not self.model.training:  # train() walks every module: only when needed
             self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self._forward_backward()
+        probing = self.probes.wants(self.step_count + 1)
+        if probing:
+            self.probes.begin()
+        try:
+            loss = self._forward_backward()
+        except BaseException:
+            self.probes.detach()
+            raise
         # The global grad norm costs three ops; it is measured when clipping needs
-        # it and on evaluation steps. Other steps check finiteness with one op.
-        measure = optim.clip == "norm" or (self.step_count + 1) % self.config.train.eval_every == 0
+        # it, on evaluation and on probe steps. Others check finiteness with one op.
+        measure = (
+            probing
+            or optim.clip == "norm"
+            or (self.step_count + 1) % self.config.train.eval_every == 0
+        )
         loss_value = loss.item()
         if measure:
             grad_norm = total_grad_norm(self.params).item()
@@ -272,9 +288,12 @@ class Trainer:
             bad_grads = self._nonfinite_grads().item()
             finite, grad_norm = math.isfinite(loss_value) and not bad_grads, math.nan
         if not finite:
+            self.probes.detach()
             self.stop_reason = self._divergence_reason(loss_value)
             self.optimizer.zero_grad(set_to_none=True)
             raise TrainingStopped(self.stop_reason)
+        if probing:
+            self.probes.after_backward()
         clipped = False
         if optim.clip == "norm":
             clipped = grad_norm > optim.clip_value
@@ -286,8 +305,12 @@ class Trainer:
                 p.grad.abs().max() > optim.clip_value for p in self.params if p.grad is not None
             )
             nn.utils.clip_grad_value_(self.params, optim.clip_value)
+        if probing:
+            self.probes.after_clip(clipped)
         self.optimizer.step()
         self.step_count += 1
+        if probing:
+            self.probes.finish(self.step_count, self.store)
         self.store.append("step", self.step_count, (loss_value, lr, float(clipped)), STEP_COLUMNS)
         if measure:
             self.store.append("grad_norm", self.step_count, (grad_norm,), ("grad_norm",))

@@ -59,11 +59,15 @@ def branch_scale(mode: str, n_residual: int) -> nn.Module | float:
 
 
 class Block(nn.Module):
-    """``[norm ->] transform -> [norm ->] activation -> dropout [-> pool]``, with
-    an optional residual connection around it.
+    """``transform -> [norm ->] activation [-> dropout] [-> pool]``, with an
+    optional residual connection around it (before the pool).
 
-    ``transform`` is a Linear (MLP) or Conv2d (CNN). With ``norm_position ==
-    "pre"`` the norm comes first (on the block's input), as in pre-norm residual nets.
+    ``transform`` is a Linear (MLP) or Conv2d (CNN). With ``pre_norm`` a
+    residual block's branch is ``norm -> activation -> transform [-> dropout]``:
+    the pre-activation order of He et al. (2016) and pre-LN Transformers, whose
+    branch ends in a weight layer (zero mean) instead of a ReLU (positive mean),
+    so the residual stream does not drift. A non-residual block with
+    ``pre_norm`` normalises its input: ``norm -> transform -> activation``.
     """
 
     def __init__(
@@ -97,9 +101,13 @@ class Block(nn.Module):
         # but are skipped, and a tuple avoids nn.Module's attribute lookup. Both
         # cost microseconds per call, ~5% of a small MLP's step. The activation
         # is always called, even as Identity: probes hook it.
-        branch = [transform, activation]
-        if not isinstance(norm, nn.Identity):
-            branch.insert(0 if pre_norm else 1, norm)
+        has_norm = not isinstance(norm, nn.Identity)
+        if pre_norm and residual:  # pre-activation residual branch
+            branch = [norm, activation, transform] if has_norm else [activation, transform]
+        elif pre_norm:  # normalise the block's input, then the usual order
+            branch = [norm, transform, activation] if has_norm else [transform, activation]
+        else:
+            branch = [transform, norm, activation] if has_norm else [transform, activation]
         if dropout > 0:
             branch.append(self.drop)
         self._branch = tuple(branch)

@@ -42,10 +42,7 @@ def _describe(module: nn.Module) -> str:
 
     if not isinstance(module, Block):
         return type(module).__name__
-    parts = [type(module.transform).__name__]
-    if not isinstance(module.norm, nn.Identity):
-        parts.insert(0 if module.pre_norm else 1, type(module.norm).__name__)
-    parts.append(type(module.act).__name__)
+    parts = [type(m).__name__ for m in module._branch if not isinstance(m, nn.Dropout)]
     if isinstance(module.drop, nn.Dropout):
         parts.append(f"Dropout({module.drop.p:g})")
     if isinstance(module.pool, nn.MaxPool2d):

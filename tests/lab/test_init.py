@@ -67,7 +67,9 @@ def test_orthogonal_rows_are_orthonormal():
 
 
 def test_init_reaches_every_layer_but_leaves_norms_alone():
-    model = build_model(ModelConfig(layers=mlp_layers(3, 16, norm="layer")), (2,), 2)
+    model = build_model(
+        ModelConfig(layers=mlp_layers(3, 16, norm="layer")), (2,), 2
+    ).requires_grad_(False)
     apply_init(model, InitConfig(scheme="zeros", bias=0.5))
     for block in model.blocks:
         assert float(block.transform.weight.abs().max()) == 0.0

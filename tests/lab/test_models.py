@@ -79,8 +79,13 @@ def test_pre_norm_normalises_the_block_input():
     block: Block = model.blocks[0]
     assert block.norm.normalized_shape == (2,)
     x = torch.randn(3, 2)
-    expected = x + block.act(block.transform(block.norm(x)))
+    expected = x + block.transform(block.act(block.norm(x)))  # pre-activation order
     torch.testing.assert_close(block(x), expected)
+    plain = build_model(
+        ModelConfig(layers=(LayerConfig(4, norm="layer"),), norm_position="pre"), (2,), 2
+    )
+    block = plain.blocks[0]  # not residual: normalise the input, then the usual order
+    torch.testing.assert_close(block(x), block.act(block.transform(block.norm(x))))
 
 
 def test_dropout_is_its_own_module_and_off_in_eval():

@@ -36,7 +36,10 @@ def test_evaluation_rows_every_eval_every_steps():
     series = trainer.store["eval"]
     np.testing.assert_array_equal(series.steps, [7, 14, 21, 28])
     # the logged test loss is the model's loss on the test set, recomputed by hand
-    loss = torch.nn.functional.cross_entropy(trainer.model.eval()(trainer.x_test), trainer.y_test)
+    with torch.no_grad():
+        loss = torch.nn.functional.cross_entropy(
+            trainer.model.eval()(trainer.x_test), trainer.y_test
+        )
     trainer.model.train()
     row = trainer.log_evaluation()
     assert row["test_loss"] == pytest.approx(float(loss), rel=1e-5)

@@ -1,0 +1,39 @@
+"""Signal propagation at initialisation: activation std and gradient norms by
+depth from one forward/backward pass, before any training step. This is the
+picture that shows why initialisation matters, and it is cheap enough to
+redraw whenever init, depth or activation change."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from lab.config import ExperimentConfig
+from lab.data import make_dataset
+from lab.init import apply_init
+from lab.models import build_model
+from lab.probes import Probes, ProbeSnapshot
+from lab.trainer import _loss_fn
+
+
+def signal_propagation(config: ExperimentConfig, n_samples: int = 512) -> ProbeSnapshot:
+    """Probe a freshly initialised model (same seed as training would use) on
+    the first ``n_samples`` training points, in training mode (what the first
+    step sees: BatchNorm uses batch statistics, dropout is on)."""
+    data = make_dataset(config.data)
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.model, data.input_shape, data.n_outputs)
+    apply_init(model, config.init)
+    x = torch.as_tensor(data.x_train[:n_samples])
+    y = torch.as_tensor(data.y_train[:n_samples])
+    if data.task == "regression":
+        y = y.view(-1, 1)
+    probe_config = dataclasses.replace(config.probes, enabled=True, every=1, dead_window=1)
+    probes = Probes(model, probe_config)
+    model.train()
+    probes.begin()
+    _loss_fn(config)(model(x), y).backward()
+    probes.after_backward()
+    probes.after_clip(False)
+    return probes.finish(step=0)

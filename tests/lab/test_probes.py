@@ -1,0 +1,245 @@
+"""Probe figures against independent computations: autograd by hand, numpy on
+the same activations, brute-force recounts."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lab.config import ExperimentConfig, InitConfig, LayerConfig, ModelConfig, mlp_layers
+from lab.signal import signal_propagation
+from lab.trainer import Trainer
+from tests.lab.helpers import tiny_config
+
+
+def probed(**changes) -> Trainer:
+    return Trainer(tiny_config(**({"probes.every": 1} | changes)))
+
+
+def capture(module: torch.nn.Module, sink: list) -> torch.utils.hooks.RemovableHandle:
+    """Our own hook, independent of the probes, keeping a host copy of outputs."""
+    return module.register_forward_hook(
+        lambda _m, _i, out: sink.append(out.detach().numpy().copy())
+    )
+
+
+def test_gradient_weight_and_update_norms_match_hand_computation():
+    trainer = probed()
+    trainer.run(3)
+    snap = trainer.probes.latest
+    grads = [p.grad for p in trainer.params]
+    by_hand = np.array([float(torch.linalg.vector_norm(g)) for g in grads])
+    np.testing.assert_allclose(snap.param_grad_norm, by_hand, rtol=1e-5)
+    # per layer: the norm of all of that layer's gradients together
+    layer1 = torch.cat([g.reshape(-1) for g in grads[:2]])
+    assert snap.grad_norm[0] == pytest.approx(float(layer1.norm()), rel=1e-5)
+    assert snap.global_grad_norm == pytest.approx(
+        float(torch.cat([g.reshape(-1) for g in grads]).norm()), rel=1e-5
+    )
+    # plain SGD: w_before = w_after + lr * g, and the update is lr * g
+    lr = trainer.config.optim.lr
+    w_before = [p.detach() + lr * p.grad for p in trainer.params]
+    before_l1 = torch.cat([w.reshape(-1) for w in w_before[:2]]).norm()
+    assert snap.weight_norm[0] == pytest.approx(float(before_l1), rel=1e-5)
+    assert snap.update_ratio[0] == pytest.approx(
+        lr * float(layer1.norm()) / float(before_l1), rel=1e-4
+    )
+    assert snap.step == 3
+    assert trainer.store["probe/grad_norm"].steps.tolist() == [1, 2, 3]
+    assert trainer.store["probe/grad_norm"].columns == ("layer1", "layer2", "head")
+
+
+def test_activation_statistics_match_numpy():
+    layers = (LayerConfig(32, "relu"), LayerConfig(32, "tanh"), LayerConfig(32, "sigmoid"))
+    trainer = probed(
+        **{"model.layers": [layer.__dict__ for layer in layers], "probes.saturation": 0.9}
+    )
+    trainer.run(2)
+    seen: list[list[np.ndarray]] = [[], [], []]
+    handles = [capture(block.act, seen[i]) for i, block in enumerate(trainer.model.blocks)]
+    trainer.step()
+    for handle in handles:
+        handle.remove()
+    snap = trainer.probes.latest
+    for i, (lo, hi) in enumerate([(-4.0, 4.0), (-1.0, 1.0), (0.0, 1.0)]):
+        a = seen[i][0].astype(np.float64)
+        assert snap.act_mean[i] == pytest.approx(a.mean(), rel=1e-5, abs=1e-7)
+        assert snap.act_std[i] == pytest.approx(a.std(), rel=1e-4)
+        counts, edges = np.histogram(np.clip(a, lo, hi), bins=40, range=(lo, hi))
+        np.testing.assert_array_equal(snap.hist[f"layer{i + 1}"], counts)
+        np.testing.assert_allclose(snap.hist_edges[f"layer{i + 1}"], edges)
+    tanh, sigmoid = seen[1][0], seen[2][0]
+    assert snap.saturation[1] == pytest.approx(np.mean(np.abs(tanh) > 0.9))
+    assert snap.saturation[2] == pytest.approx(np.mean((sigmoid < 0.1) | (sigmoid > 0.9)))
+    assert math.isnan(snap.saturation[0])  # ReLU does not saturate
+    assert snap.saturation[1] > 0  # the check is not vacuous
+
+
+def test_statistics_pool_over_accumulated_micro_batches():
+    trainer = probed(
+        **{"optim.accumulation": 3, "data.batch_size": 16, "model.layers[0].activation": "tanh"}
+    )
+    seen: list[np.ndarray] = []
+    handle = capture(trainer.model.blocks[0].act, seen)
+    trainer.step()
+    handle.remove()
+    all_a = np.concatenate(seen).astype(np.float64)
+    assert len(seen) == 3
+    snap = trainer.probes.latest
+    assert snap.act_mean[0] == pytest.approx(all_a.mean(), rel=1e-5)
+    assert snap.act_std[0] == pytest.approx(all_a.std(), rel=1e-5)
+
+
+def test_activation_gradient_norms_match_autograd():
+    trainer = probed()
+    x, y = trainer._next_batch()  # peek at the batch the next step will use
+    trainer._cursor -= x.shape[0]
+    outputs = []
+    handles = [
+        block.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+        for block in trainer.model.blocks
+    ]
+    handles.append(
+        trainer.model.head.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+    )
+    logits = trainer.model(x)
+    for handle in handles:
+        handle.remove()
+    grads = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, y), outputs)
+    by_hand = [float(g.norm()) for g in grads]
+    trainer.step()
+    np.testing.assert_allclose(trainer.probes.latest.act_grad_norm, by_hand, rtol=1e-5)
+    np.testing.assert_allclose(
+        trainer.probes.latest.output_std,
+        [o.detach().std(unbiased=False) for o in outputs],
+        rtol=1e-5,
+    )
+
+
+def test_dead_units_equal_a_brute_force_recount_over_the_window():
+    trainer = probed(**{"probes.dead_window": 3, "model.layers[0].width": 64, "init.bias": -0.3})
+    seen: list[np.ndarray] = []
+    handle = capture(trainer.model.blocks[0].act, seen)
+    trainer.run(5)
+    handle.remove()
+    snap = trainer.probes.latest
+    window = np.concatenate(seen[-3:])  # the last three probed batches
+    dead_by_hand = ~(window > 0).any(axis=0)
+    np.testing.assert_array_equal(snap.dead_map["layer1"], dead_by_hand.astype(float))
+    assert snap.dead_fraction[0] == pytest.approx(dead_by_hand.mean())
+    assert snap.dead_now[0] == pytest.approx((~(seen[-1] > 0).any(axis=0)).mean())
+    assert 0 < dead_by_hand.mean() < 1  # a mixed picture, so the test can tell
+
+
+def test_dead_conv_channels_count_every_position():
+    from lab.presets import PRESETS
+
+    trainer = Trainer(
+        PRESETS["shapes-cnn"].with_changes(
+            {"probes.every": 1, "data.n_samples": 200, "init.bias": -0.5}
+        )
+    )
+    seen: list[np.ndarray] = []
+    handle = capture(trainer.model.blocks[1].act, seen)
+    trainer.step()
+    handle.remove()
+    dead = ~(seen[0] > 0).any(axis=(0, 2, 3))
+    np.testing.assert_array_equal(trainer.probes.latest.dead_map["layer2"], dead.astype(float))
+
+
+def test_a_layer_made_to_die_reports_100_percent_then_0_after_reset():
+    # biases at 0.3: no unit of this net is dead at the start (checked below)
+    trainer = probed(**{"probes.dead_window": 2, "data.batch_size": 64, "init.bias": 0.3})
+    trainer.step()
+    assert trainer.probes.latest.dead_fraction[1] == 0.0
+    bias = trainer.model.blocks[1].transform.bias
+    saved = bias.detach().clone()
+    with torch.no_grad():
+        bias.fill_(-100.0)
+    trainer.run(2)
+    assert trainer.probes.latest.dead_fraction[1] == 1.0
+    assert trainer.probes.latest.dead_now[1] == 1.0
+    with torch.no_grad():
+        bias.copy_(saved)
+    trainer.step()
+    assert trainer.probes.latest.dead_now[1] == 0.0
+    assert trainer.probes.latest.dead_fraction[1] == 0.0  # revived units show at once
+
+
+def test_probes_run_every_n_steps_and_leave_no_hooks_behind():
+    trainer = Trainer(tiny_config(**{"probes.every": 4}))
+    trainer.run(10)
+    assert trainer.store["probe/grad_norm"].steps.tolist() == [4, 8]
+    for block in trainer.model.blocks:
+        assert not block._forward_hooks and not block.act._forward_hooks
+    trainer.submit({"probes.enabled": False})
+    trainer.run(8)
+    assert trainer.store["probe/grad_norm"].steps.tolist() == [4, 8]
+    assert trainer.last_change.kind == "live"
+
+
+def test_clipping_is_reported_before_and_after():
+    trainer = probed(**{"optim.clip": "norm", "optim.clip_value": 0.01})
+    trainer.step()
+    snap = trainer.probes.latest
+    assert snap.clipped
+    assert snap.global_grad_norm > 0.01
+    assert snap.global_grad_norm_clipped == pytest.approx(0.01, rel=1e-4)
+    row = trainer.store["probe/global_grad_norm"].values[-1]
+    assert row[2] == 1.0
+
+
+# ------------------------------------------------------------ textbook pictures
+
+
+def ratio_first_last(config: ExperimentConfig) -> float:
+    grads = signal_propagation(config).act_grad_norm
+    return grads[0] / grads[len(config.model.layers) - 1]  # hidden layers only
+
+
+def deep(activation: str, scheme: str, gain: float = 1.0) -> ExperimentConfig:
+    return ExperimentConfig(
+        model=ModelConfig(layers=mlp_layers(20, 64, activation)),
+        init=InitConfig(scheme=scheme, gain=gain),
+    )
+
+
+def test_deep_sigmoid_gradients_vanish():
+    assert ratio_first_last(deep("sigmoid", "xavier_normal")) < 1e-8
+
+
+def test_relu_with_he_init_keeps_gradients_level():
+    assert 0.1 < ratio_first_last(deep("relu", "he_normal")) < 10
+
+
+def test_relu_with_he_init_scaled_by_1_5_explodes():
+    assert ratio_first_last(deep("relu", "he_normal", gain=1.5)) > 100
+
+
+def residual(scale: str = "none", position: str = "post", norm: str = "none") -> ExperimentConfig:
+    layers = (LayerConfig(64),) + tuple(
+        LayerConfig(64, residual=True, norm=norm) for _ in range(19)
+    )
+    return ExperimentConfig(
+        model=ModelConfig(layers=layers, residual_scale=scale, norm_position=position)
+    )
+
+
+def test_plain_residual_stack_with_he_init_explodes():
+    assert ratio_first_last(residual()) > 1000
+
+
+def test_residual_fixes_keep_gradients_near_one():
+    assert 0.1 < ratio_first_last(residual("inv_sqrt_2n")) < 10
+    assert ratio_first_last(residual("rezero")) == pytest.approx(1.0)
+    # pre-norm (pre-activation order) tames the growth: ~13 here against >1000 plain
+    assert ratio_first_last(residual(position="pre", norm="layer")) < 30
+
+
+def test_signal_propagation_happens_before_any_step():
+    config = deep("tanh", "xavier_normal")
+    snap = signal_propagation(config)
+    assert snap.step == 0
+    assert len(snap.act_std) == 20 and len(snap.act_grad_norm) == 21
+    assert np.all(snap.update_ratio == 0)  # nothing was updated
