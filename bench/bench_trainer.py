@@ -14,15 +14,11 @@ Rounds alternate between all of them so that machine noise hits each alike.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from common import interleaved_rates, median, median_ratio, verdict  # also sets sys.path
+from torch import nn
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from bench.common import best_rate, verdict  # noqa: E402
 from lab.config import (
     DataConfig,
     ExperimentConfig,
@@ -30,8 +26,8 @@ from lab.config import (
     ModelConfig,
     OptimConfig,
     mlp_layers,
-)  # noqa: E402
-from lab.trainer import Trainer  # noqa: E402
+)
+from lab.trainer import Trainer
 
 
 def hand_loop(trainer: Trainer, **adam_kernel: bool):
@@ -75,29 +71,17 @@ def main() -> None:
         init=InitConfig(scheme="default"),
         data=DataConfig(name="spirals", n_samples=4000, batch_size=256, test_fraction=0.2),
         optim=OptimConfig(name="adam", lr=0.01),
-    ).with_changes({"train.steps": 10**9})
+    ).with_changes({"train.steps": 10**9, "probes.enabled": False})  # bench_probes times those
     trainer = Trainer(config)
     no_eval = Trainer(config.with_changes({"train.eval_every": 10**9}))
     loops = {"hand": hand_loop(trainer), "hand_fused": hand_loop(trainer, fused=True),
              "trainer": trainer.run, "trainer_no_eval": no_eval.run}  # fmt: skip
-    rates: dict[str, list[float]] = {name: [] for name in loops}
-    for run in loops.values():
-        run(100)  # warm up
-    # Many short rounds (one evaluation each), in rotating order: this VM's speed
-    # drifts by a third within a minute, and a ratio taken within 0.5 s is immune.
-    names = list(loops)
-    for round_index in range(args.rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            rates[name].append(best_rate(loops[name], args.steps, 1))
-    median = {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
-    ours = median["trainer"]
-
-    def overhead_of(name: str) -> float:
-        ratios = sorted(h / t for h, t in zip(rates["hand_fused"], rates[name], strict=True))
-        return ratios[len(ratios) // 2] - 1
-
-    overhead, step_overhead = overhead_of("trainer"), overhead_of("trainer_no_eval")
+    rates = interleaved_rates(loops, args.steps, args.rounds)
+    rate = {name: median(r) for name, r in rates.items()}
+    ours = rate["trainer"]
+    # Like with like: the hand loop with the same fused Adam kernel as the trainer.
+    overhead = median_ratio(rates["hand_fused"], rates["trainer"]) - 1
+    step_overhead = median_ratio(rates["hand_fused"], rates["trainer_no_eval"]) - 1
     every = config.train.eval_every
     print(f"threads {args.threads}, 4x64 MLP, batch 256, Adam, median of {args.rounds} rounds")
     labels = {
@@ -107,19 +91,18 @@ def main() -> None:
         "trainer_no_eval": "Trainer, no evaluation",
     }
     for name, label in labels.items():
-        rate = median[name]
-        print(f"{label:<28}: {rate:7.0f} steps/s  {1e3 / rate:.3f} ms/step")
-    print(f"Trainer vs a tutorial loop (default Adam): {ours / median['hand']:.2f}x as fast")
+        print(f"{label:<28}: {rate[name]:7.0f} steps/s  {1e3 / rate[name]:.3f} ms/step")
+    print(f"Trainer vs a tutorial loop (default Adam): {ours / rate['hand']:.2f}x as fast")
     print(
         f"Trainer overhead vs the same-kernel hand loop: {100 * overhead:+.1f}% "
         f"(step path alone {100 * step_overhead:+.1f}%; the rest is evaluating "
         f"{trainer.x_all.shape[0]} points every {every} steps)"
     )
-    figures = {name: round(rate, 1) for name, rate in median.items()}
+    figures = {name: round(value, 1) for name, value in rate.items()}
     figures |= {
         "overhead_vs_hand_fused": round(overhead, 4),
         "step_overhead_vs_hand_fused": round(step_overhead, 4),
-        "speed_vs_default_hand": round(ours / median["hand"], 3),
+        "speed_vs_default_hand": round(ours / rate["hand"], 3),
     }
     # The target is the trainer's step against the same step by hand; evaluation
     # is extra work a bare loop does not do, shown beside it but not judged.

@@ -22,6 +22,7 @@ from lab.metrics import MetricStore, series_to_csv
 CONFIG_FILE = "config.toml"
 METRICS_CSV = "metrics.csv"
 METRICS_NPZ = "metrics.npz"
+PROBES_CSV = "probes.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 
@@ -44,11 +45,29 @@ def save_run(directory: str | Path, trainer: Any) -> Path:
     atomic_write_text(directory / CONFIG_FILE, trainer.config.to_toml())
     if "eval" in trainer.store:
         atomic_write_text(directory / METRICS_CSV, series_to_csv(trainer.store["eval"]))
+    probes = probes_to_csv(trainer.store)
+    if probes:
+        atomic_write_text(directory / PROBES_CSV, probes)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **trainer.store.to_npz_dict())
     atomic_write_bytes(directory / METRICS_NPZ, buffer.getvalue())
     atomic_write_with(directory / CHECKPOINT_FILE, lambda f: torch.save(trainer.checkpoint(), f))
     return directory
+
+
+def probes_to_csv(store: MetricStore) -> str:
+    """Per-layer probe series in long form: ``step,probe,layer,value`` (NaN as
+    empty). Histograms and per-unit maps stay in metrics.npz."""
+    rows = []
+    for name, series in store.series.items():
+        if not name.startswith("probe/") or name.count("/") > 1:
+            continue
+        probe = name.removeprefix("probe/")
+        for step, values in zip(series.steps, series.values, strict=True):
+            for layer, value in zip(series.columns, values, strict=True):
+                text = "" if np.isnan(value) else f"{value:.8g}"
+                rows.append(f"{int(step)},{probe},{layer},{text}")
+    return "step,probe,layer,value\n" + "\n".join(rows) + "\n" if rows else ""
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -28,6 +28,12 @@ def test_save_and_load_a_run(tmp_path):
     assert lines[0].startswith("step,train_loss,test_loss,train_acc,test_acc,lr")
     assert len(lines) == 1 + 4
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    probes = (tmp_path / "run" / "probes.csv").read_text().splitlines()
+    assert probes[0] == "step,probe,layer,value"
+    grad_rows = [r.split(",") for r in probes if ",grad_norm,layer1," in r]
+    assert [int(r[0]) for r in grad_rows] == [10, 20, 30, 40]
+    expected = trainer.store["probe/grad_norm"].column("layer1")
+    np.testing.assert_allclose([float(r[3]) for r in grad_rows], expected, rtol=1e-7)
 
 
 class Evil:

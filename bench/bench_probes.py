@@ -1,0 +1,82 @@
+"""Probe cost: training steps per second of a 20x128 MLP (batch 256) with all
+probes every step and every 10 steps, against the bare trainer (probes off) and
+a hand-written PyTorch loop on the same model and data, in one run.
+
+Targets: all probes every step <= 15% over the bare trainer; every 10 steps <= 3%.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from common import interleaved_rates, median, median_ratio, verdict  # also sets sys.path
+
+from lab.config import DataConfig, ExperimentConfig, ModelConfig, OptimConfig, mlp_layers
+from lab.trainer import Trainer
+
+
+def hand_loop(trainer: Trainer):
+    """Forward, backward, the same (fused) Adam, reading the loss: nothing else."""
+    model = trainer.model
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, y = trainer.x_train, trainer.y_train
+    generator = torch.Generator().manual_seed(1)
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            index = torch.randint(0, x.shape[0], (256,), generator=generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[index]), y[index])
+            loss.backward()
+            optimizer.step()
+            loss.item()
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    base = ExperimentConfig(
+        model=ModelConfig(layers=mlp_layers(20, 128, "relu")),
+        data=DataConfig(name="spirals", n_samples=4000, batch_size=256),
+        optim=OptimConfig(name="adam", lr=1e-3),
+    ).with_changes({"train.steps": 10**9, "train.eval_every": 10**9})
+    trainers = {
+        "bare": Trainer(base.with_changes({"probes.enabled": False})),
+        "probes_every_1": Trainer(base.with_changes({"probes.every": 1})),
+        "probes_every_10": Trainer(base.with_changes({"probes.every": 10})),
+    }
+    loops = {"hand": hand_loop(Trainer(base.with_changes({"probes.enabled": False})))}
+    loops |= {name: trainer.run for name, trainer in trainers.items()}
+    rates = interleaved_rates(loops, args.steps, args.rounds)
+    rate = {name: median(r) for name, r in rates.items()}
+    cost_1 = median_ratio(rates["bare"], rates["probes_every_1"]) - 1
+    cost_10 = median_ratio(rates["bare"], rates["probes_every_10"]) - 1
+    bare_vs_hand = median_ratio(rates["hand"], rates["bare"]) - 1
+    layers = len(trainers["bare"].model.layer_names)
+    print(f"threads {args.threads}, 20x128 MLP ({layers} probed layers), batch 256, Adam; "
+          f"median of {args.rounds} interleaved rounds of {args.steps} steps")  # fmt: skip
+    for name, value in rate.items():
+        print(f"{name:<18}: {value:7.1f} steps/s  {1e3 / value:6.2f} ms/step")
+    print(f"all probes every step : {100 * cost_1:+5.1f}% over the bare trainer (target <= 15%)")
+    print(f"all probes every 10   : {100 * cost_10:+5.1f}% over the bare trainer (target <= 3%)")
+    print(f"bare trainer          : {100 * bare_vs_hand:+5.1f}% over the hand-written loop")
+    figures = {name: round(value, 1) for name, value in rate.items()}
+    figures |= {
+        "cost_every_1": round(cost_1, 4),
+        "cost_every_10": round(cost_10, 4),
+        "bare_over_hand": round(bare_vs_hand, 4),
+    }
+    targets = {"cost_every_1_max": 0.15, "cost_every_10_max": 0.03}
+    verdict(figures, targets, cost_1 <= 0.15 and cost_10 <= 0.03)
+
+
+if __name__ == "__main__":
+    main()
