@@ -1,0 +1,123 @@
+"""The engine loop over the real protocol, in-process (a thread and a Pipe)."""
+
+import multiprocessing
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from lab import protocol as p
+from lab.engine import Engine
+from tests.lab.helpers import tiny_config
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.gui, engine_end = multiprocessing.Pipe()
+        self.engine = Engine(engine_end)
+        self.thread = threading.Thread(target=self.engine.serve, daemon=True)
+        self.thread.start()
+        self.events: list = []
+
+    def send(self, command) -> None:
+        self.gui.send(command)
+
+    def wait_for(self, kind, predicate=lambda e: True, timeout: float = 20.0):
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for event in self.events[seen:]:
+                if isinstance(event, kind) and predicate(event):
+                    return event
+            seen = len(self.events)
+            if self.gui.poll(0.05):
+                self.events.append(self.gui.recv())
+        raise AssertionError(f"no {kind.__name__} within {timeout}s; got {[type(e).__name__ for e in self.events]}")
+
+    def close(self) -> None:
+        self.send(p.Shutdown())
+        self.thread.join(5)
+
+
+@pytest.fixture
+def engine():
+    harness = Harness()
+    yield harness
+    harness.close()
+
+
+def test_start_build_and_stream_metrics(engine):
+    engine.wait_for(p.Ready)
+    engine.send(p.SetConfig(tiny_config(**{"train.steps": 10**6}).to_dict()))
+    built = engine.wait_for(p.Built)
+    assert built.n_params == sum(row[3] for row in built.summary_rows)
+    assert built.x_train.shape[1] == 2
+    signal = engine.wait_for(p.SignalPropagation)
+    assert len(signal.act_grad_norm) == 3
+    engine.send(p.Play())
+    rows = engine.wait_for(p.MetricRows, lambda e: "eval" in e.series)
+    columns, steps, values = rows.series["eval"]
+    assert "test_loss" in columns and values.shape[1] == len(columns)
+    engine.send(p.Pause())
+    status = engine.wait_for(p.Status, lambda e: e.state == "paused")
+    assert status.step > 0
+
+
+def test_live_change_and_rebuild_are_reported(engine):
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.SetConfig(tiny_config(**{"optim.lr": 0.05}).to_dict()))
+    applied = engine.wait_for(p.ConfigApplied)
+    assert applied.kind == "live" and engine.engine.trainer.optimizer.param_groups[0]["lr"] == 0.05
+    engine.send(p.SetConfig(tiny_config(**{"model.layers[0].activation": "tanh"}).to_dict()))
+    applied = engine.wait_for(p.ConfigApplied, lambda e: e.kind == "rebuild")
+    assert "model.layers[0].activation" in applied.message
+    engine.wait_for(p.Built, lambda e: e.reason.startswith("rebuilt"))
+
+
+def test_bad_config_is_an_error_event_naming_the_field(engine):
+    bad = tiny_config().to_dict()
+    bad["optim"]["lr"] = -1
+    engine.send(p.SetConfig(bad))
+    error = engine.wait_for(p.Error)
+    assert error.field == "optim.lr"
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)  # still serving
+
+
+def test_step_divergence_and_boundary(engine):
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(5))
+    engine.wait_for(p.Status, lambda e: e.step == 5)
+    boundary = engine.wait_for(p.DecisionBoundary, lambda e: e.step == 5)
+    assert boundary.values.shape == (80, 80) and np.all((boundary.confidence >= 0.5) & (boundary.confidence <= 1))
+    from lab.presets import PRESETS
+
+    engine.send(p.SetConfig(PRESETS["spirals-mlp"].with_changes({"optim.name": "sgd", "optim.lr": 100.0}).to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Play())
+    stopped = engine.wait_for(p.Stopped)
+    assert "non-finite" in stopped.reason
+    engine.wait_for(p.Status, lambda e: e.state == "paused")
+
+
+def test_save_and_open_restore_config_and_curves(engine, tmp_path):
+    engine.send(p.SetConfig(tiny_config(**{"optim.lr": 0.07}).to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(30))
+    engine.wait_for(p.Status, lambda e: e.step == 30)
+    engine.send(p.SaveRun(str(tmp_path / "run")))
+    engine.wait_for(p.Saved)
+    saved_loss = engine.engine.trainer.store["step"].column("loss")
+    engine.send(p.Reset())
+    engine.wait_for(p.Built, lambda e: e.reason == "reset")
+    engine.send(p.OpenRun(str(tmp_path / "run")))
+    built = engine.wait_for(p.Built, lambda e: e.reason.startswith("opened"))
+    assert built.config["optim"]["lr"] == 0.07
+    rows = engine.wait_for(p.MetricRows, lambda e: "step" in e.series and len(e.series["step"][1]) == 30)
+    np.testing.assert_array_equal(rows.series["step"][2][:, 0], saved_loss)
+    assert engine.engine.trainer.step_count == 30
+    engine.send(p.OpenRun(str(tmp_path / "missing")))
+    assert "not a run folder" in engine.wait_for(p.Error).message
