@@ -316,6 +316,16 @@ class ProbesConfig:
         _check_float("probes.saturation", self.saturation, 0.5, 1.0, lo_open=True, hi_open=True)
 
 
+def histogram_span(activation: str, probes: ProbesConfig) -> tuple[float, float]:
+    """The value range of an activation's histogram: the output range of
+    sigmoid and tanh, else [-hist_range, hist_range]."""
+    if activation == "sigmoid":
+        return 0.0, 1.0
+    if activation == "tanh":
+        return -1.0, 1.0
+    return -probes.hist_range, probes.hist_range
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)

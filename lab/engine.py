@@ -105,15 +105,9 @@ class Engine:
         if len(self._step_times) >= 2:
             (t0, s0), (t1, s1) = self._step_times[0], self._step_times[-1]
             rate = (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
-        self.send(
-            p.Status(
-                self.state,
-                trainer.step_count,
-                rate,
-                str(trainer.device),
-                memory_in_use(trainer.device),
-            )
-        )
+        lr = float(trainer.optimizer.param_groups[0]["lr"])
+        memory = memory_in_use(trainer.device)
+        self.send(p.Status(self.state, trainer.step_count, rate, str(trainer.device), memory, lr))
 
     def _flush(self, force: bool = False) -> None:
         now = time.perf_counter()

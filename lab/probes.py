@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab.config import ProbesConfig
+from lab.config import ProbesConfig, histogram_span
 from lab.metrics import MetricStore
 
 RELU_FAMILY = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU)
@@ -40,11 +40,14 @@ MAP_CAPACITY = 256
 
 
 def histogram_range(activation: nn.Module, config: ProbesConfig) -> tuple[float, float]:
-    if isinstance(activation, nn.Sigmoid):
-        return 0.0, 1.0
-    if isinstance(activation, nn.Tanh):
-        return -1.0, 1.0
-    return -config.hist_range, config.hist_range
+    name = (
+        "sigmoid"
+        if isinstance(activation, nn.Sigmoid)
+        else "tanh"
+        if isinstance(activation, nn.Tanh)
+        else ""
+    )
+    return histogram_span(name, config)
 
 
 def saturation_bounds(activation: nn.Module, level: float) -> tuple[float, float] | None:

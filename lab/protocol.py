@@ -113,6 +113,7 @@ class Status:
     steps_per_second: float
     device: str
     memory_bytes: int | None  # CUDA allocator figure; None on the CPU
+    lr: float = float("nan")  # what the optimiser's first param group holds now
 
 
 @dataclass(frozen=True)

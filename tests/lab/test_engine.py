@@ -33,7 +33,9 @@ class Harness:
             seen = len(self.events)
             if self.gui.poll(0.05):
                 self.events.append(self.gui.recv())
-        raise AssertionError(f"no {kind.__name__} within {timeout}s; got {[type(e).__name__ for e in self.events]}")
+        raise AssertionError(
+            f"no {kind.__name__} within {timeout}s; got {[type(e).__name__ for e in self.events]}"
+        )
 
     def close(self) -> None:
         self.send(p.Shutdown())
@@ -92,10 +94,16 @@ def test_step_divergence_and_boundary(engine):
     engine.send(p.Step(5))
     engine.wait_for(p.Status, lambda e: e.step == 5)
     boundary = engine.wait_for(p.DecisionBoundary, lambda e: e.step == 5)
-    assert boundary.values.shape == (80, 80) and np.all((boundary.confidence >= 0.5) & (boundary.confidence <= 1))
+    assert boundary.values.shape == (80, 80) and np.all(
+        (boundary.confidence >= 0.5) & (boundary.confidence <= 1)
+    )
     from lab.presets import PRESETS
 
-    engine.send(p.SetConfig(PRESETS["spirals-mlp"].with_changes({"optim.name": "sgd", "optim.lr": 100.0}).to_dict()))
+    engine.send(
+        p.SetConfig(
+            PRESETS["spirals-mlp"].with_changes({"optim.name": "sgd", "optim.lr": 100.0}).to_dict()
+        )
+    )
     engine.wait_for(p.Built)
     engine.send(p.Play())
     stopped = engine.wait_for(p.Stopped)
@@ -116,7 +124,9 @@ def test_save_and_open_restore_config_and_curves(engine, tmp_path):
     engine.send(p.OpenRun(str(tmp_path / "run")))
     built = engine.wait_for(p.Built, lambda e: e.reason.startswith("opened"))
     assert built.config["optim"]["lr"] == 0.07
-    rows = engine.wait_for(p.MetricRows, lambda e: "step" in e.series and len(e.series["step"][1]) == 30)
+    rows = engine.wait_for(
+        p.MetricRows, lambda e: "step" in e.series and len(e.series["step"][1]) == 30
+    )
     np.testing.assert_array_equal(rows.series["step"][2][:, 0], saved_loss)
     assert engine.engine.trainer.step_count == 30
     engine.send(p.OpenRun(str(tmp_path / "missing")))

@@ -1,0 +1,27 @@
+"""Open the Knoblab window. The window paints before the engine (and torch)
+has loaded: the engine starts in its own process after the first paint."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+from PySide6.QtWidgets import QApplication
+
+from app.main_window import MainWindow
+
+
+def main() -> int:
+    multiprocessing.freeze_support()  # a frozen (PyInstaller) app spawns itself
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setOrganizationName("Knoblab")
+    app.setApplicationName("Knoblab")
+    window = MainWindow()
+    window.show()
+    app.processEvents()  # paint the window first ...
+    window.start()  # ... then start the engine process
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

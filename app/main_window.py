@@ -1,0 +1,433 @@
+"""The Knoblab window: panels on the left and right, live views in the centre,
+the engine in its own process. The GUI thread only draws, on a ~30 Hz timer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QScrollArea,
+    QStyle,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.engine_client import EngineClient
+from app.panels import DataPanel, KnobsPanel, ModelPanel
+from lab import protocol as p
+from lab.config import (
+    IMAGE_DATASETS,
+    TWO_CLASS_DATASETS,
+    ConfigError,
+    ExperimentConfig,
+    histogram_span,
+)
+from lab.metrics import MetricStore
+from lab.presets import PRESETS
+from lab.schedule import lr_curve
+from widgets.activation_view import ActivationView
+from widgets.boundary_view import BoundaryView
+from widgets.gradient_view import GradientView
+from widgets.loss_view import LossView
+from widgets.signal_view import SignalView
+
+TICK_MS = 33  # ~30 Hz
+SPEEDS = {
+    "full speed": 0.0,
+    "200 steps/s": 200.0,
+    "50 steps/s": 50.0,
+    "10 steps/s": 10.0,
+    "2 steps/s": 2.0,
+}
+DEFAULT_PRESET = "spirals-mlp"
+
+
+def scrolled(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    return area
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self, settings: QSettings | None = None, client: EngineClient | None = None
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Knoblab")
+        self.settings = settings or QSettings("Knoblab", "Knoblab")
+        self.config = self._last_config()
+        self.store = MetricStore()
+        self.engine_state = "starting"
+        self.first_paint_at: float | None = None
+        self.client = client or EngineClient(self)
+        self.client.event.connect(self.on_event)
+        self.client.died.connect(self.on_engine_died)
+
+        # centre: live views
+        self.loss_view, self.gradient_view = LossView(), GradientView()
+        self.activation_view, self.boundary_view = ActivationView(), BoundaryView()
+        self.signal_view = SignalView()
+        self.views = [
+            self.loss_view,
+            self.gradient_view,
+            self.activation_view,
+            self.boundary_view,
+            self.signal_view,
+        ]
+        self.tabs = QTabWidget()
+        for view, name in zip(
+            self.views,
+            ["Loss", "Gradients", "Activations", "Boundary", "Signal at init"],
+            strict=True,
+        ):
+            self.tabs.addTab(view, name)
+        self.banner = QLabel("")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
+        self.banner.hide()
+        self.restart_button = QPushButton("Restart engine")
+        self.restart_button.clicked.connect(self.restart_engine)
+        self.restart_button.hide()
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.restart_button)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.addLayout(banner_row)
+        centre_layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(centre)
+
+        # sides: panels
+        self.model_panel, self.data_panel, self.knobs_panel = (
+            ModelPanel(),
+            DataPanel(),
+            KnobsPanel(),
+        )
+        for panel in (self.model_panel, self.data_panel, self.knobs_panel):
+            panel.changed.connect(self.on_field_changed)
+        self.model_panel.presetChosen.connect(self.load_preset)
+        self._dock("Model", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Knobs", self.knobs_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._build_toolbar()
+        self._build_status_bar()
+        self.show_config(self.config)
+        self.restoreGeometry(self.settings.value("geometry", b""))
+        self.restoreState(self.settings.value("window_state", b""))
+        if not self.settings.contains("geometry"):
+            self.resize(1500, 900)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self.tick)
+        self.redraws = 0
+
+    # ------------------------------------------------------------ building
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(scrolled(widget))
+        self.addDockWidget(area, dock)
+
+    def _action(self, text: str, slot: Any, shortcut: str | None = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(slot)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip or text)
+        return action
+
+    def _build_toolbar(self) -> None:
+        bar = self.addToolBar("Run")
+        bar.setObjectName("toolbar_run")
+        self.play_action = self._action("Play", self.toggle_play, "Space", "play / pause training")
+        self.play_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.step_action = self._action("Step", self.step_once, "S", "one optimiser step")
+        self.reset_action = self._action(
+            "Reset", self.reset, "R", "fresh weights from the current config"
+        )
+        for action in (self.play_action, self.step_action, self.reset_action):
+            bar.addAction(action)
+        bar.addSeparator()
+        self.speed = QComboBox()
+        self.speed.addItems(list(SPEEDS))
+        self.speed.currentTextChanged.connect(
+            lambda text: self.client.send(p.SetSpeed(SPEEDS[text]))
+        )
+        bar.addWidget(QLabel(" speed "))
+        bar.addWidget(self.speed)
+        self.device = QComboBox()
+        self.device.addItems(["cpu"])
+        self.device.currentTextChanged.connect(
+            lambda name: self.on_field_changed("train.device", name)
+        )
+        bar.addWidget(QLabel(" device "))
+        bar.addWidget(self.device)
+        bar.addSeparator()
+        bar.addAction(
+            self._action("Save…", self.save_run, "Ctrl+S", "save config, checkpoint and metrics")
+        )
+        bar.addAction(self._action("Open…", self.open_run, "Ctrl+O", "open a saved run"))
+        bar.addSeparator()
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(["preset…", *PRESETS])
+        self.preset_box.activated.connect(self._toolbar_preset)
+        bar.addWidget(self.preset_box)
+
+    def _build_status_bar(self) -> None:
+        self.status_labels = {
+            name: QLabel("") for name in ("state", "step", "rate", "device", "memory")
+        }
+        for label in self.status_labels.values():
+            self.statusBar().addPermanentWidget(label)
+        self.status_labels["state"].setText("engine starting…")
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.client.start()
+        self.timer.start()
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt naming)
+        if self.first_paint_at is None:
+            self.first_paint_at = time.perf_counter()
+        super().paintEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("last_config", self.config.to_json())
+        self.settings.sync()
+        self.timer.stop()
+        self.client.stop()
+        super().closeEvent(event)
+
+    def _last_config(self) -> ExperimentConfig:
+        text = self.settings.value("last_config", "")
+        if text:
+            try:
+                return ExperimentConfig.from_json(str(text))
+            except ConfigError:
+                pass  # an older or damaged setting: start from the default preset
+        return PRESETS[DEFAULT_PRESET]
+
+    def tick(self) -> None:
+        self.client.poll()
+        view = self.tabs.currentWidget()
+        if view is not None and view.dirty:
+            view.refresh()
+            self.redraws += 1
+
+    # ------------------------------------------------------------ config
+
+    def show_config(self, config: ExperimentConfig) -> None:
+        self.model_panel.set_config(config)
+        self.data_panel.set_config(config)
+        self.knobs_panel.set_config(config)
+
+    def _coupled(self, path: str, value: Any) -> dict[str, Any]:
+        """Changes that must travel together to stay valid (the model family
+        follows the data; two-class datasets have two classes)."""
+        changes = {path: value}
+        if path == "data.name":
+            if value in IMAGE_DATASETS and self.config.model.kind != "cnn":
+                changes["model"] = PRESETS["shapes-cnn"].to_dict()["model"]
+                changes["data.n_classes"] = min(self.config.data.n_classes, 4)
+            elif value not in IMAGE_DATASETS and self.config.model.kind == "cnn":
+                changes["model"] = PRESETS[DEFAULT_PRESET].to_dict()["model"]
+            if value in TWO_CLASS_DATASETS:
+                changes["data.n_classes"] = 2
+            if value == "regression1d" or self.config.data.name == "regression1d":
+                changes["train.loss"] = "auto"
+                changes["train.label_smoothing"] = 0.0
+        return changes
+
+    def on_field_changed(self, path: str, value: Any) -> None:
+        try:
+            new = self.config.with_changes(self._coupled(path, value))
+        except ConfigError as exc:
+            self.show_error(str(exc), exc.field)
+            return
+        self.clear_error()
+        self.apply_config(new, refresh_panels=len(self._coupled(path, value)) > 1)
+
+    def apply_config(self, config: ExperimentConfig, refresh_panels: bool = True) -> None:
+        self.config = config
+        if refresh_panels:
+            self.show_config(config)
+        else:
+            self.knobs_panel.schedule.set_curve(*lr_curve(config.optim, config.train.steps))
+        self.client.send(p.SetConfig(config.to_dict()))
+
+    def load_preset(self, name: str) -> None:
+        self.clear_error()
+        self.apply_config(PRESETS[name])
+
+    def _toolbar_preset(self, index: int) -> None:
+        if index > 0:
+            self.load_preset(self.preset_box.itemText(index))
+            self.preset_box.setCurrentIndex(0)
+
+    # ------------------------------------------------------------ messages
+
+    def show_error(self, message: str, field: str | None = None) -> None:
+        for panel in (self.model_panel, self.data_panel, self.knobs_panel):
+            owned = field is not None and field in panel.form.editors
+            panel.form.show_error(field if owned else None, message if owned else "")
+        self.banner.setText(f"⚠ {message}")
+        self.banner.setStyleSheet("background: #fde2e2; color: #8a0010; padding: 6px;")
+        self.banner.show()
+
+    def clear_error(self) -> None:
+        for panel in (self.model_panel, self.data_panel, self.knobs_panel):
+            panel.form.show_error(None, "")
+        if not self.restart_button.isVisible():
+            self.banner.hide()
+
+    def notice(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    # ------------------------------------------------------------ toolbar
+
+    def toggle_play(self) -> None:
+        self.client.send(p.Pause() if self.engine_state == "running" else p.Play())
+
+    def step_once(self) -> None:
+        self.client.send(p.Step(1))
+
+    def reset(self) -> None:
+        self.client.send(p.Reset())
+
+    def save_run(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getExistingDirectory(self, "Save run into folder")
+        if path:
+            self.client.send(p.SaveRun(path))
+
+    def open_run(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getExistingDirectory(self, "Open run folder")
+        if path:
+            self.client.send(p.OpenRun(path))
+
+    def restart_engine(self) -> None:
+        self.restart_button.hide()
+        self.banner.hide()
+        self.status_labels["state"].setText("engine starting…")
+        self.client.start()
+
+    # ------------------------------------------------------------ events
+
+    def on_event(self, event: Any) -> None:
+        handler = getattr(self, f"on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    def on_Ready(self, event: p.Ready) -> None:  # noqa: N802
+        self.device.blockSignals(True)
+        self.device.clear()
+        self.device.addItems(event.devices)
+        if self.config.train.device in event.devices:
+            self.device.setCurrentText(self.config.train.device)
+        self.device.blockSignals(False)
+        self.client.send(p.SetSpeed(SPEEDS[self.speed.currentText()]))
+        self.client.send(p.SetConfig(self.config.to_dict()))
+        self.notice(
+            f"engine ready: torch {event.torch_version}, devices {', '.join(event.devices)}"
+        )
+
+    def on_Built(self, event: p.Built) -> None:  # noqa: N802
+        self.config = ExperimentConfig.from_dict(event.config)
+        self.show_config(self.config)
+        self.model_panel.set_summary(event.summary_rows, event.n_params)
+        self.data_panel.thumbnail.set_data(event.x_train, event.y_train, event.task)
+        self.boundary_view.set_data(event.x_train, event.y_train)
+        self.store = MetricStore()
+        self.activation_view.clear()
+        spans = {
+            f"layer{i + 1}": histogram_span(layer.activation, self.config.probes)
+            for i, layer in enumerate(self.config.model.layers)
+        }
+        self.activation_view.set_ranges(spans)
+        for view in (self.loss_view, self.gradient_view, self.activation_view):
+            view.set_store(self.store)
+        if event.reason not in ("start",):
+            self.notice(event.reason)
+
+    def on_ConfigApplied(self, event: p.ConfigApplied) -> None:  # noqa: N802
+        if event.kind != "none":
+            self.notice(event.message)
+
+    def on_MetricRows(self, event: p.MetricRows) -> None:  # noqa: N802
+        for name, (columns, steps, values) in event.series.items():
+            for step, row in zip(steps, values, strict=True):
+                self.store.append(name, int(step), row, columns)
+        for view in (self.loss_view, self.gradient_view, self.activation_view):
+            view.dirty = True
+
+    def on_Status(self, event: p.Status) -> None:  # noqa: N802
+        self.engine_state = event.state
+        running = event.state == "running"
+        self.play_action.setText("Pause" if running else "Play")
+        icon = (
+            QStyle.StandardPixmap.SP_MediaPause if running else QStyle.StandardPixmap.SP_MediaPlay
+        )
+        self.play_action.setIcon(self.style().standardIcon(icon))
+        labels = self.status_labels
+        labels["state"].setText(event.state)
+        labels["step"].setText(f"step {event.step:,}")
+        labels["rate"].setText(
+            f"{event.steps_per_second:,.0f} steps/s" if event.state == "running" else ""
+        )
+        labels["device"].setText(event.device)
+        labels["memory"].setText(
+            f"CUDA allocated {event.memory_bytes / 2**20:,.1f} MiB"
+            if event.memory_bytes is not None
+            else ""
+        )
+
+    def on_SignalPropagation(self, event: p.SignalPropagation) -> None:  # noqa: N802
+        self.signal_view.set_signal(
+            event.layer_names, event.output_std, event.act_grad_norm, event.grad_norm
+        )
+
+    def on_DecisionBoundary(self, event: p.DecisionBoundary) -> None:  # noqa: N802
+        self.boundary_view.set_boundary(
+            event.xs, event.ys, event.values, event.confidence, event.step
+        )
+
+    def on_Stopped(self, event: p.Stopped) -> None:  # noqa: N802
+        self.banner.setText(f"Training paused: {event.reason}")
+        self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
+        self.banner.show()
+
+    def on_Error(self, event: p.Error) -> None:  # noqa: N802
+        self.show_error(event.message, event.field)
+
+    def on_Saved(self, event: p.Saved) -> None:  # noqa: N802
+        self.notice(f"saved run to {event.path}")
+
+    def on_Opened(self, event: p.Opened) -> None:  # noqa: N802
+        self.notice(f"opened {event.path}")
+
+    def on_engine_died(self, message: str) -> None:
+        self.engine_state = "dead"
+        self.status_labels["state"].setText("engine stopped")
+        self.banner.setText(
+            f"{message} The window keeps your settings; restart the engine to go on."
+        )
+        self.banner.setStyleSheet("background: #fde2e2; color: #8a0010; padding: 6px;")
+        self.banner.show()
+        self.restart_button.show()

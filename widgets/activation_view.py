@@ -1,0 +1,160 @@
+"""Activations and dead units: per-layer histograms (a layer x bin heatmap of
+the latest probed batch), std and saturation by layer, the fraction of dead
+units per layer over time, and the per-unit dead map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from lab.metrics import MetricStore
+from widgets.base import PALETTE, ViewPanel
+
+
+class ActivationView(ViewPanel):
+    def __init__(self) -> None:
+        super().__init__("Activations and dead units")
+        self.store = MetricStore()
+        # One column: the tab is narrow beside the docks, and each plot needs width.
+        self.hist_plot = self.canvas.addPlot(
+            row=0, col=0, title="activation histograms (share per bin)"
+        )
+        self.hist_plot.setLabel("left", "layer")
+        self.hist_image = pg.ImageItem()
+        self.hist_plot.addItem(self.hist_image)
+        self.hist_bar = pg.ColorBarItem(
+            colorMap=pg.colormap.get("magma"), values=(0, 0.2), label="share"
+        )
+        self.hist_bar.setImageItem(self.hist_image, insert_in=self.hist_plot)
+        self.stats_plot = self.canvas.addPlot(row=1, col=0, title="std and saturation by layer")
+        self.stats_plot.addLegend(offset=(-10, 10))
+        self.std_curve = self.stats_plot.plot(
+            pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=5, name="std"
+        )
+        self.sat_curve = self.stats_plot.plot(
+            pen=pg.mkPen(PALETTE[1], width=2), symbol="s", symbolSize=5, name="saturated share"
+        )
+        self.dead_plot = self.canvas.addPlot(
+            row=2, col=0, title="dead units per layer over time (share)"
+        )
+        self.dead_plot.setYRange(0, 1)
+        self.dead_plot.setLabel("bottom", "step")
+        self.dead_plot.addLegend(offset=(-10, 10), colCount=4)
+        self.map_plot = self.canvas.addPlot(
+            row=3, col=0, title="dead unit map, latest window (yellow = dead)"
+        )
+        self.map_plot.setLabel("left", "layer")
+        self.map_plot.setLabel("bottom", "unit")
+        self.map_image = pg.ImageItem(levels=(0, 1))
+        self.map_image.setColorMap(pg.colormap.get("viridis"))
+        self.map_plot.addItem(self.map_image)
+        self.ranges: dict[str, tuple[float, float]] = {}
+        self.dead_curves: dict[str, pg.PlotDataItem] = {}
+
+    def set_store(self, store: MetricStore) -> None:
+        self.store = store
+        self.dirty = True
+
+    def draw(self) -> None:
+        store = self.store
+        hist_names = sorted(
+            (n for n in store.series if n.startswith("probe/hist/")), key=_layer_order
+        )
+        if not hist_names:
+            self.hist_image.clear()
+            self.map_image.clear()
+            self.std_curve.setData([], [])
+            self.sat_curve.setData([], [])
+            self.caption.setText("Activation probes appear on the first probed step.")
+            return
+        counts = np.stack([store[n].latest for n in hist_names])  # layer x bin
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        self.hist_image.setImage(shares.T, autoLevels=False)  # x = bin, y = layer
+        self.hist_plot.getAxis("left").setTicks(
+            [[(i + 0.5, n.rsplit("layer", 1)[-1]) for i, n in enumerate(hist_names)]]
+        )
+        self.hist_plot.getAxis("bottom").setTicks([self._value_ticks(shares.shape[1])])
+        if "probe/act_std" in store:
+            x = np.arange(len(store["probe/act_std"].columns))
+            self.std_curve.setData(x, store["probe/act_std"].latest)
+            names = store["probe/act_std"].columns
+            self.stats_plot.getAxis("bottom").setTicks(
+                [[(i, n.replace("layer", "")) for i, n in enumerate(names)]]
+            )
+            saturation = store["probe/saturation"].latest
+            keep = np.isfinite(saturation)
+            self.sat_curve.setData(x[keep], saturation[keep])
+        if "probe/dead_fraction" in store:
+            dead = store["probe/dead_fraction"]
+            for index, name in enumerate(dead.columns):
+                values = dead.values[:, index]
+                if not np.isfinite(values).any():
+                    continue
+                curve = self.dead_curves.get(name)
+                if curve is None:
+                    pen = pg.mkPen(PALETTE[len(self.dead_curves) % len(PALETTE)], width=1.5)
+                    curve = self.dead_curves[name] = self.dead_plot.plot(pen=pen, name=name)
+                curve.setData(dead.steps, values)
+            maps = sorted(
+                (n for n in store.series if n.startswith("probe/dead_map/")), key=_layer_order
+            )
+            if maps:
+                width = max(len(store[n].columns) for n in maps)
+                grid = np.full((width, len(maps)), np.nan)
+                for row, name in enumerate(maps):
+                    latest = store[name].latest
+                    grid[: len(latest), row] = latest
+                self.map_image.setImage(np.nan_to_num(grid, nan=0.0), levels=(0, 1))
+                ticks = [(i + 0.5, n.rsplit("layer", 1)[-1]) for i, n in enumerate(maps)]
+                self.map_plot.getAxis("left").setTicks([ticks])
+            latest = dead.latest
+            finite = np.isfinite(latest)
+            if finite.any():
+                worst = int(np.nanargmax(np.where(finite, latest, -1)))
+                self.caption.setText(
+                    f"step {dead.latest_step}: {100 * np.nanmean(latest):.1f}% of ReLU-family"
+                    f" units dead on average; most in {dead.columns[worst]}"
+                    f" ({100 * latest[worst]:.0f}%)"
+                )
+
+    def csv_table(self):
+        header, rows = ["step", "probe", "layer", "value"], []
+        for name in (
+            "probe/act_mean",
+            "probe/act_std",
+            "probe/saturation",
+            "probe/dead_fraction",
+            "probe/dead_now",
+        ):
+            if name in self.store:
+                series = self.store[name]
+                for step, values in zip(series.steps, series.values.tolist(), strict=True):
+                    rows += [
+                        [int(step), name.removeprefix("probe/"), layer, v]
+                        for layer, v in zip(series.columns, values, strict=True)
+                    ]
+        return header, rows
+
+    def set_ranges(self, ranges: dict[str, tuple[float, float]]) -> None:
+        """Histogram value range per layer, to label the bins."""
+        self.ranges = ranges
+        self.dirty = True
+
+    def _value_ticks(self, bins: int) -> list[tuple[float, str]]:
+        spans = set(self.ranges.values())
+        if len(spans) != 1:  # layers differ (sigmoid 0..1, relu -4..4) or unknown
+            return [(0, "low"), (bins, "high")]
+        lo, hi = spans.pop()
+        return [(bins * f, f"{lo + f * (hi - lo):g}") for f in (0, 0.25, 0.5, 0.75, 1)]
+
+    def clear(self) -> None:
+        for curve in self.dead_curves.values():
+            self.dead_plot.removeItem(curve)
+            self.dead_plot.legend.removeItem(curve)
+        self.dead_curves.clear()
+        self.dirty = True
+
+
+def _layer_order(name: str) -> int:
+    tail = name.rsplit("layer", 1)[-1]
+    return int(tail) if tail.isdigit() else 10**6

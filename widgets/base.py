@@ -1,0 +1,110 @@
+"""The common frame of every view: a pyqtgraph canvas with PNG and CSV export.
+
+Views take numpy arrays (never torch), keep the latest data, and draw only in
+``refresh()``, which the window calls on its ~30 Hz timer when the view is
+visible and its data changed.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+# Colour-blind-safe palette (Okabe-Ito) for classes and series.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+
+
+def decimate(x: np.ndarray, y: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``points`` samples, evenly strided (the store already bounds memory)."""
+    if len(x) <= points:
+        return x, y
+    stride = int(np.ceil(len(x) / points))
+    return x[::stride], y[::stride]
+
+
+class ViewPanel(QWidget):
+    """Title, export buttons and a canvas; subclasses fill ``self.canvas``."""
+
+    exported = Signal(str)  # path written
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.dirty = True
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.caption = QLabel("")
+        self.caption.setWordWrap(True)
+        png, csv_button = QPushButton("PNG…"), QPushButton("CSV…")
+        png.setToolTip("Save this view as a PNG image")
+        csv_button.setToolTip("Save the data behind this view as CSV")
+        png.clicked.connect(self._ask_png)
+        csv_button.clicked.connect(self._ask_csv)
+        header = QHBoxLayout()
+        header.addWidget(QLabel(f"<b>{title}</b>"))
+        header.addStretch(1)
+        header.addWidget(png)
+        header.addWidget(csv_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(header)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.caption)
+
+    # ------------------------------------------------------------ drawing
+
+    def refresh(self) -> None:
+        if self.dirty:
+            self.dirty = False
+            self.draw()
+
+    def draw(self) -> None:  # pragma: no cover - every view overrides it
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ export
+
+    def csv_table(self) -> tuple[Sequence[str], Sequence[Sequence[object]]]:
+        """Header and rows of the data shown; every view overrides it."""
+        raise NotImplementedError  # pragma: no cover
+
+    def export_png(self, path: str) -> None:
+        self.draw()
+        ImageExporter(self.canvas.scene()).export(path)
+        self.exported.emit(path)
+
+    def export_csv(self, path: str) -> None:
+        header, rows = self.csv_table()
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(["" if isinstance(v, float) and np.isnan(v) else v for v in row])
+        self.exported.emit(path)
+
+    def _ask_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Save {self.title}", f"{self.title}.png", "PNG (*.png)"
+        )
+        if path:
+            self.export_png(path)
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Save {self.title}", f"{self.title}.csv", "CSV (*.csv)"
+        )
+        if path:
+            self.export_csv(path)
+
+
+def series_rows(
+    steps: np.ndarray, columns: Sequence[str], values: np.ndarray
+) -> tuple[list[str], list[list]]:
+    header = ["step", *columns]
+    return header, [[int(s), *row] for s, row in zip(steps, values.tolist(), strict=True)]

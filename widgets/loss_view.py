@@ -1,0 +1,84 @@
+"""Loss, accuracy and learning rate over steps: train (per batch and on the whole
+train set) and test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QCheckBox
+
+from lab.metrics import MetricStore
+from widgets.base import PALETTE, ViewPanel, decimate
+
+
+class LossView(ViewPanel):
+    def __init__(self) -> None:
+        super().__init__("Loss and accuracy")
+        self.store = MetricStore()
+        self.loss_plot = self.canvas.addPlot(row=0, col=0, title="loss")
+        self.acc_plot = self.canvas.addPlot(row=1, col=0, title="accuracy")
+        self.lr_plot = self.canvas.addPlot(row=2, col=0, title="learning rate")
+        for plot in (self.acc_plot, self.lr_plot):
+            plot.setXLink(self.loss_plot)
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_plot.setYRange(0, 1)
+        self.lr_plot.setLabel("bottom", "step")
+        self.canvas.ci.layout.setRowStretchFactor(0, 3)
+        self.canvas.ci.layout.setRowStretchFactor(1, 2)
+        self.curves = {
+            "batch": self.loss_plot.plot(pen=pg.mkPen("#999999", width=1), name="batch loss"),
+            "train_loss": self.loss_plot.plot(pen=pg.mkPen(PALETTE[0], width=2), name="train"),
+            "test_loss": self.loss_plot.plot(pen=pg.mkPen(PALETTE[1], width=2), name="test"),
+            "train_acc": self.acc_plot.plot(pen=pg.mkPen(PALETTE[0], width=2), name="train"),
+            "test_acc": self.acc_plot.plot(pen=pg.mkPen(PALETTE[1], width=2), name="test"),
+            "lr": self.lr_plot.plot(pen=pg.mkPen(PALETTE[2], width=2)),
+        }
+        self.log_y = QCheckBox("log loss axis")
+        self.log_y.toggled.connect(self._set_log)
+        self.layout().itemAt(0).layout().insertWidget(1, self.log_y)
+
+    def _set_log(self, on: bool) -> None:
+        self.loss_plot.setLogMode(y=on)
+        self.dirty = True
+
+    def set_store(self, store: MetricStore) -> None:
+        self.store = store
+        self.dirty = True
+
+    def draw(self) -> None:
+        store = self.store
+        if "step" in store:
+            steps, loss = decimate(store["step"].steps, store["step"].column("loss"))
+            self.curves["batch"].setData(steps, loss)
+            self.curves["lr"].setData(*decimate(store["step"].steps, store["step"].column("lr")))
+        else:
+            for name in ("batch", "lr"):
+                self.curves[name].setData([], [])
+        if "eval" in store:
+            series = store["eval"]
+            for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
+                values = series.column(name)
+                keep = np.isfinite(values)
+                self.curves[name].setData(series.steps[keep], values[keep])
+            last = (
+                dict(zip(series.columns, series.latest, strict=True))
+                if series.latest is not None
+                else {}
+            )
+            text = f"step {series.latest_step}: test loss {last.get('test_loss', np.nan):.4f}"
+            if np.isfinite(last.get("test_acc", np.nan)):
+                text += f", test accuracy {100 * last['test_acc']:.1f}%"
+            self.caption.setText(text)
+        else:
+            for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
+                self.curves[name].setData([], [])
+            self.caption.setText("Press play: curves appear as the model trains.")
+
+    def csv_table(self):
+        if "eval" not in self.store:
+            return ["step"], []
+        series = self.store["eval"]
+        return ["step", *series.columns], [
+            [int(s), *row] for s, row in zip(series.steps, series.values.tolist(), strict=True)
+        ]

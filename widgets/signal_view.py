@@ -1,0 +1,83 @@
+"""Signal propagation at initialisation: activation std and gradient norms by
+depth from one forward/backward pass, before any step (log scale)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from widgets.base import PALETTE, ViewPanel
+
+
+class SignalView(ViewPanel):
+    def __init__(self) -> None:
+        super().__init__("Signal propagation at init")
+        self.std_plot = self.canvas.addPlot(
+            row=0, col=0, title="forward: std of each layer's output h"
+        )
+        self.grad_plot = self.canvas.addPlot(
+            row=1, col=0, title="backward: gradient norms by layer"
+        )
+        for plot in (self.std_plot, self.grad_plot):
+            plot.setLogMode(y=True)
+            plot.showGrid(y=True, alpha=0.3)
+        self.grad_plot.addLegend(offset=(-10, 10))
+        self.std_curve = self.std_plot.plot(
+            pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=6
+        )
+        self.act_grad_curve = self.grad_plot.plot(
+            pen=pg.mkPen(PALETTE[1], width=2), symbol="o", symbolSize=6, name="‖dL/dh‖"
+        )
+        self.weight_grad_curve = self.grad_plot.plot(
+            pen=pg.mkPen(PALETTE[2], width=2), symbol="s", symbolSize=6, name="‖∇W‖"
+        )
+        self.data: dict[str, np.ndarray] | None = None
+        self.names: list[str] = []
+
+    def set_signal(self, layer_names: list[str], output_std: np.ndarray, act_grad_norm: np.ndarray,
+                   grad_norm: np.ndarray) -> None:  # fmt: skip
+        self.names = list(layer_names)
+        self.data = {
+            "output_std": output_std,
+            "act_grad_norm": act_grad_norm,
+            "grad_norm": grad_norm,
+        }
+        self.dirty = True
+
+    def draw(self) -> None:
+        if self.data is None:
+            return
+        x = np.arange(len(self.names))
+        ticks = [
+            [(i, n.replace("layer", "")) for i, n in enumerate(self.names)][:: max(1, len(x) // 12)]
+        ]
+        for plot in (self.std_plot, self.grad_plot):
+            plot.getAxis("bottom").setTicks(ticks)
+        for curve, key in (
+            (self.std_curve, "output_std"),
+            (self.act_grad_curve, "act_grad_norm"),
+            (self.weight_grad_curve, "grad_norm"),
+        ):
+            values = self.data[key]
+            keep = np.isfinite(values) & (values > 0)
+            curve.setData(x[keep], values[keep])
+        grads = self.data["act_grad_norm"]
+        hidden = [
+            i
+            for i, n in enumerate(self.names)
+            if n != "head" and np.isfinite(grads[i]) and grads[i] > 0
+        ]
+        if len(hidden) >= 2:
+            ratio = grads[hidden[0]] / grads[hidden[-1]]
+            verdict = "vanishing" if ratio < 0.1 else "exploding" if ratio > 10 else "healthy"
+            self.caption.setText(
+                f"‖dL/dh‖ first/last hidden layer at init: {ratio:.3g} ({verdict})"
+            )
+
+    def csv_table(self):
+        if self.data is None:
+            return ["layer"], []
+        keys = list(self.data)
+        return ["layer", *keys], [
+            [n, *(float(self.data[k][i]) for k in keys)] for i, n in enumerate(self.names)
+        ]
