@@ -56,7 +56,7 @@ class ModelPanel(QWidget):
                         ),
                     ],
                 )
-            ]  # fmt: skip
+            ]
         )
         self.form.changed.connect(self.changed)
         self.layers = LayerEditor()
@@ -128,7 +128,7 @@ class DataPanel(QWidget):
                         Field("data.seed", "data seed", "int", low=0, high=2**31 - 1),
                     ],
                 )
-            ]  # fmt: skip
+            ]
         )
         self.form.changed.connect(self.changed)
         self.thumbnail = DataThumbnail()
@@ -285,7 +285,7 @@ class KnobsPanel(QWidget):
                         ),
                     ],
                 ),
-            ]  # fmt: skip
+            ]
         )
         self.form.changed.connect(self.changed)
         self.schedule = SchedulePreview()

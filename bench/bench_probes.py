@@ -61,8 +61,10 @@ def main() -> None:
     cost_10 = median_ratio(rates["bare"], rates["probes_every_10"]) - 1
     bare_vs_hand = median_ratio(rates["hand"], rates["bare"]) - 1
     layers = len(trainers["bare"].model.layer_names)
-    print(f"threads {args.threads}, 20x128 MLP ({layers} probed layers), batch 256, Adam; "
-          f"median of {args.rounds} interleaved rounds of {args.steps} steps")  # fmt: skip
+    print(
+        f"threads {args.threads}, 20x128 MLP ({layers} probed layers), batch 256, Adam; "
+        f"median of {args.rounds} interleaved rounds of {args.steps} steps"
+    )
     for name, value in rate.items():
         print(f"{name:<18}: {value:7.1f} steps/s  {1e3 / value:6.2f} ms/step")
     print(f"all probes every step : {100 * cost_1:+5.1f}% over the bare trainer (target <= 15%)")

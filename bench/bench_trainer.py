@@ -74,8 +74,12 @@ def main() -> None:
     ).with_changes({"train.steps": 10**9, "probes.enabled": False})  # bench_probes times those
     trainer = Trainer(config)
     no_eval = Trainer(config.with_changes({"train.eval_every": 10**9}))
-    loops = {"hand": hand_loop(trainer), "hand_fused": hand_loop(trainer, fused=True),
-             "trainer": trainer.run, "trainer_no_eval": no_eval.run}  # fmt: skip
+    loops = {
+        "hand": hand_loop(trainer),
+        "hand_fused": hand_loop(trainer, fused=True),
+        "trainer": trainer.run,
+        "trainer_no_eval": no_eval.run,
+    }
     rates = interleaved_rates(loops, args.steps, args.rounds)
     rate = {name: median(r) for name, r in rates.items()}
     ours = rate["trainer"]

@@ -50,8 +50,11 @@ def load_experiment(
 
 
 def _fmt_row(step: int, total: int, row: dict[str, float], rate: float) -> str:
-    parts = [f"step {step:>{len(str(total))}}/{total}", f"train_loss {row['train_loss']:.4f}",
-             f"test_loss {row['test_loss']:.4f}"]  # fmt: skip
+    parts = [
+        f"step {step:>{len(str(total))}}/{total}",
+        f"train_loss {row['train_loss']:.4f}",
+        f"test_loss {row['test_loss']:.4f}",
+    ]
     if not math.isnan(row["test_acc"]):
         parts.append(f"test_acc {100 * row['test_acc']:5.1f}%")
     parts += [f"lr {row['lr']:.2e}", f"{rate:,.0f} steps/s"]
@@ -114,11 +117,15 @@ def has_display() -> bool:
 
 def open_window() -> int:
     if importlib.util.find_spec("app.main") is None:
-        print("knoblab: the desktop window is not part of this build yet; "
-              f"running the {DEFAULT_PRESET} experiment headless instead.")  # fmt: skip
+        print(
+            "knoblab: the desktop window is not part of this build yet; "
+            f"running the {DEFAULT_PRESET} experiment headless instead."
+        )
     elif not has_display():
-        print("knoblab: no display found (DISPLAY is not set); "
-              f"running the {DEFAULT_PRESET} experiment headless instead.")  # fmt: skip
+        print(
+            "knoblab: no display found (DISPLAY is not set); "
+            f"running the {DEFAULT_PRESET} experiment headless instead."
+        )
     else:
         from app.main import main as app_main
 
@@ -134,8 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", help=f"a named experiment (default {DEFAULT_PRESET})")
     run.add_argument("--steps", type=int, help="optimiser steps (overrides train.steps)")
     run.add_argument("--out", help="run folder to write (default runs/NAME-TIME)")
-    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                     help="change a field, e.g. --set optim.lr=0.03 (repeatable)")  # fmt: skip
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a field, e.g. --set optim.lr=0.03 (repeatable)",
+    )
     run.add_argument("--quiet", action="store_true", help="print only the summary")
     run.set_defaults(func=cmd_run)
     presets = sub.add_parser("presets", help="list the named experiments")

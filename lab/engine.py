@@ -68,7 +68,7 @@ class Engine:
         self.conn.send(event)
 
     def serve(self) -> None:
-        self.send(p.Ready(p.PROTOCOL_VERSION, available_devices(), torch.__version__))
+        self.send(p.Ready(p.PROTOCOL_VERSION, available_devices(), str(torch.__version__)))
         while self.running:
             timeout = 0.0 if self.state == "running" else 0.05
             while self.running and self.conn.poll(timeout):

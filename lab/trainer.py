@@ -42,9 +42,22 @@ from lab.probes import Probes
 from lab.schedule import lr_factor
 
 # Changes under these prefixes restart the session from scratch.
-REBUILD_PREFIXES = ("model.", "init.", "data.name", "data.n_samples", "data.noise",
-                    "data.n_classes", "data.test_fraction", "data.seed", "train.seed",
-                    "train.device", "train.loss", "train.threads", "name", "schema")  # fmt: skip
+REBUILD_PREFIXES = (
+    "model.",
+    "init.",
+    "data.name",
+    "data.n_samples",
+    "data.noise",
+    "data.n_classes",
+    "data.test_fraction",
+    "data.seed",
+    "train.seed",
+    "train.device",
+    "train.loss",
+    "train.threads",
+    "name",
+    "schema",
+)
 
 STEP_COLUMNS = ("loss", "lr", "clipped")
 EVAL_COLUMNS = ("train_loss", "test_loss", "train_acc", "test_acc", "lr", "batch_loss", "grad_norm")
@@ -298,8 +311,10 @@ class Trainer:
         if optim.clip == "norm":
             clipped = grad_norm > optim.clip_value
             if clipped:
-                torch._foreach_mul_([p.grad for p in self.params if p.grad is not None],
-                                    optim.clip_value / (grad_norm + 1e-6))  # fmt: skip
+                torch._foreach_mul_(
+                    [p.grad for p in self.params if p.grad is not None],
+                    optim.clip_value / (grad_norm + 1e-6),
+                )
         elif optim.clip == "value":
             clipped = any(
                 p.grad.abs().max() > optim.clip_value for p in self.params if p.grad is not None

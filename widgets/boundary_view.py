@@ -35,8 +35,14 @@ class BoundaryView(ViewPanel):
         self.x, self.y, self.boundary = x, y, None
         self.dirty = True
 
-    def set_boundary(self, xs: np.ndarray, ys: np.ndarray | None, values: np.ndarray,
-                     confidence: np.ndarray | None, step: int) -> None:  # fmt: skip
+    def set_boundary(
+        self,
+        xs: np.ndarray,
+        ys: np.ndarray | None,
+        values: np.ndarray,
+        confidence: np.ndarray | None,
+        step: int,
+    ) -> None:
         self.boundary = (xs, ys, values, confidence, step)
         self.dirty = True
 
@@ -83,6 +89,9 @@ class BoundaryView(ViewPanel):
             return ["x", "prediction"], [
                 [float(a), float(b)] for a, b in zip(xs, values, strict=True)
             ]
-        rows = [[float(xs[j]), float(ys[i]), int(values[i, j]), float(confidence[i, j])]
-                for i in range(len(ys)) for j in range(len(xs))]  # fmt: skip
+        rows = [
+            [float(xs[j]), float(ys[i]), int(values[i, j]), float(confidence[i, j])]
+            for i in range(len(ys))
+            for j in range(len(xs))
+        ]
         return ["x", "y", "class", "confidence"], rows

@@ -102,12 +102,17 @@ class LayerEditor(QWidget):
         out = []
         for row in range(self.table.rowCount()):
             cell = [self.table.cellWidget(row, c) for c in range(len(COLUMNS))]
-            out.append({
-                "width": cell[0].value(), "activation": cell[1].currentText(),
-                "norm": cell[2].currentText(), "residual": cell[3].isChecked(),
-                "dropout": round(cell[4].value(), 4), "kernel": cell[5].value(),
-                "pool": cell[6].isChecked() if self.cnn else False,
-            })  # fmt: skip
+            out.append(
+                {
+                    "width": cell[0].value(),
+                    "activation": cell[1].currentText(),
+                    "norm": cell[2].currentText(),
+                    "residual": cell[3].isChecked(),
+                    "dropout": round(cell[4].value(), 4),
+                    "kernel": cell[5].value(),
+                    "pool": cell[6].isChecked() if self.cnn else False,
+                }
+            )
         return out
 
     def _selected(self) -> int:

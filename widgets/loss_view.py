@@ -76,9 +76,30 @@ class LossView(ViewPanel):
             self.caption.setText("Press play: curves appear as the model trains.")
 
     def csv_table(self):
-        if "eval" not in self.store:
-            return ["step"], []
-        series = self.store["eval"]
-        return ["step", *series.columns], [
-            [int(s), *row] for s, row in zip(series.steps, series.values.tolist(), strict=True)
+        """Every step row (batch loss, lr), with the evaluation columns on the
+        steps that were evaluated (empty elsewhere)."""
+        store = self.store
+        evaluated: dict[int, list[float]] = {}
+        eval_columns: tuple[str, ...] = ()
+        if "eval" in store:
+            series = store["eval"]
+            eval_columns = tuple(c for c in series.columns if c != "lr")
+            picks = [series.columns.index(c) for c in eval_columns]
+            evaluated = {
+                int(s): [row[i] for i in picks]
+                for s, row in zip(series.steps, series.values.tolist(), strict=True)
+            }
+        header = ["step", "batch_loss", "lr", *eval_columns]
+        if "step" not in store:
+            return header, [
+                [step, float("nan"), float("nan"), *row] for step, row in evaluated.items()
+            ]
+        steps = store["step"]
+        blank = [float("nan")] * len(eval_columns)
+        rows = [
+            [int(step), loss, lr, *evaluated.get(int(step), blank)]
+            for step, loss, lr in zip(
+                steps.steps, steps.column("loss"), steps.column("lr"), strict=True
+            )
         ]
+        return header, rows

@@ -34,8 +34,13 @@ class SignalView(ViewPanel):
         self.data: dict[str, np.ndarray] | None = None
         self.names: list[str] = []
 
-    def set_signal(self, layer_names: list[str], output_std: np.ndarray, act_grad_norm: np.ndarray,
-                   grad_norm: np.ndarray) -> None:  # fmt: skip
+    def set_signal(
+        self,
+        layer_names: list[str],
+        output_std: np.ndarray,
+        act_grad_norm: np.ndarray,
+        grad_norm: np.ndarray,
+    ) -> None:
         self.names = list(layer_names)
         self.data = {
             "output_std": output_std,

@@ -58,7 +58,9 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> ModelSummary:
     shapes: dict[str, tuple[int, ...]] = {}
     handles = [
         module.register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
+            lambda _m, _i, out, name=name: shapes.__setitem__(
+                name, tuple(int(d) for d in out.shape[1:])
+            )
         )
         for name, module in named
     ]

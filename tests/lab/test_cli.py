@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def knoblab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lab.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_spirals_preset_reaches_95_percent_within_a_minute(tmp_path):
@@ -37,8 +42,19 @@ def test_spirals_preset_reaches_95_percent_within_a_minute(tmp_path):
 def test_config_file_and_set_overrides(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     ExperimentConfig().with_changes({"data.name": "moons", "train.steps": 30}).save(path)
-    code = main(["run", str(path), "--set", "optim.lr=0.05", "--set", 'optim.name="sgd"',
-                 "--out", str(tmp_path / "out"), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            str(path),
+            "--set",
+            "optim.lr=0.05",
+            "--set",
+            'optim.name="sgd"',
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
     assert code == 0
     saved = ExperimentConfig.load(tmp_path / "out" / "config.toml")
     assert saved.optim.lr == 0.05 and saved.optim.name == "sgd" and saved.data.name == "moons"
@@ -54,8 +70,20 @@ def test_invalid_config_exits_2_naming_the_field(tmp_path, capsys):
 
 
 def test_divergence_exits_3_and_still_writes_the_run(tmp_path, capsys):
-    code = main(["run", "--set", "optim.lr=100", "--set", 'optim.name="sgd"', "--steps", "50",
-                 "--out", str(tmp_path), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--set",
+            "optim.lr=100",
+            "--set",
+            'optim.name="sgd"',
+            "--steps",
+            "50",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert code == 3
     assert "non-finite" in capsys.readouterr().err
     assert (tmp_path / "checkpoint.pt").exists()

@@ -131,3 +131,35 @@ def test_save_and_open_restore_config_and_curves(engine, tmp_path):
     assert engine.engine.trainer.step_count == 30
     engine.send(p.OpenRun(str(tmp_path / "missing")))
     assert "not a run folder" in engine.wait_for(p.Error).message
+
+
+def test_events_unpickle_without_torch(engine):
+    """Every event must be builtins and numpy only: the GUI process has no torch."""
+    import io
+    import pickle
+
+    class Recording(pickle.Unpickler):
+        modules: set[str] = set()
+
+        def find_class(self, module: str, name: str):  # what unpickling would import
+            Recording.modules.add(module)
+            return super().find_class(module, name)
+
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(10))
+    engine.wait_for(p.MetricRows, lambda e: "probe/grad_norm" in e.series)
+    engine.wait_for(p.DecisionBoundary, lambda e: e.step == 10)
+    kinds = {type(event).__name__ for event in engine.events}
+    assert {
+        "Ready",
+        "Built",
+        "SignalPropagation",
+        "Status",
+        "MetricRows",
+        "DecisionBoundary",
+    } <= kinds
+    for event in engine.events:
+        Recording(io.BytesIO(pickle.dumps(event))).load()
+    assert Recording.modules  # the check saw something
+    assert not [m for m in Recording.modules if m.split(".")[0] == "torch"], Recording.modules

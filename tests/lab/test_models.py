@@ -74,8 +74,11 @@ def test_residual_branch_scales():
 
 
 def test_pre_norm_normalises_the_block_input():
-    model = build_model(ModelConfig(layers=(LayerConfig(2, norm="layer", residual=True),),
-                                    norm_position="pre"), (2,), 2)  # fmt: skip
+    model = build_model(
+        ModelConfig(layers=(LayerConfig(2, norm="layer", residual=True),), norm_position="pre"),
+        (2,),
+        2,
+    )
     block: Block = model.blocks[0]
     assert block.norm.normalized_shape == (2,)
     x = torch.randn(3, 2)

@@ -1,0 +1,61 @@
+"""A real window with a real engine process (spawn), offscreen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.main_window import MainWindow
+from lab import protocol as p
+
+
+class Recorder:
+    """Keeps every event the window receives, for waiting on them."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.events: list[Any] = []
+        window.client.event.connect(self.events.append)
+
+    def wait_for(
+        self,
+        qtbot,
+        kind: type,
+        predicate: Callable[[Any], bool] = lambda e: True,
+        timeout: float = 30.0,
+        after: int = 0,
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in self.events[after:]:
+                if isinstance(event, kind) and predicate(event):
+                    return event
+            qtbot.wait(20)
+        names = [type(e).__name__ for e in self.events[after:]][-30:]
+        raise AssertionError(f"no {kind.__name__} within {timeout}s; last events: {names}")
+
+    def mark(self) -> int:
+        return len(self.events)
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "knoblab.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    recorder = Recorder(win)
+    win.recorder = recorder  # type: ignore[attr-defined]
+    win.start()
+    recorder.wait_for(qtbot, p.Built)
+    recorder.wait_for(qtbot, p.Status)
+    yield win
+    win.close()

@@ -1,0 +1,228 @@
+"""The window driven through its real widgets, with the engine in its own process."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from app.main_window import MainWindow
+from lab import protocol as p
+from lab.presets import PRESETS
+
+
+def recorder(window):
+    return window.recorder
+
+
+def test_lr_slider_changes_the_optimizer_lr_within_one_step(qtbot, window):
+    rec = recorder(window)
+    slider = window.knobs_panel.form.editors["optim.lr"]
+    mark = rec.mark()
+    slider.slider.setValue(slider.slider.value() + 100)  # drag: one tenth of the scale
+    new_lr = slider.value()
+    assert new_lr != pytest.approx(0.01)
+    applied = rec.wait_for(qtbot, p.ConfigApplied, after=mark)
+    assert applied.kind == "live"
+    before = window.status_labels["step"].text()
+    window.step_action.trigger()
+    status = rec.wait_for(qtbot, p.Status, lambda e: e.step == 1, after=mark)
+    assert status.lr == pytest.approx(new_lr)
+    assert window.status_labels["step"].text() != before
+
+
+def test_typed_lr_applies_too(qtbot, window):
+    rec = recorder(window)
+    box = window.knobs_panel.form.editors["optim.lr"].box
+    mark = rec.mark()
+    box.setValue(0.0042)  # what typing a value and pressing Enter does
+    window.step_action.trigger()
+    assert rec.wait_for(qtbot, p.Status, lambda e: e.step == 1, after=mark).lr == pytest.approx(
+        0.0042
+    )
+    assert window.config.optim.lr == pytest.approx(0.0042)
+
+
+def test_play_pause_step_reset(qtbot, window):
+    rec = recorder(window)
+    window.play_action.trigger()
+    rec.wait_for(qtbot, p.Status, lambda e: e.state == "running" and e.step > 20)
+    assert window.play_action.text() == "Pause"
+    mark = rec.mark()
+    window.play_action.trigger()
+    paused = rec.wait_for(qtbot, p.Status, lambda e: e.state == "paused", after=mark)
+    qtbot.wait(300)
+    after_pause = rec.events[rec.events.index(paused) + 1 :]
+    steps_after = [
+        int(e.series["step"][1].max())
+        for e in after_pause
+        if isinstance(e, p.MetricRows) and "step" in e.series
+    ]
+    assert all(step <= paused.step for step in steps_after)  # nothing runs while paused
+    mark = rec.mark()
+    window.step_action.trigger()
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == paused.step + 1, after=mark)
+    mark = rec.mark()
+    window.reset_action.trigger()
+    built = rec.wait_for(qtbot, p.Built, after=mark)
+    assert built.reason == "reset"
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == 0, after=mark)
+    assert "step" not in window.store  # the curves start over
+
+
+def test_curves_arrive_and_are_drawn(qtbot, window):
+    rec = recorder(window)
+    window.play_action.trigger()
+    rec.wait_for(qtbot, p.MetricRows, lambda e: "eval" in e.series)
+    qtbot.waitUntil(
+        lambda: "eval" in window.store and len(window.store["eval"]) >= 2, timeout=30000
+    )
+    window.play_action.trigger()
+    window.tabs.setCurrentWidget(window.loss_view)
+    qtbot.waitUntil(lambda: not window.loss_view.dirty, timeout=5000)
+    x, y = window.loss_view.curves["test_loss"].getData()
+    np.testing.assert_array_equal(x, window.store["eval"].steps[: len(x)])
+    assert "test loss" in window.loss_view.caption.text()
+
+
+def test_deep_sigmoid_rebuilds_and_the_gradient_view_shows_the_collapse(qtbot, window):
+    rec = recorder(window)
+    window.load_preset("deep-relu-he")
+    rec.wait_for(qtbot, p.Built, lambda e: len(e.config["model"]["layers"]) == 20)
+    table = window.model_panel.layers.table
+    mark = rec.mark()
+    for row in range(table.rowCount()):  # switch every layer's activation in the editor
+        table.cellWidget(row, 1).setCurrentText("sigmoid")
+    built = rec.wait_for(
+        qtbot,
+        p.Built,
+        lambda e: all(layer["activation"] == "sigmoid" for layer in e.config["model"]["layers"]),
+        after=mark,
+    )
+    assert "model.layers" in built.reason
+    signal = rec.wait_for(qtbot, p.SignalPropagation, after=rec.events.index(built))
+    assert signal.act_grad_norm[0] / signal.act_grad_norm[19] < 1e-6
+    window.tabs.setCurrentWidget(window.signal_view)
+    qtbot.waitUntil(lambda: "vanishing" in window.signal_view.caption.text(), timeout=10000)
+    mark = rec.mark()
+    for _ in range(10):  # up to the first probed step
+        window.step_action.trigger()
+    rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/act_grad_norm" in e.series, after=mark)
+    window.tabs.setCurrentWidget(window.gradient_view)
+    qtbot.waitUntil(lambda: "first/last" in window.gradient_view.caption.text(), timeout=10000)
+    ratio = float(window.gradient_view.caption.text().split("= ")[1].split(" ")[0])
+    assert ratio < 1e-6
+
+
+def test_typed_invalid_value_shows_an_error_not_a_crash(qtbot, window):
+    spin = window.data_panel.form.editors["data.batch_size"]
+    before = window.config
+    spin.setValue(100000)  # more than the training set holds
+    assert window.banner.isVisible()
+    assert "data.batch_size" in window.banner.text()
+    assert "larger than the training set" in window.data_panel.form.error.text()
+    assert spin.value() == 100000  # what was typed stays, marked
+    assert "ffd7d7" in spin.styleSheet()
+    assert window.config == before  # nothing invalid was sent
+    spin.setValue(64)
+    assert not window.banner.isVisible()
+    assert window.config.data.batch_size == 64
+
+
+def test_save_then_open_restores_config_and_curves(qtbot, window, tmp_path):
+    rec = recorder(window)
+    window.knobs_panel.form.editors["optim.lr"].box.setValue(0.003)
+    mark = rec.mark()
+    for _ in range(3):
+        window.step_action.trigger()
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == 3, after=mark)
+    window.client.send(p.Step(200))
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == 203, after=mark)
+    qtbot.waitUntil(
+        lambda: "eval" in window.store and len(window.store["eval"]) == 2, timeout=10000
+    )
+    saved_eval = window.store["eval"].values.copy()
+    mark = rec.mark()
+    window.save_run(str(tmp_path / "run"))
+    rec.wait_for(qtbot, p.Saved, after=mark)
+    window.knobs_panel.form.editors["optim.lr"].box.setValue(0.05)
+    window.reset_action.trigger()
+    rec.wait_for(qtbot, p.Built, lambda e: e.reason == "reset", after=mark)
+    mark = rec.mark()
+    window.open_run(str(tmp_path / "run"))
+    rec.wait_for(qtbot, p.Opened, after=mark)
+    qtbot.waitUntil(
+        lambda: "eval" in window.store and len(window.store["eval"]) == 2, timeout=10000
+    )
+    assert window.config.optim.lr == pytest.approx(0.003)
+    assert window.knobs_panel.form.value("optim.lr") == pytest.approx(0.003)
+    np.testing.assert_array_equal(window.store["eval"].values, saved_eval)
+    assert window.status_labels["step"].text() == "step 203"
+
+
+def test_killed_engine_is_reported_and_restart_resumes_the_last_config(qtbot, window):
+    rec = recorder(window)
+    window.knobs_panel.form.editors["optim.lr"].box.setValue(0.0031)
+    window.play_action.trigger()
+    rec.wait_for(qtbot, p.Status, lambda e: e.state == "running")
+    window.client.process.kill()
+    qtbot.waitUntil(lambda: window.restart_button.isVisible(), timeout=10000)
+    assert "engine process stopped" in window.banner.text()
+    # the window stays usable: knobs still edit the config
+    window.knobs_panel.form.editors["optim.weight_decay"].setValue(0.001)
+    assert window.config.optim.weight_decay == 0.001
+    mark = rec.mark()
+    qtbot.mouseClick(window.restart_button, Qt.MouseButton.LeftButton)
+    built = rec.wait_for(qtbot, p.Built, after=mark)
+    assert built.config["optim"]["lr"] == pytest.approx(0.0031)
+    assert built.config["optim"]["weight_decay"] == pytest.approx(0.001)
+    assert not window.restart_button.isVisible()
+    window.step_action.trigger()
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == 1, after=mark)
+
+
+def test_views_export_png_and_csv(qtbot, window, tmp_path):
+    rec = recorder(window)
+    window.client.send(p.Step(20))
+    rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series)
+    qtbot.wait(200)
+    for index, view in enumerate(window.views):
+        window.tabs.setCurrentIndex(index)
+        view.export_png(str(tmp_path / f"{index}.png"))
+        view.export_csv(str(tmp_path / f"{index}.csv"))
+        assert (tmp_path / f"{index}.png").stat().st_size > 1000
+        lines = (tmp_path / f"{index}.csv").read_text().splitlines()
+        assert len(lines) >= 2, view.title
+    gradient_rows = (tmp_path / "1.csv").read_text().splitlines()
+    first = gradient_rows[1].split(",")
+    expected = window.store["probe/grad_norm"].values[0]
+    np.testing.assert_allclose([float(v) for v in first[2:]], expected, rtol=1e-6)
+
+
+def test_layout_and_last_experiment_are_remembered(qtbot, settings):
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    first.config = PRESETS["moons-mlp"].with_changes({"optim.lr": 0.02})
+    first.show()
+    first.resize(700, 520)  # fits the offscreen screen (Qt clamps restored geometry)
+    qtbot.waitUntil(lambda: first.size().width() == 700)
+    first.close()
+    second = MainWindow(settings=settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert second.config == first.config
+    assert second.data_panel.form.value("data.name") == "moons"
+    assert second.size().width() == 700
+    second.close()
+
+
+def test_structural_change_says_so(qtbot, window):
+    rec = recorder(window)
+    mark = rec.mark()
+    window.knobs_panel.form.editors["init.scheme"].setCurrentText("xavier_normal")
+    built = rec.wait_for(qtbot, p.Built, after=mark)
+    assert "init.scheme" in built.reason
+    qtbot.waitUntil(lambda: "rebuilt" in window.statusBar().currentMessage(), timeout=5000)
+    assert not math.isnan(rec.wait_for(qtbot, p.Status, after=mark).lr)

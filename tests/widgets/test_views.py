@@ -1,0 +1,133 @@
+"""Views fed with fake arrays: they draw what they are given and export it."""
+
+import numpy as np
+import pytest
+
+from lab.metrics import MetricStore
+from widgets.activation_view import ActivationView
+from widgets.boundary_view import BoundaryView
+from widgets.gradient_view import GradientView
+from widgets.loss_view import LossView
+from widgets.signal_view import SignalView
+
+LAYERS = ("layer1", "layer2", "layer3", "head")
+
+
+def fake_store() -> MetricStore:
+    store = MetricStore()
+    rng = np.random.default_rng(0)
+    for step in range(1, 201):
+        store.append("step", step, (1 / step, 0.01, 0.0), ("loss", "lr", "clipped"))
+        if step % 50 == 0:
+            store.append(
+                "eval",
+                step,
+                {
+                    "train_loss": 1 / step,
+                    "test_loss": 2 / step,
+                    "train_acc": 0.9,
+                    "test_acc": 0.8,
+                    "lr": 0.01,
+                    "batch_loss": 1 / step,
+                    "grad_norm": 1.0,
+                },
+            )
+        if step % 10 == 0:
+            store.append("probe/grad_norm", step, [1e-3, 1e-2, 1e-1, 1.0], LAYERS)
+            store.append("probe/act_grad_norm", step, [1e-6, 1e-4, 1e-2, 1.0], LAYERS)
+            store.append("probe/act_std", step, [0.5, 0.4, 0.3], LAYERS[:3])
+            store.append("probe/saturation", step, [0.9, np.nan, 0.1], LAYERS[:3])
+            store.append("probe/dead_fraction", step, [np.nan, 0.25, 0.5], LAYERS[:3])
+            for name in LAYERS[:3]:
+                store.append(
+                    f"probe/hist/{name}",
+                    step,
+                    rng.integers(0, 50, 40),
+                    [f"bin{i}" for i in range(40)],
+                )
+                store.append(
+                    f"probe/dead_map/{name}", step, [0, 1, 0, 1], [f"unit{i}" for i in range(4)]
+                )
+    return store
+
+
+def test_loss_view_draws_the_series_and_exports_them(qtbot, tmp_path):
+    view = LossView()
+    qtbot.addWidget(view)
+    store = fake_store()
+    view.set_store(store)
+    view.refresh()
+    x, y = view.curves["test_loss"].getData()
+    np.testing.assert_array_equal(x, [50, 100, 150, 200])
+    np.testing.assert_allclose(y, [2 / 50, 2 / 100, 2 / 150, 2 / 200])
+    assert "80.0%" in view.caption.text()
+    view.export_csv(str(tmp_path / "loss.csv"))
+    lines = (tmp_path / "loss.csv").read_text().splitlines()
+    assert lines[0].startswith("step,batch_loss,lr,train_loss")
+    assert len(lines) == 201 and lines[50].startswith("50,0.02,0.01,0.02,0.04")
+    view.log_y.setChecked(True)
+    assert view.loss_plot.getAxis("left").logMode
+
+
+def test_gradient_view_shows_the_ratio_and_heatmap(qtbot):
+    view = GradientView()
+    qtbot.addWidget(view)
+    view.set_store(fake_store())
+    view.refresh()
+    assert "= 0.0001" in view.caption.text()  # layer1 / layer3 = 1e-6 / 1e-2
+    assert view.image.image.shape == (20, 4)  # steps x layers
+    heights = view.act_bars.opts["height"]
+    np.testing.assert_allclose(heights, [-6, -4, -2, 0])
+
+
+def test_activation_view_histograms_and_dead_units(qtbot, tmp_path):
+    view = ActivationView()
+    qtbot.addWidget(view)
+    store = fake_store()
+    view.set_store(store)
+    view.refresh()
+    shares = view.hist_image.image.T
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    counts = store["probe/hist/layer2"].latest
+    np.testing.assert_allclose(shares[1], counts / counts.sum())
+    assert set(view.dead_curves) == {"layer2", "layer3"}  # layer1 is not ReLU-family
+    assert "most in layer3 (50%)" in view.caption.text()
+    view.export_csv(str(tmp_path / "act.csv"))
+    assert "dead_fraction,layer3,0.5" in (tmp_path / "act.csv").read_text()
+
+
+def test_boundary_view_colours_and_regression_curve(qtbot):
+    view = BoundaryView()
+    qtbot.addWidget(view)
+    x = np.array([[0, 0], [1, 1]], dtype=np.float32)
+    view.set_data(x, np.array([0, 1]))
+    xs = ys = np.linspace(0, 1, 4, dtype=np.float32)
+    classes = np.array([[0, 0, 1, 1]] * 4)
+    confidence = np.full((4, 4), 1.0)
+    view.set_boundary(xs, ys, classes, confidence, step=3)
+    view.refresh()
+    image = view.image.image  # x, y, rgb
+    assert image.shape == (4, 4, 3)
+    assert not np.array_equal(image[0, 0], image[3, 0])  # two classes, two colours
+    header, rows = view.csv_table()
+    assert header == ["x", "y", "class", "confidence"] and len(rows) == 16
+    view.set_data(np.array([[0.0], [1.0]], dtype=np.float32), np.array([0.5, 1.5]))
+    view.set_boundary(np.array([0.0, 1.0]), None, np.array([0.4, 1.6]), None, step=5)
+    view.refresh()
+    np.testing.assert_allclose(view.fit.getData()[1], [0.4, 1.6])
+
+
+@pytest.mark.parametrize(
+    ("grads", "word"),
+    [
+        ([1e-9, 1e-3, 1.0], "vanishing"),
+        ([1.0, 1.0, 1.0], "healthy"),
+        ([1e3, 1.0, 1.0], "exploding"),
+    ],
+)
+def test_signal_view_verdict(qtbot, grads, word):
+    view = SignalView()
+    qtbot.addWidget(view)
+    view.set_signal(["layer1", "layer2", "head"], np.ones(3), np.array(grads), np.ones(3))
+    view.refresh()
+    assert word in view.caption.text()
