@@ -37,6 +37,7 @@ from lab.metrics import MetricStore
 from lab.presets import PRESETS
 from lab.schedule import lr_curve
 from widgets.activation_view import ActivationView
+from widgets.base import ViewPanel
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import GradientView
 from widgets.loss_view import LossView
@@ -51,6 +52,13 @@ SPEEDS = {
     "2 steps/s": 2.0,
 }
 DEFAULT_PRESET = "spirals-mlp"
+VIEW_TABS = [
+    ("loss_view", "Loss", LossView),
+    ("gradient_view", "Gradients", GradientView),
+    ("activation_view", "Activations", ActivationView),
+    ("boundary_view", "Boundary", BoundaryView),
+    ("signal_view", "Signal at init", SignalView),
+]
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -76,23 +84,15 @@ class MainWindow(QMainWindow):
         self.client.died.connect(self.on_engine_died)
 
         # centre: live views
-        self.loss_view, self.gradient_view = LossView(), GradientView()
-        self.activation_view, self.boundary_view = ActivationView(), BoundaryView()
-        self.signal_view = SignalView()
-        self.views = [
-            self.loss_view,
-            self.gradient_view,
-            self.activation_view,
-            self.boundary_view,
-            self.signal_view,
-        ]
+        # Views are built on first use (the visible one now): the window paints
+        # sooner, and each view costs tens of milliseconds to construct.
         self.tabs = QTabWidget()
-        for view, name in zip(
-            self.views,
-            ["Loss", "Gradients", "Activations", "Boundary", "Signal at init"],
-            strict=True,
-        ):
-            self.tabs.addTab(view, name)
+        self._views: dict[str, ViewPanel] = {}
+        for _attr, title, _cls in VIEW_TABS:
+            self.tabs.addTab(QWidget(), title)
+        self._view("loss_view")
+        self.tabs.currentChanged.connect(lambda index: self._view(VIEW_TABS[index][0]))
+        self._spans: dict[str, tuple[float, float]] = {}
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
@@ -134,6 +134,42 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self.tick)
         self.redraws = 0
+
+    # ------------------------------------------------------------ views
+
+    def _view(self, attr: str) -> ViewPanel:
+        view = self._views.get(attr)
+        if view is None:
+            index = [name for name, _, _ in VIEW_TABS].index(attr)
+            _, title, cls = VIEW_TABS[index]
+            view = self._views[attr] = cls()
+            current = self.tabs.currentIndex()
+            self.tabs.blockSignals(True)
+            placeholder = self.tabs.widget(index)
+            self.tabs.removeTab(index)
+            placeholder.deleteLater()
+            self.tabs.insertTab(index, view, title)
+            self.tabs.setCurrentIndex(current)
+            self.tabs.blockSignals(False)
+            if hasattr(view, "set_store"):
+                view.set_store(self.store)
+            if isinstance(view, ActivationView):
+                view.set_ranges(self._spans)
+        return view
+
+    loss_view = property(lambda self: self._view("loss_view"))
+    gradient_view = property(lambda self: self._view("gradient_view"))
+    activation_view = property(lambda self: self._view("activation_view"))
+    boundary_view = property(lambda self: self._view("boundary_view"))
+    signal_view = property(lambda self: self._view("signal_view"))
+
+    @property
+    def views(self) -> list[ViewPanel]:
+        return [self._view(attr) for attr, _, _ in VIEW_TABS]
+
+    def _store_views(self) -> list[ViewPanel]:
+        """Built views that draw from the metric store."""
+        return [v for v in self._views.values() if hasattr(v, "set_store")]
 
     # ------------------------------------------------------------ building
 
@@ -355,13 +391,15 @@ class MainWindow(QMainWindow):
         self.data_panel.thumbnail.set_data(event.x_train, event.y_train, event.task)
         self.boundary_view.set_data(event.x_train, event.y_train)
         self.store = MetricStore()
-        self.activation_view.clear()
-        spans = {
+        if "activation_view" in self._views:
+            self.activation_view.clear()
+        self._spans = {
             f"layer{i + 1}": histogram_span(layer.activation, self.config.probes)
             for i, layer in enumerate(self.config.model.layers)
         }
-        self.activation_view.set_ranges(spans)
-        for view in (self.loss_view, self.gradient_view, self.activation_view):
+        if "activation_view" in self._views:
+            self.activation_view.set_ranges(self._spans)
+        for view in self._store_views():
             view.set_store(self.store)
         if event.reason not in ("start",):
             self.notice(event.reason)
@@ -374,7 +412,7 @@ class MainWindow(QMainWindow):
         for name, (columns, steps, values) in event.series.items():
             for step, row in zip(steps, values, strict=True):
                 self.store.append(name, int(step), row, columns)
-        for view in (self.loss_view, self.gradient_view, self.activation_view):
+        for view in self._store_views():
             view.dirty = True
 
     def on_Status(self, event: p.Status) -> None:  # noqa: N802
@@ -392,11 +430,12 @@ class MainWindow(QMainWindow):
             f"{event.steps_per_second:,.0f} steps/s" if event.state == "running" else ""
         )
         labels["device"].setText(event.device)
-        labels["memory"].setText(
-            f"CUDA allocated {event.memory_bytes / 2**20:,.1f} MiB"
-            if event.memory_bytes is not None
-            else ""
-        )
+        memory = []
+        if event.memory_bytes is not None:
+            memory.append(f"CUDA allocated {event.memory_bytes / 2**20:,.1f} MiB")
+        if event.rss_bytes is not None:
+            memory.append(f"engine RSS {event.rss_bytes / 2**20:,.0f} MiB")
+        labels["memory"].setText(" · ".join(memory))
 
     def on_SignalPropagation(self, event: p.SignalPropagation) -> None:  # noqa: N802
         self.signal_view.set_signal(

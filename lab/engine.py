@@ -21,7 +21,7 @@ import torch
 
 from lab import protocol as p
 from lab.config import ConfigError, ExperimentConfig
-from lab.devices import available_devices, memory_in_use
+from lab.devices import available_devices, memory_in_use, process_rss
 from lab.metrics import MetricStore
 from lab.signal import signal_propagation
 from lab.store import StoreError, load_run, save_run
@@ -107,7 +107,11 @@ class Engine:
             rate = (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
         lr = float(trainer.optimizer.param_groups[0]["lr"])
         memory = memory_in_use(trainer.device)
-        self.send(p.Status(self.state, trainer.step_count, rate, str(trainer.device), memory, lr))
+        self.send(
+            p.Status(
+                self.state, trainer.step_count, rate, str(trainer.device), memory, lr, process_rss()
+            )
+        )
 
     def _flush(self, force: bool = False) -> None:
         now = time.perf_counter()

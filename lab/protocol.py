@@ -114,6 +114,7 @@ class Status:
     device: str
     memory_bytes: int | None  # CUDA allocator figure; None on the CPU
     lr: float = float("nan")  # what the optimiser's first param group holds now
+    rss_bytes: int | None = None  # the engine process's resident memory
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,14 @@ def test_events_unpickle_without_torch(engine):
         Recording(io.BytesIO(pickle.dumps(event))).load()
     assert Recording.modules  # the check saw something
     assert not [m for m in Recording.modules if m.split(".")[0] == "torch"], Recording.modules
+
+
+def test_status_reports_process_memory(engine):
+    import os
+
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    status = engine.wait_for(p.Status)
+    with open(f"/proc/{os.getpid()}/status") as handle:  # an independent reading of RSS
+        vm_rss = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS"))
+    assert status.rss_bytes == pytest.approx(vm_rss, rel=0.2)
+    assert status.memory_bytes is None  # no CUDA figure on the CPU
