@@ -18,7 +18,7 @@ DEB_WINDOW  := $(DEB_TEST) libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-i
                libxcb-randr0 libxcb-xinerama0 libxcb-xinput0
 DEB_SHOTS   := $(DEB_WINDOW) xvfb imagemagick
 
-.PHONY: run test lint bench venv deb-test deb-window deb-shots clean
+.PHONY: run test lint bench screenshots venv deb-test deb-window deb-shots clean
 
 run: venv deb-window
 	$(VENV)/bin/knoblab
@@ -32,6 +32,12 @@ lint: venv
 
 bench: venv
 	$(PY) bench/bench_trainer.py
+	$(PY) bench/bench_probes.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_ui.py
+
+# PNGs of the main views after a short run, from a real X11 window (Xvfb).
+screenshots: venv deb-shots
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) packaging/screenshots.py docs/screenshots
 
 venv: $(STAMP)
 

@@ -387,6 +387,8 @@ class MainWindow(QMainWindow):
     def on_Built(self, event: p.Built) -> None:  # noqa: N802
         self.config = ExperimentConfig.from_dict(event.config)
         self.show_config(self.config)
+        if not self.restart_button.isVisible():
+            self.banner.hide()  # a fresh experiment: old pauses and errors no longer apply
         self.model_panel.set_summary(event.summary_rows, event.n_params)
         self.data_panel.thumbnail.set_data(event.x_train, event.y_train, event.task)
         self.boundary_view.set_data(event.x_train, event.y_train)

@@ -21,14 +21,13 @@ class GradientView(ViewPanel):
     def __init__(self) -> None:
         super().__init__("Gradients")
         self.store = MetricStore()
-        self.bars_plot = self.canvas.addPlot(row=0, col=0, title="latest gradient norms (log10)")
-        self.bars_plot.addLegend(offset=(-10, 10))
+        self.bars_plot = self.canvas.addPlot(
+            row=0, col=0, title="latest gradient norms, log10: ‖∇W‖ blue, ‖dL/dh‖ orange"
+        )
         self.weight_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=PALETTE[0])
         self.act_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=PALETTE[1])
         self.bars_plot.addItem(self.weight_bars)
         self.bars_plot.addItem(self.act_bars)
-        self.bars_plot.legend.addItem(self.weight_bars, "weight gradient ‖∇W‖")
-        self.bars_plot.legend.addItem(self.act_bars, "activation gradient ‖dL/dh‖")
         self.heat_plot = self.canvas.addPlot(row=1, col=0, title="log10 ‖dL/dh‖: layer × step")
         self.heat_plot.setLabel("bottom", "step")
         self.heat_plot.setLabel("left", "layer")

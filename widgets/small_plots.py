@@ -44,4 +44,6 @@ class SchedulePreview(pg.PlotWidget):
 
     def set_curve(self, steps: np.ndarray, lrs: np.ndarray) -> None:
         self.curve.setData(steps, lrs)
-        self.autoRange()
+        top = float(lrs.max()) if len(lrs) else 1.0
+        self.setXRange(0, max(float(steps[-1]) if len(steps) else 1.0, 1.0), padding=0.02)
+        self.setYRange(0, 1.1 * top if top > 0 else 1.0, padding=0)

@@ -1,0 +1,78 @@
+"""Write PNGs of the main views after a short run: `make screenshots` runs this
+under Xvfb (a real X11 window) into docs/screenshots/."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# (file, preset, tab, seconds of training, changes)
+SHOTS = [
+    ("loss.png", "spirals-mlp", "loss_view", 5.0, {}),
+    ("gradients.png", "spirals-mlp", "gradient_view", 0.0, {}),
+    ("activations.png", "spirals-mlp", "activation_view", 0.0, {}),
+    ("boundary.png", "spirals-mlp", "boundary_view", 0.0, {}),
+    ("signal-deep-sigmoid.png", "deep-sigmoid", "signal_view", 0.0, {}),
+    ("gradients-deep-relu.png", "deep-relu-he", "gradient_view", 3.0, {"optim.lr": 0.05}),
+]
+
+
+def main(out: Path) -> None:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from lab import protocol as p
+    from lab.presets import PRESETS
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication([])
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "shots.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.resize(1600, 960)
+    window.show()
+    events: list = []
+    window.client.event.connect(events.append)
+    window.start()
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.005)
+
+    def wait_for(kind: type, after: int, timeout: float = 60.0) -> None:
+        end = time.monotonic() + timeout
+        while not any(isinstance(e, kind) for e in events[after:]):
+            if time.monotonic() > end:
+                raise SystemExit(f"screenshots: no {kind.__name__} from the engine")
+            pump(0.02)
+
+    wait_for(p.Status, 0)
+    current = None
+    for filename, preset, tab, seconds, changes in SHOTS:
+        if (preset, tuple(changes.items())) != current:
+            current = (preset, tuple(changes.items()))
+            mark = len(events)
+            window.apply_config(PRESETS[preset].with_changes(changes))
+            window.reset()  # a fresh start even when the config did not change
+            wait_for(p.Built, mark)
+            if seconds:
+                window.play_action.trigger()
+                pump(seconds)
+                window.play_action.trigger()
+                pump(0.5)
+        view = getattr(window, tab)
+        window.tabs.setCurrentWidget(view)
+        view.dirty = True
+        pump(0.4)
+        window.grab().save(str(out / filename))
+        print(f"wrote {out / filename}")
+    window.close()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))
