@@ -312,6 +312,8 @@ class Engine:
         assert trainer is not None
         if run.checkpoint is not None:
             trainer.load_checkpoint(run.checkpoint)
+            if run.trajectory is not None:
+                trainer.restore_trajectory(**run.trajectory)
         else:
             trainer.submit(run.config)
             trainer.reset()

@@ -23,6 +23,7 @@ CONFIG_FILE = "config.toml"
 METRICS_CSV = "metrics.csv"
 METRICS_NPZ = "metrics.npz"
 PROBES_CSV = "probes.csv"
+TRAJECTORY_NPZ = "trajectory.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 
@@ -36,6 +37,7 @@ class Run:
     config: ExperimentConfig
     metrics: MetricStore
     checkpoint: dict[str, Any] | None
+    trajectory: dict[str, np.ndarray] | None = None  # steps, snapshots, initial
 
 
 def save_run(directory: str | Path, trainer: Any) -> Path:
@@ -52,6 +54,17 @@ def save_run(directory: str | Path, trainer: Any) -> Path:
     np.savez_compressed(buffer, **trainer.store.to_npz_dict())
     atomic_write_bytes(directory / METRICS_NPZ, buffer.getvalue())
     atomic_write_with(directory / CHECKPOINT_FILE, lambda f: torch.save(trainer.checkpoint(), f))
+    initial = torch.cat(
+        [p.detach().reshape(-1).float().cpu() for p in trainer.initial_params.values()]
+    )
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        steps=np.asarray(trainer.trajectory_steps, dtype=np.int64),
+        snapshots=torch.stack(trainer.trajectory).numpy(),
+        initial=initial.numpy(),
+    )
+    atomic_write_bytes(directory / TRAJECTORY_NPZ, buffer.getvalue())
     return directory
 
 
@@ -110,4 +123,12 @@ def load_run(directory: str | Path) -> Run:
             raise StoreError(f"{npz} is damaged: {exc}") from exc
     checkpoint_path = directory / CHECKPOINT_FILE
     checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
-    return Run(config, metrics, checkpoint)
+    trajectory = None
+    path = directory / TRAJECTORY_NPZ
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                trajectory = {key: arrays[key] for key in ("steps", "snapshots", "initial")}
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise StoreError(f"{path} is damaged: {exc}") from exc
+    return Run(config, metrics, checkpoint, trajectory)

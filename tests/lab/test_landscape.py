@@ -1,0 +1,194 @@
+"""Landscape grids against independent computations: one point at a time with
+the ordinary forward pass, the formula for a quadratic, and norms by hand."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lab.landscape import (
+    LossEvaluator,
+    landscape_for,
+    make_directions,
+    parameters_of,
+    pca_directions,
+    project,
+    refinement_order,
+    surface_2d,
+)
+from lab.trainer import Trainer
+from tests.lab.helpers import tiny_config
+
+
+def trained(steps: int = 60, **changes) -> Trainer:
+    trainer = Trainer(tiny_config(**changes))
+    trainer.run(steps)
+    return trainer
+
+
+def loss_at(trainer: Trainer, params, x, y) -> float:
+    """The plain way: load the weights into a copy of the model and run it."""
+    import copy
+
+    model = copy.deepcopy(trainer.model).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(params[name])
+        return float(trainer.loss_fn(model(x), y))
+
+
+def test_centre_is_the_current_loss_and_the_grid_is_regular():
+    trainer = trained()
+    result = landscape_for(trainer, resolution=9, span=0.5, n_points=256)
+    surface = result.surface
+    np.testing.assert_allclose(surface.alphas, np.linspace(-0.5, 0.5, 9))
+    np.testing.assert_allclose(surface.betas, surface.alphas)
+    assert surface.alphas[4] == 0.0 and surface.complete
+    x, y = trainer.x_train[:256], trainer.y_train[:256]
+    by_hand = loss_at(trainer, parameters_of(trainer.model), x, y)
+    assert surface.losses[4, 4] == pytest.approx(by_hand, rel=1e-6)
+    assert result.center_loss == pytest.approx(by_hand, rel=1e-6)
+    assert np.isfinite(surface.losses).all()
+
+
+def test_grid_equals_a_one_point_at_a_time_loop():
+    trainer = trained(**{"model.layers[0].norm": "batch", "model.layers[1].dropout": 0.3})
+    params = parameters_of(trainer.model)
+    d1, d2 = make_directions(params, "filter", seed=3)
+    x, y = trainer.x_train[:128], trainer.y_train[:128]
+    surface = surface_2d(
+        LossEvaluator(trainer.model, trainer.loss_fn, x, y),
+        params,
+        d1,
+        d2,
+        resolution=7,
+        span=1.0,
+        chunk=5,
+    )
+    for i, a in enumerate(surface.alphas):
+        for j, b in enumerate(surface.betas):
+            point = {n: params[n] + a * d1[n] + b * d2[n] for n in params}
+            assert surface.losses[i, j] == pytest.approx(loss_at(trainer, point, x, y), rel=1e-5)
+
+
+def test_the_model_is_left_as_it_was():
+    trainer = trained()
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.model.train()
+    landscape_for(trainer, resolution=5, n_points=64)
+    assert trainer.model.training
+    for name, p in trainer.model.named_parameters():
+        assert p.requires_grad
+        torch.testing.assert_close(p.detach(), before[name], rtol=0, atol=0)
+
+
+def test_filter_normalisation_matches_each_filter_and_zeroes_biases():
+    trainer = trained(**{"model.layers[0].norm": "layer"})
+    params = parameters_of(trainer.model)
+    d1, _ = make_directions(params, "filter", seed=0)
+    for name, d in d1.items():
+        if d.dim() <= 1:
+            assert float(d.abs().max()) == 0.0, name
+            continue
+        for row in range(d.shape[0]):  # each unit's incoming weights
+            assert float(d[row].norm()) == pytest.approx(float(params[name][row].norm()), rel=1e-5)
+    conv = nn.Conv2d(3, 4, 3)
+    conv_params = parameters_of(conv)
+    direction, _ = make_directions(conv_params, "filter", seed=1)
+    for channel in range(4):
+        expected = float(conv_params["weight"][channel].norm())
+        assert float(direction["weight"][channel].norm()) == pytest.approx(expected, rel=1e-5)
+
+
+class Quadratic(nn.Module):
+    def __init__(self, start: torch.Tensor) -> None:
+        super().__init__()
+        self.w = nn.Parameter(start.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w.expand(x.shape[0], -1)
+
+
+def test_a_quadratic_with_known_hessian_gives_the_known_bowl():
+    torch.manual_seed(0)
+    n = 5
+    a = torch.randn(n, n)
+    hessian = a @ a.T + n * torch.eye(n)
+    optimum, start = torch.randn(n), torch.randn(n)
+
+    def loss_fn(out, target):
+        diff = out[0] - target[0]
+        return 0.5 * diff @ hessian @ diff
+
+    model = Quadratic(start)
+    params = parameters_of(model)
+    d1, d2 = {"w": torch.randn(n)}, {"w": torch.randn(n)}
+    x, y = torch.zeros(1, 1), optimum.unsqueeze(0)
+    surface = surface_2d(
+        LossEvaluator(model, loss_fn, x, y), params, d1, d2, resolution=11, span=2.0
+    )
+    for i, alpha in enumerate(surface.alphas):
+        for j, beta in enumerate(surface.betas):
+            diff = start + alpha * d1["w"] + beta * d2["w"] - optimum
+            assert surface.losses[i, j] == pytest.approx(
+                float(0.5 * diff @ hessian @ diff), rel=1e-5
+            )
+
+
+def test_cancel_stops_within_one_chunk_and_keeps_what_was_done():
+    trainer = trained()
+    params = parameters_of(trainer.model)
+    d1, d2 = make_directions(params, "filter", seed=0)
+    evaluator = LossEvaluator(
+        trainer.model, trainer.loss_fn, trainer.x_train[:64], trainer.y_train[:64]
+    )
+    calls = []
+
+    def progress(fraction, partial):
+        calls.append(fraction)
+        return len(calls) < 2  # cancel after the second chunk
+
+    surface = surface_2d(evaluator, params, d1, d2, resolution=21, chunk=7, progress=progress)
+    assert not surface.complete
+    assert np.isfinite(surface.losses).sum() == 14  # exactly two chunks
+    assert len(calls) == 2
+
+
+def test_refinement_passes_cover_every_point_once_and_start_with_the_centre():
+    passes = refinement_order(41)
+    cells = np.concatenate(passes)
+    assert len(cells) == 41 * 41 == len({tuple(c) for c in cells})
+    assert [20, 20] in passes[0].tolist()  # the first picture contains the current weights
+    assert len(passes[0]) < 41 * 41 / 10  # and is coarse
+
+
+def test_pca_plane_and_projection_recover_a_planar_path():
+    torch.manual_seed(0)
+    params = {"w": torch.randn(30), "b": torch.randn(4)}
+    flat = torch.cat([params["w"], params["b"]])
+    u, v = torch.linalg.qr(torch.randn(34, 2))[0].T
+    coords = torch.randn(12, 2) * torch.tensor([3.0, 1.0])
+    snapshots = flat + coords[:, :1] * u + coords[:, 1:] * v
+    d1, d2, explained = pca_directions(snapshots, params)
+    e1, e2 = torch.cat([d1["w"], d1["b"]]), torch.cat([d2["w"], d2["b"]])
+    assert float(e1 @ e1) == pytest.approx(1.0) and float(e1 @ e2) == pytest.approx(0.0, abs=1e-6)
+    assert explained.sum() == pytest.approx(1.0)
+    projected = project(snapshots, params, d1, d2)
+    back = (
+        flat
+        + torch.as_tensor(projected[:, :1]).float() * e1
+        + torch.as_tensor(projected[:, 1:]).float() * e2
+    )
+    torch.testing.assert_close(back, snapshots, atol=1e-4, rtol=1e-4)  # the path lies in the plane
+
+
+def test_trajectory_is_recorded_bounded_and_projected():
+    trainer = trained(400)
+    assert trainer.trajectory_steps[0] == 0 and trainer.trajectory_steps[-1] == 400
+    assert len(trainer.trajectory) <= trainer.trajectory_capacity
+    result = landscape_for(trainer, kind="pca", resolution=5, n_points=64)
+    assert result.trajectory.shape == (len(trainer.trajectory), 2)
+    np.testing.assert_allclose(
+        result.trajectory[-1], [0, 0], atol=1e-5
+    )  # the path ends at the centre
+    assert result.explained[0] >= result.explained[1] > 0
