@@ -98,6 +98,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_landscape(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lab.fileio import atomic_write_with
+    from lab.landscape import landscape_for
+    from lab.store import StoreError, load_run
+    from lab.trainer import Trainer
+
+    run = load_run(args.run_dir)
+    if run.checkpoint is None:
+        raise StoreError(f"{args.run_dir} has no checkpoint to take the weights from")
+    trainer = Trainer(run.config)
+    trainer.load_checkpoint(run.checkpoint)
+    if run.trajectory is not None:
+        trainer.restore_trajectory(**run.trajectory)
+    start = time.perf_counter()
+
+    def progress(fraction: float, _partial: object) -> bool:
+        if not args.quiet:
+            print(f"\rlandscape {100 * fraction:5.1f}%", end="", flush=True)
+        return True
+
+    result = landscape_for(
+        trainer,
+        kind=args.dirs,
+        resolution=args.grid,
+        span=args.span,
+        n_points=args.points,
+        seed=args.seed,
+        progress=progress,
+    )
+    elapsed = time.perf_counter() - start
+    arrays = {
+        "alphas": result.surface.alphas,
+        "betas": result.surface.betas,
+        "losses": result.surface.losses,
+        "center_loss": np.float64(result.center_loss),
+        "trajectory": result.trajectory,
+        "trajectory_steps": result.trajectory_steps,
+        "directions": np.str_(result.kind),
+        "seed": np.int64(result.seed),
+        "n_points": np.int64(result.n_points),
+        "step": np.int64(trainer.step_count),
+    }
+    if result.explained is not None:
+        arrays["explained_variance"] = result.explained
+    atomic_write_with(args.out, lambda handle: np.savez_compressed(handle, **arrays))
+    low, high = np.nanmin(result.surface.losses), np.nanmax(result.surface.losses)
+    print(
+        f"\nknoblab: {args.grid}x{args.grid} {args.dirs} landscape of step {trainer.step_count} "
+        f"in {elapsed:.2f} s; loss {low:.4g} .. {high:.4g}, centre {result.center_loss:.4g};"
+        f" wrote {args.out}"
+    )
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from lab.presets import PRESETS
 
@@ -150,6 +206,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="print only the summary")
     run.set_defaults(func=cmd_run)
+    land = sub.add_parser("landscape", help="compute the loss landscape around a run's weights")
+    land.add_argument("run_dir", help="a run folder written by `knoblab run` or the app")
+    land.add_argument("--grid", type=int, default=41, help="points per axis (default 41)")
+    land.add_argument("--span", type=float, default=1.0, help="half-width of the plane (default 1)")
+    land.add_argument(
+        "--dirs", choices=("filter", "pca", "random", "layer", "model"), default="filter"
+    )
+    land.add_argument("--points", type=int, default=1024, help="evaluation samples (default 1024)")
+    land.add_argument("--seed", type=int, default=0, help="seed of random directions")
+    land.add_argument("--out", required=True, help="the .npz file to write")
+    land.add_argument("--quiet", action="store_true")
+    land.set_defaults(func=cmd_landscape)
     presets = sub.add_parser("presets", help="list the named experiments")
     presets.set_defaults(func=cmd_presets)
     return parser

@@ -22,6 +22,7 @@ import torch
 from lab import protocol as p
 from lab.config import ConfigError, ExperimentConfig
 from lab.devices import available_devices, memory_in_use, process_rss
+from lab.landscape import LandscapeJob
 from lab.metrics import MetricStore
 from lab.signal import signal_propagation
 from lab.store import StoreError, load_run, save_run
@@ -31,6 +32,7 @@ FLUSH_SECONDS = 1 / 30  # metric batches: at most ~30 a second
 CHUNK_SECONDS = 1 / 60  # commands are looked at least this often while running
 BOUNDARY_SECONDS = 0.25  # decision boundary refresh while running
 BOUNDARY_GRID = 80
+LANDSCAPE_UPDATE_SECONDS = 0.1  # partial landscapes: at most ~10 a second
 
 
 class StreamingStore(MetricStore):
@@ -60,6 +62,10 @@ class Engine:
         self._last_boundary = 0.0
         self._boundary_step = -1
         self._step_times: deque[tuple[float, int]] = deque(maxlen=60)
+        self.landscape: LandscapeJob | None = None
+        self.landscape_request = p.ComputeLandscape()
+        self.landscape_auto = 0
+        self._landscape_sent = 0.0
         self._next_step_at = 0.0
 
     # ------------------------------------------------------------ plumbing
@@ -76,6 +82,10 @@ class Engine:
                 timeout = 0.0
             if self.state == "running":
                 self._run_chunk()
+            if self.landscape is not None:
+                self._advance_landscape()
+            elif self._landscape_due():
+                self.handle(self.landscape_request)
             self._flush()
 
     def handle(self, command: Any) -> None:
@@ -146,6 +156,7 @@ class Engine:
     def _announce_build(self, reason: str) -> None:
         trainer = self.trainer
         assert trainer is not None
+        self.landscape = None  # it was around weights that are gone
         from lab.models import summarize
 
         summary = summarize(trainer.model, trainer.data.input_shape)
@@ -256,6 +267,77 @@ class Engine:
                     return
                 self._next_step_at = max(now, self._next_step_at) + 1.0 / self.speed
             self._train(1)
+
+    # ------------------------------------------------------------ landscapes
+
+    def _landscape_due(self) -> bool:
+        trainer = self.trainer
+        if not self.landscape_auto or trainer is None or self.state != "running":
+            return False
+        last = getattr(self, "_landscape_step", -(10**9))
+        return trainer.step_count - last >= self.landscape_auto
+
+    def _advance_landscape(self) -> None:
+        """Compute chunks for up to one training chunk's time, then report."""
+        job = self.landscape
+        assert job is not None
+        deadline = time.perf_counter() + CHUNK_SECONDS
+        going = True
+        while going and time.perf_counter() < deadline:
+            going = job.advance()
+        now = time.perf_counter()
+        if not going or now - self._landscape_sent >= LANDSCAPE_UPDATE_SECONDS:
+            self._send_landscape(job, cancelled=False)
+        if not going:
+            self.landscape = None
+
+    def _send_landscape(self, job: LandscapeJob, cancelled: bool) -> None:
+        self._landscape_sent = time.perf_counter()
+        r = job.result
+        self.send(
+            p.LandscapeUpdate(
+                job.step,
+                r.kind,
+                r.surface.alphas,
+                r.surface.betas,
+                r.surface.losses.copy(),
+                job.fraction,
+                r.surface.complete,
+                cancelled,
+                r.center_loss,
+                r.trajectory,
+                r.trajectory_steps,
+                r.explained,
+                r.n_points,
+            )
+        )
+
+    def on_ComputeLandscape(self, command: p.ComputeLandscape) -> None:
+        if self.trainer is None:
+            return
+        try:
+            job = LandscapeJob(
+                self.trainer,
+                kind=command.kind,
+                resolution=command.resolution,
+                span=command.span,
+                n_points=command.n_points,
+                seed=command.seed,
+            )
+        except ValueError as exc:
+            self.send(p.Error(f"landscape: {exc}"))
+            return
+        self.landscape_request = command
+        self.landscape = job
+        self._landscape_step = self.trainer.step_count
+
+    def on_CancelLandscape(self, _command: p.CancelLandscape) -> None:
+        if self.landscape is not None:
+            self._send_landscape(self.landscape, cancelled=True)
+            self.landscape = None
+
+    def on_SetLandscapeAuto(self, command: p.SetLandscapeAuto) -> None:
+        self.landscape_auto = max(0, int(command.every_steps))
 
     # ------------------------------------------------------------ commands
 

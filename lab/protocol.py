@@ -69,6 +69,30 @@ class Shutdown:
     pass
 
 
+@dataclass(frozen=True)
+class ComputeLandscape:
+    """Start a loss landscape around the current weights (replaces one running)."""
+
+    kind: str = "filter"  # random, filter, layer, model, pca
+    resolution: int = 41
+    span: float = 1.0
+    n_points: int = 1024
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CancelLandscape:
+    pass
+
+
+@dataclass(frozen=True)
+class SetLandscapeAuto:
+    """Recompute the landscape every ``every_steps`` steps while training (0 = off),
+    with the settings of the last ComputeLandscape."""
+
+    every_steps: int
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -138,6 +162,25 @@ class DecisionBoundary:
     values: np.ndarray  # class index grid (2-D) or predictions (1-D)
     confidence: np.ndarray | None  # max class probability per grid cell
     step: int
+
+
+@dataclass(frozen=True)
+class LandscapeUpdate:
+    """A landscape as it fills in: NaN where not computed yet."""
+
+    step: int  # the weights it is centred on
+    kind: str
+    alphas: np.ndarray
+    betas: np.ndarray
+    losses: np.ndarray  # [i, j] at (alphas[i], betas[j])
+    fraction: float
+    complete: bool
+    cancelled: bool
+    center_loss: float
+    trajectory: np.ndarray  # (snapshots, 2) in the plane's coordinates
+    trajectory_steps: np.ndarray
+    explained: np.ndarray | None  # PCA only: variance share of the two directions
+    n_points: int
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,34 @@ def test_status_reports_process_memory(engine):
         vm_rss = next(int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS"))
     assert status.rss_bytes == pytest.approx(vm_rss, rel=0.2)
     assert status.memory_bytes is None  # no CUDA figure on the CPU
+
+
+def test_landscape_job_streams_partial_grids_while_training(engine):
+    engine.send(p.SetConfig(tiny_config(**{"train.steps": 10**6}).to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(30))
+    engine.wait_for(p.Status, lambda e: e.step == 30)
+    engine.send(p.Play())
+    engine.wait_for(p.Status, lambda e: e.state == "running")
+    engine.send(p.ComputeLandscape(kind="filter", resolution=41, span=0.5, n_points=400))
+    first = engine.wait_for(p.LandscapeUpdate)
+    assert first.step >= 30 and not first.complete  # partial grids arrive first
+    final = engine.wait_for(p.LandscapeUpdate, lambda e: e.complete)
+    assert np.isfinite(final.losses).all() and final.losses.shape == (41, 41)
+    assert final.losses[20, 20] == pytest.approx(final.center_loss, rel=1e-6)
+    position = {id(e): i for i, e in enumerate(engine.events)}  # by identity: events hold arrays
+    between = engine.events[position[id(first)] : position[id(final)]]
+    steps = [e.step for e in between if isinstance(e, p.Status)]
+    assert steps and max(steps) > first.step  # training went on while it computed
+    engine.send(p.Pause())
+
+
+def test_landscape_cancel_and_pca_without_a_path(engine):
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.ComputeLandscape(kind="pca"))
+    assert "PCA directions need a training path" in engine.wait_for(p.Error).message
+    engine.send(p.ComputeLandscape(kind="filter", resolution=101, n_points=2000))
+    engine.send(p.CancelLandscape())
+    cancelled = engine.wait_for(p.LandscapeUpdate, lambda e: e.cancelled)
+    assert not cancelled.complete

@@ -51,13 +51,34 @@ def test_centre_is_the_current_loss_and_the_grid_is_regular():
     assert np.isfinite(surface.losses).all()
 
 
-def test_grid_equals_a_one_point_at_a_time_loop():
-    trainer = trained(**{"model.layers[0].norm": "batch", "model.layers[1].dropout": 0.3})
+MODELS = {
+    "batchnorm+dropout": {"model.layers[0].norm": "batch", "model.layers[1].dropout": 0.3},
+    "layer+rms norm": {"model.layers[0].norm": "layer", "model.layers[1].norm": "rms"},
+    "rezero residual, pre-norm": {
+        "model.layers[1].residual": True,
+        "model.layers[1].norm": "layer",
+        "model.residual_scale": "rezero",
+        "model.norm_position": "pre",
+    },
+    "scaled residual, tanh": {
+        "model.layers[1].residual": True,
+        "model.residual_scale": "inv_sqrt_2n",
+        "model.layers[1].activation": "tanh",
+    },
+}
+
+
+@pytest.mark.parametrize("kind", ["filter", "random"])
+@pytest.mark.parametrize("changes", list(MODELS.values()), ids=list(MODELS))
+def test_grid_equals_a_one_point_at_a_time_loop(changes, kind):
+    trainer = trained(**changes)
     params = parameters_of(trainer.model)
-    d1, d2 = make_directions(params, "filter", seed=3)
+    d1, d2 = make_directions(params, kind, seed=3)  # random: norm scales move too
     x, y = trainer.x_train[:128], trainer.y_train[:128]
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
+    assert evaluator.fast  # the batched MLP pass is what runs here
     surface = surface_2d(
-        LossEvaluator(trainer.model, trainer.loss_fn, x, y),
+        evaluator,
         params,
         d1,
         d2,
@@ -65,6 +86,23 @@ def test_grid_equals_a_one_point_at_a_time_loop():
         span=1.0,
         chunk=5,
     )
+    for i, a in enumerate(surface.alphas):
+        for j, b in enumerate(surface.betas):
+            point = {n: params[n] + a * d1[n] + b * d2[n] for n in params}
+            assert surface.losses[i, j] == pytest.approx(loss_at(trainer, point, x, y), rel=1e-5)
+
+
+def test_the_vmap_path_matches_too_on_a_cnn():
+    from lab.presets import PRESETS
+
+    trainer = Trainer(PRESETS["shapes-cnn"].with_changes({"data.n_samples": 200}))
+    trainer.run(5)
+    params = parameters_of(trainer.model)
+    d1, d2 = make_directions(params, "filter", seed=1)
+    x, y = trainer.x_train[:32], trainer.y_train[:32]
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
+    assert not evaluator.fast
+    surface = surface_2d(evaluator, params, d1, d2, resolution=3, span=0.5)
     for i, a in enumerate(surface.alphas):
         for j, b in enumerate(surface.betas):
             point = {n: params[n] + a * d1[n] + b * d2[n] for n in params}

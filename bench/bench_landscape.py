@@ -1,0 +1,130 @@
+"""Loss landscape speed, in one run: the machine's fp32 matmul peak, then a
+41 x 41 grid on the 2-64-64-64-64-2 MLP with 1024 and with 128 evaluation
+points, against the loss-landscapes package's ``random_plane`` on the same
+model and data (a bench-only dependency: `pip install loss-landscapes`).
+
+Prints times, ratios, achieved GFLOP/s as a share of the peak, and the time to
+the first coarse picture. Targets: >= 75% of matmul peak at 1024 points;
+>= 2x the package at 128 points; first coarse picture < 0.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from common import verdict  # also sets sys.path
+
+from lab.config import DataConfig, ExperimentConfig, ModelConfig, mlp_layers
+from lab.landscape import (
+    LossEvaluator,
+    make_directions,
+    matmul_flops,
+    parameters_of,
+    refinement_order,
+    surface_2d,
+)
+from lab.trainer import Trainer
+
+GRID = 41
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def timed(fn, repeats: int) -> float:  # noqa: ANN001
+    fn()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    import loss_landscapes
+    import loss_landscapes.metrics
+
+    config = ExperimentConfig(
+        model=ModelConfig(layers=mlp_layers(4, 64)), data=DataConfig(name="spirals", n_samples=2000)
+    )
+    trainer = Trainer(config)
+    trainer.run(200)
+    model, loss_fn = trainer.model, trainer.loss_fn
+    peak = matmul_peak()
+    print(f"torch threads {torch.get_num_threads()}; fp32 matmul peak {peak:.1f} GFLOP/s")
+    figures: dict[str, float] = {"matmul_peak_gflops": round(peak, 1)}
+    params = parameters_of(model)
+    d1, d2 = make_directions(params, "filter", seed=0)
+    for n_points in (1024, 128):
+        x, y = trainer.x_train[:n_points], trainer.y_train[:n_points]
+        evaluator = LossEvaluator(model, loss_fn, x, y)
+        ours = timed(
+            lambda ev=evaluator: surface_2d(ev, params, d1, d2, resolution=GRID), args.repeats
+        )
+        metric = loss_landscapes.metrics.Loss(loss_fn, x, y)
+        model.eval()
+
+        def package(metric=metric) -> None:  # noqa: ANN001
+            with torch.no_grad():
+                loss_landscapes.random_plane(
+                    model,
+                    metric,
+                    distance=1,
+                    steps=GRID,
+                    normalization="filter",
+                    deepcopy_model=True,
+                )
+
+        theirs = timed(package, args.repeats)
+        model.train()
+        flops = matmul_flops(model, n_points) * GRID * GRID
+        share = flops / ours / 1e9 / peak
+        print(
+            f"{n_points:5d} points: knoblab {ours:.3f} s ({flops / ours / 1e9:.1f} GFLOP/s, "
+            f"{100 * share:.0f}% of peak); loss-landscapes {theirs:.3f} s;"
+            f" ratio {theirs / ours:.2f}x"
+        )
+        figures |= {
+            f"knoblab_s_{n_points}": round(ours, 4),
+            f"package_s_{n_points}": round(theirs, 4),
+            f"speedup_{n_points}": round(theirs / ours, 3),
+            f"peak_share_{n_points}": round(share, 3),
+        }
+    # time to the first coarse picture (the first refinement pass), 1024 points
+    x, y = trainer.x_train[:1024], trainer.y_train[:1024]
+    evaluator = LossEvaluator(model, loss_fn, x, y)
+    coarse = len(refinement_order(GRID)[0]) / GRID**2
+
+    def first_picture() -> None:
+        surface_2d(
+            evaluator,
+            params,
+            d1,
+            d2,
+            resolution=GRID,
+            progress=lambda fraction, _s: fraction < coarse,
+        )
+
+    first = timed(first_picture, args.repeats)
+    print(f"first coarse picture ({round(coarse * GRID**2)} of {GRID**2} points): {first:.3f} s")
+    figures["first_picture_s"] = round(first, 4)
+    targets = {"peak_share_1024_min": 0.75, "speedup_128_min": 2.0, "first_picture_s_max": 0.2}
+    passed = figures["peak_share_1024"] >= 0.75 and figures["speedup_128"] >= 2.0 and first < 0.2
+    verdict(figures, targets, passed)
+
+
+if __name__ == "__main__":
+    main()
