@@ -31,8 +31,10 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 bench: venv
+	$(PY) -m pip install --quiet $(PIP_FLAGS) -e ".[dev,bench]"
 	$(PY) bench/bench_trainer.py
 	$(PY) bench/bench_probes.py
+	$(PY) bench/bench_landscape.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_ui.py
 
 # PNGs of the main views after a short run, from a real X11 window (Xvfb).

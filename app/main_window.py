@@ -40,6 +40,7 @@ from widgets.activation_view import ActivationView
 from widgets.base import ViewPanel
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import GradientView
+from widgets.landscape_view import LandscapeView
 from widgets.loss_view import LossView
 from widgets.signal_view import SignalView
 
@@ -58,6 +59,7 @@ VIEW_TABS = [
     ("activation_view", "Activations", ActivationView),
     ("boundary_view", "Boundary", BoundaryView),
     ("signal_view", "Signal at init", SignalView),
+    ("landscape_view", "Landscape", LandscapeView),
 ]
 
 
@@ -155,6 +157,14 @@ class MainWindow(QMainWindow):
                 view.set_store(self.store)
             if isinstance(view, ActivationView):
                 view.set_ranges(self._spans)
+            if isinstance(view, LandscapeView):
+                view.computeRequested.connect(
+                    lambda kind, grid, span, points: self.client.send(
+                        p.ComputeLandscape(kind, grid, span, points)
+                    )
+                )
+                view.cancelRequested.connect(lambda: self.client.send(p.CancelLandscape()))
+                view.autoChanged.connect(lambda steps: self.client.send(p.SetLandscapeAuto(steps)))
         return view
 
     loss_view = property(lambda self: self._view("loss_view"))
@@ -162,6 +172,7 @@ class MainWindow(QMainWindow):
     activation_view = property(lambda self: self._view("activation_view"))
     boundary_view = property(lambda self: self._view("boundary_view"))
     signal_view = property(lambda self: self._view("signal_view"))
+    landscape_view = property(lambda self: self._view("landscape_view"))
 
     @property
     def views(self) -> list[ViewPanel]:
@@ -448,6 +459,9 @@ class MainWindow(QMainWindow):
         self.boundary_view.set_boundary(
             event.xs, event.ys, event.values, event.confidence, event.step
         )
+
+    def on_LandscapeUpdate(self, event: p.LandscapeUpdate) -> None:  # noqa: N802
+        self.landscape_view.set_landscape(event)
 
     def on_Stopped(self, event: p.Stopped) -> None:  # noqa: N802
         self.banner.setText(f"Training paused: {event.reason}")

@@ -70,6 +70,23 @@ def main(out: Path) -> None:
         pump(0.4)
         window.grab().save(str(out / filename))
         print(f"wrote {out / filename}")
+    # the landscape: the training path in the PCA plane, and the 3-D surface
+    view = window.landscape_view
+    window.tabs.setCurrentWidget(view)
+    for kind, three_d, filename in [
+        ("pca", False, "landscape-pca.png"),
+        ("filter", True, "landscape-3d.png"),
+    ]:
+        mark = len(events)
+        view.kind.setCurrentText(kind)
+        view.compute.click()
+        while not any(isinstance(e, p.LandscapeUpdate) and e.complete for e in events[mark:]):
+            pump(0.05)
+        view.three_d.setChecked(three_d and view.gl_ok)
+        view.dirty = True
+        pump(0.5)
+        window.grab().save(str(out / filename))
+        print(f"wrote {out / filename}")
     window.close()
 
 

@@ -226,3 +226,31 @@ def test_structural_change_says_so(qtbot, window):
     assert "init.scheme" in built.reason
     qtbot.waitUntil(lambda: "rebuilt" in window.statusBar().currentMessage(), timeout=5000)
     assert not math.isnan(rec.wait_for(qtbot, p.Status, after=mark).lr)
+
+
+def test_landscape_computes_while_training_and_can_be_cancelled(qtbot, window):
+    rec = recorder(window)
+    window.client.send(p.Step(50))
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == 50)
+    window.tabs.setCurrentWidget(window.landscape_view)
+    view = window.landscape_view
+    view.grid.setValue(21)
+    view.points.setValue(256)
+    mark = rec.mark()
+    window.play_action.trigger()
+    qtbot.mouseClick(view.compute, Qt.MouseButton.LeftButton)
+    done = rec.wait_for(qtbot, p.LandscapeUpdate, lambda e: e.complete, after=mark)
+    assert done.step >= 50
+    qtbot.waitUntil(lambda: "around the weights of step" in view.caption.text(), timeout=5000)
+    assert view.progress.value() == 1000
+    assert view.image.image.shape == (21, 21)
+    window.play_action.trigger()
+    view.grid.setValue(151)
+    view.points.setValue(2000)
+    mark = rec.mark()
+    qtbot.mouseClick(view.compute, Qt.MouseButton.LeftButton)
+    rec.wait_for(qtbot, p.LandscapeUpdate, after=mark)
+    qtbot.mouseClick(view.cancel, Qt.MouseButton.LeftButton)
+    cancelled = rec.wait_for(qtbot, p.LandscapeUpdate, lambda e: e.cancelled, after=mark)
+    assert not cancelled.complete
+    qtbot.waitUntil(lambda: "cancelled" in view.caption.text(), timeout=5000)

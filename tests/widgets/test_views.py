@@ -131,3 +131,67 @@ def test_signal_view_verdict(qtbot, grads, word):
     view.set_signal(["layer1", "layer2", "head"], np.ones(3), np.array(grads), np.ones(3))
     view.refresh()
     assert word in view.caption.text()
+
+
+def fake_landscape(complete: bool = True):
+    from lab import protocol as p
+
+    coords = np.linspace(-1, 1, 9)
+    losses = 1.0 + coords[:, None] ** 2 + 2 * coords[None, :] ** 2
+    if not complete:
+        losses[1::2] = np.nan
+    path = np.array([[0.8, 0.6], [0.4, 0.3], [0.0, 0.0]])
+    return p.LandscapeUpdate(
+        7,
+        "filter",
+        coords,
+        coords.copy(),
+        losses,
+        1.0 if complete else 0.5,
+        complete,
+        False,
+        1.0,
+        path,
+        np.array([0, 10, 20]),
+        None,
+        256,
+    )
+
+
+def test_landscape_view_draws_grid_path_and_centre(qtbot, tmp_path):
+    from widgets.landscape_view import LandscapeView
+
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    asked = []
+    view.computeRequested.connect(lambda *args: asked.append(args))
+    view.compute.click()
+    assert asked == [("filter", 41, 1.0, 1024)]
+    view.set_landscape(fake_landscape())
+    view.refresh()
+    np.testing.assert_allclose(
+        view.image.image, fake_landscape().losses
+    )  # [i, j] = (alpha_i, beta_j)
+    rect = view.image.mapRectToParent(view.image.boundingRect())
+    assert rect.left() == pytest.approx(-1.125) and rect.right() == pytest.approx(1.125)
+    np.testing.assert_allclose(view.path.getData()[0], [0.8, 0.4, 0.0])
+    assert len(view.contours) == 10 and "step 7" in view.caption.text()
+    view.log_colour.setChecked(True)
+    view.refresh()
+    np.testing.assert_allclose(view.image.image, np.log10(fake_landscape().losses))
+    view.export_csv(str(tmp_path / "l.csv"))
+    lines = (tmp_path / "l.csv").read_text().splitlines()
+    assert lines[0] == "alpha,beta,loss" and len(lines) == 82 and lines[1] == "-1.0,-1.0,4.0"
+    assert not view.gl_ok  # offscreen: no OpenGL, the 3-D switch is off
+    assert not view.three_d.isEnabled()
+
+
+def test_partial_landscape_shows_progress_and_no_contours(qtbot):
+    from widgets.landscape_view import LandscapeView
+
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    view.set_landscape(fake_landscape(complete=False))
+    view.refresh()
+    assert view.progress.value() == 500 and view.cancel.isEnabled()
+    assert view.contours == [] and "computing 50%" in view.caption.text()

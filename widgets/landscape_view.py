@@ -1,0 +1,265 @@
+"""The loss landscape around the current weights: a heatmap with contours, the
+training path and the current point; a 3-D surface where OpenGL is available.
+Controls ask for a computation (direction kind, grid, span, evaluation points),
+cancel it, or recompute every N steps while training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QVector3D
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+)
+
+from widgets.base import PALETTE, ViewPanel
+
+KINDS = ("filter", "pca", "random", "layer", "model")
+CONTOURS = 10
+
+
+def opengl_available() -> bool:
+    """Whether a GL context can be made here (not on the offscreen platform)."""
+    try:
+        import OpenGL  # noqa: F401
+        from PySide6.QtGui import QOpenGLContext
+    except ImportError:
+        return False
+    context = QOpenGLContext()
+    return bool(context.create())
+
+
+class LandscapeView(ViewPanel):
+    computeRequested = Signal(str, int, float, int)  # noqa: N815 - kind, grid, span, points
+    cancelRequested = Signal()  # noqa: N815
+    autoChanged = Signal(int)  # noqa: N815 - every N steps, 0 = off
+
+    def __init__(self) -> None:
+        super().__init__("Loss landscape")
+        self.kind = QComboBox()
+        self.kind.addItems(KINDS)
+        self.kind.setToolTip(
+            "filter: Li et al.'s filter-normalised random directions;"
+            " pca: the plane of the training path"
+        )
+        self.grid = QSpinBox()
+        self.grid.setRange(5, 201)
+        self.grid.setValue(41)
+        self.span = QDoubleSpinBox()
+        self.span.setRange(0.01, 100.0)
+        self.span.setValue(1.0)
+        self.points = QSpinBox()
+        self.points.setRange(16, 100000)
+        self.points.setValue(1024)
+        self.compute = QPushButton("Compute")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(120)
+        self.auto = QCheckBox("every")
+        self.auto_steps = QSpinBox()
+        self.auto_steps.setRange(10, 10**6)
+        self.auto_steps.setValue(500)
+        self.log_colour = QCheckBox("log colour")
+        self.three_d = QCheckBox("3-D")
+        self.gl_ok = opengl_available()
+        self.three_d.setEnabled(self.gl_ok)
+        self.three_d.setToolTip(
+            "3-D surface" if self.gl_ok else "OpenGL is not available here: 2-D only"
+        )
+        row = QHBoxLayout()
+        for label, widget in [
+            ("dirs", self.kind),
+            ("grid", self.grid),
+            ("span", self.span),
+            ("points", self.points),
+        ]:
+            row.addWidget(QLabel(label))
+            row.addWidget(widget)
+        for widget in (
+            self.compute,
+            self.cancel,
+            self.progress,
+            self.auto,
+            self.auto_steps,
+            QLabel("steps"),
+            self.log_colour,
+            self.three_d,
+        ):
+            row.addWidget(widget)
+        row.addStretch(1)
+        layout = self.layout()
+        layout.insertLayout(1, row)
+        # 2-D: heatmap, contours, path; 3-D on a stacked page made when first asked for
+        self.stack = QStackedWidget()
+        layout.replaceWidget(self.canvas, self.stack)
+        self.stack.addWidget(self.canvas)
+        self.plot = self.canvas.addPlot()
+        self.plot.setLabel("bottom", "α (direction 1)")
+        self.plot.setLabel("left", "β (direction 2)")
+        self.image = pg.ImageItem()
+        self.plot.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), label="loss")
+        self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.contours: list[pg.IsocurveItem] = []
+        self.path = self.plot.plot(
+            pen=pg.mkPen(PALETTE[1], width=2),
+            symbol="o",
+            symbolSize=4,
+            symbolBrush=PALETTE[1],
+            symbolPen=None,
+        )
+        self.current = pg.ScatterPlotItem(
+            size=14, symbol="star", brush=pg.mkBrush("#ffffff"), pen=pg.mkPen("k")
+        )
+        self.plot.addItem(self.current)
+        self.gl_view = None
+        self.surface_item = None
+        self.update_event = None
+        self.compute.clicked.connect(self._ask)
+        self.cancel.clicked.connect(self.cancelRequested)
+        self.auto.toggled.connect(self._auto)
+        self.auto_steps.valueChanged.connect(lambda _v: self._auto(self.auto.isChecked()))
+        self.log_colour.toggled.connect(self._mark)
+        self.three_d.toggled.connect(self._three_d)
+        self.caption.setText("Compute a landscape around the current weights (training can go on).")
+
+    # ------------------------------------------------------------ requests
+
+    def _ask(self) -> None:
+        self.progress.setValue(0)
+        self.cancel.setEnabled(True)
+        self.computeRequested.emit(
+            self.kind.currentText(), self.grid.value(), self.span.value(), self.points.value()
+        )
+
+    def _auto(self, on: bool) -> None:
+        self.autoChanged.emit(self.auto_steps.value() if on else 0)
+        if on:
+            self._ask()
+
+    def _mark(self, *_args: object) -> None:
+        self.dirty = True
+
+    def _three_d(self, on: bool) -> None:
+        if on and self.gl_view is None:
+            import pyqtgraph.opengl as gl
+
+            self.gl_view = gl.GLViewWidget()
+            self.gl_view.setCameraPosition(
+                pos=QVector3D(0, 0, 0.8), distance=6.0, elevation=28, azimuth=-60
+            )
+            self.gl_view.setBackgroundColor("w")
+            self.stack.addWidget(self.gl_view)
+        self.stack.setCurrentWidget(self.gl_view if on else self.canvas)
+        self.dirty = True
+
+    # ------------------------------------------------------------ data
+
+    def set_landscape(self, update) -> None:  # noqa: ANN001 - a lab.protocol.LandscapeUpdate
+        self.update_event = update
+        self.progress.setValue(int(1000 * update.fraction))
+        self.cancel.setEnabled(not (update.complete or update.cancelled))
+        self.dirty = True
+
+    def _values(self) -> np.ndarray:
+        losses = self.update_event.losses
+        if self.log_colour.isChecked():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log10(np.where(losses > 0, losses, np.nan))
+        return losses
+
+    def draw(self) -> None:
+        event = self.update_event
+        if event is None:
+            return
+        values = self._values()
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return
+        low, high = float(finite.min()), float(np.percentile(finite, 99))
+        high = high if high > low else low + 1e-12
+        shown = np.where(np.isfinite(values), values, high)  # not yet computed: drawn as the top
+        alphas, betas = event.alphas, event.betas
+        step_a = (alphas[-1] - alphas[0]) / max(len(alphas) - 1, 1)
+        step_b = (betas[-1] - betas[0]) / max(len(betas) - 1, 1)
+        self.image.setImage(np.clip(shown, low, high), autoLevels=False)
+        self.image.setRect(
+            alphas[0] - step_a / 2, betas[0] - step_b / 2, step_a * len(alphas), step_b * len(betas)
+        )
+        self.colorbar.setLevels((low, high))
+        self.colorbar.setLabel("left", "log10 loss" if self.log_colour.isChecked() else "loss")
+        for item in self.contours:
+            self.plot.removeItem(item)
+        self.contours = []
+        if event.complete:
+            for level in np.linspace(low, high, CONTOURS + 2)[1:-1]:
+                curve = pg.IsocurveItem(
+                    data=np.clip(shown, low, high), level=level, pen=pg.mkPen((255, 255, 255, 120))
+                )
+                curve.setParentItem(self.image)  # image pixel coordinates -> plot coordinates
+                self.contours.append(curve)
+        inside = (np.abs(event.trajectory) <= max(abs(alphas[-1]), abs(betas[-1])) * 1.5).all(
+            axis=1
+        )
+        self.path.setData(event.trajectory[inside, 0], event.trajectory[inside, 1])
+        self.current.setData([0.0], [0.0])
+        if self.stack.currentWidget() is self.gl_view and self.gl_view is not None:
+            self._draw_3d(alphas, betas, np.clip(shown, low, high), low, high)
+        text = (
+            f"{event.kind} directions around the weights of step {event.step}; "
+            f"{len(alphas)}x{len(betas)} grid, {event.n_points} points;"
+            f" centre loss {event.center_loss:.4g}"
+        )
+        if event.explained is not None:
+            first, second = 100 * event.explained[0], 100 * event.explained[1]
+            text += f"; PCA explains {first:.0f}% + {second:.0f}% of the path"
+        if event.cancelled:
+            text += " (cancelled: partial)"
+        elif not event.complete:
+            text += f" — computing {100 * event.fraction:.0f}%"
+        self.caption.setText(text)
+
+    def _draw_3d(
+        self, alphas: np.ndarray, betas: np.ndarray, z: np.ndarray, low: float, high: float
+    ) -> None:
+        import pyqtgraph.opengl as gl
+
+        height = (z - low) / (high - low) * 2.0  # comparable to the plane's extent
+        colours = pg.colormap.get("viridis").map((z - low) / (high - low), mode="float")
+        if self.surface_item is None:
+            self.surface_item = gl.GLSurfacePlotItem(smooth=False, computeNormals=False)
+            self.gl_view.addItem(self.surface_item)
+        span = max(abs(alphas[-1]), abs(betas[-1]))
+        self.surface_item.setData(
+            x=alphas / span, y=betas / span, z=height, colors=colours.reshape(-1, 4)
+        )
+
+    def export_png(self, path: str) -> None:
+        if self.gl_view is not None and self.stack.currentWidget() is self.gl_view:
+            self.draw()
+            self.gl_view.grabFramebuffer().save(path)
+            self.exported.emit(path)
+        else:
+            super().export_png(path)
+
+    def csv_table(self):
+        event = self.update_event
+        if event is None:
+            return ["alpha", "beta", "loss"], []
+        rows = [
+            [float(a), float(b), float(event.losses[i, j])]
+            for i, a in enumerate(event.alphas)
+            for j, b in enumerate(event.betas)
+        ]
+        return ["alpha", "beta", "loss"], rows
