@@ -4,6 +4,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from lab.cli import main
@@ -93,3 +94,61 @@ def test_presets_are_listed(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "spirals-mlp" in out and "shapes-cnn" in out
+
+
+def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
+    import numpy as np
+
+    from lab.store import load_run
+    from lab.trainer import Trainer
+
+    assert (
+        main(
+            [
+                "run",
+                "--preset",
+                "moons-mlp",
+                "--steps",
+                "200",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "land.npz"
+    code = main(
+        [
+            "landscape",
+            str(tmp_path / "run"),
+            "--grid",
+            "11",
+            "--span",
+            "0.5",
+            "--dirs",
+            "pca",
+            "--points",
+            "300",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    with np.load(out) as data:
+        assert data["losses"].shape == (11, 11) and np.isfinite(data["losses"]).all()
+        np.testing.assert_allclose(data["alphas"], np.linspace(-0.5, 0.5, 11))
+        assert str(data["directions"]) == "pca" and int(data["step"]) == 200
+        assert data["trajectory_steps"][0] == 0 and data["trajectory_steps"][-1] == 200
+        centre = float(data["losses"][5, 5])
+        assert centre == float(data["center_loss"])
+    run = load_run(tmp_path / "run")  # the centre is the saved model's loss, recomputed here
+    trainer = Trainer(run.config)
+    trainer.load_checkpoint(run.checkpoint)
+    import torch
+
+    with torch.no_grad():
+        loss = trainer.loss_fn(trainer.model.eval()(trainer.x_train[:300]), trainer.y_train[:300])
+    assert centre == pytest.approx(float(loss), rel=1e-5)
+    assert "11x11 pca landscape of step 200" in capsys.readouterr().out

@@ -24,6 +24,13 @@ def test_save_and_load_a_run(tmp_path):
     other.load_checkpoint(run.checkpoint)
     for a, b in zip(other.params, trainer.params, strict=True):
         torch.testing.assert_close(a, b)
+    np.testing.assert_array_equal(run.trajectory["steps"], trainer.trajectory_steps)
+    np.testing.assert_array_equal(
+        run.trajectory["snapshots"], torch.stack(trainer.trajectory).numpy()
+    )
+    other.restore_trajectory(**run.trajectory)
+    for name, p in other.initial_params.items():
+        torch.testing.assert_close(p, trainer.initial_params[name])
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("step,train_loss,test_loss,train_acc,test_acc,lr")
     assert len(lines) == 1 + 4
