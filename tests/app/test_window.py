@@ -187,6 +187,8 @@ def test_views_export_png_and_csv(qtbot, window, tmp_path):
     rec = recorder(window)
     window.client.send(p.Step(20))
     rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series)
+    window.client.send(p.ComputeLandscape(resolution=5, n_points=64))
+    rec.wait_for(qtbot, p.LandscapeUpdate, lambda e: e.complete)
     qtbot.wait(200)
     for index, view in enumerate(window.views):
         window.tabs.setCurrentIndex(index)
