@@ -230,3 +230,22 @@ def test_trajectory_is_recorded_bounded_and_projected():
         result.trajectory[-1], [0, 0], atol=1e-5
     )  # the path ends at the centre
     assert result.explained[0] >= result.explained[1] > 0
+
+
+def test_interpolation_line_runs_from_initial_to_current_weights():
+    from lab.landscape import interpolation, line_1d
+
+    trainer = trained(100)
+    x, y = trainer.x_train[:200], trainer.y_train[:200]
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
+    current = parameters_of(trainer.model)
+    coords, losses = interpolation(evaluator, trainer.initial_params, current, points=21, extend=0.5)
+    assert coords[5] == 0.0 and coords[15] == 1.0
+    assert losses[5] == pytest.approx(loss_at(trainer, trainer.initial_params, x, y), rel=1e-5)
+    assert losses[15] == pytest.approx(loss_at(trainer, current, x, y), rel=1e-5)
+    assert losses[15] < losses[5]  # training went downhill
+    d1, _ = make_directions(current, "filter", seed=2)
+    along = line_1d(evaluator, current, d1, np.array([-0.5, 0.0, 0.5]))
+    point = {n: current[n] + 0.5 * d1[n] for n in current}
+    assert along[2] == pytest.approx(loss_at(trainer, point, x, y), rel=1e-5)
+    assert along[1] == pytest.approx(losses[15], rel=1e-6)
