@@ -154,6 +154,40 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from lab.export import export_onnx, report_path
+    from lab.store import StoreError, load_run
+    from lab.trainer import Trainer
+
+    run = load_run(args.run_dir)
+    if run.checkpoint is None:
+        raise StoreError(f"{args.run_dir} has no checkpoint to export")
+    trainer = Trainer(run.config)
+    trainer.load_checkpoint(run.checkpoint)
+    report = export_onnx(
+        trainer.model,
+        trainer.data.input_shape,
+        args.out,
+        config_json=run.config.to_json(),
+        legacy=args.legacy,
+    )
+    what = f"{run.config.name} (step {trainer.step_count})"
+    size = f"opset {report.opset}, {report.file_bytes:,} bytes"
+    print(
+        f"knoblab: exported {what} with the {report.exporter} exporter, {size}, "
+        f"in {report.export_seconds:.2f} s -> {args.out}"
+    )
+    for batch, entry in report.parity.items():
+        diffs = f"max abs {entry['max_abs']:.2e}, max rel {entry['max_rel']:.2e}"
+        print(f"  parity at batch {batch:>3}: {diffs}")
+    for batch, entry in report.latency_ms.items():
+        ratio = entry["torch"] / entry["onnxruntime"]
+        times = f"torch {entry['torch']:.3f} ms, onnxruntime {entry['onnxruntime']:.3f} ms"
+        print(f"  latency at batch {batch:>3}: {times} ({ratio:.1f}x)")
+    print(f"  report: {report_path(args.out)}")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from lab.presets import PRESETS
 
@@ -218,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("--out", required=True, help="the .npz file to write")
     land.add_argument("--quiet", action="store_true")
     land.set_defaults(func=cmd_landscape)
+    export = sub.add_parser("export", help="export a run's model to ONNX and verify it")
+    export.add_argument("run_dir", help="a run folder written by `knoblab run` or the app")
+    export.add_argument("--out", required=True, help="the .onnx file to write")
+    export.add_argument("--legacy", action="store_true", help="use the TorchScript exporter")
+    export.set_defaults(func=cmd_export)
     presets = sub.add_parser("presets", help="list the named experiments")
     presets.set_defaults(func=cmd_presets)
     return parser
@@ -237,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"knoblab: invalid config: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the store's and engine's own errors carry their reason
+        from lab.export import ExportError
         from lab.store import StoreError
 
-        if isinstance(exc, StoreError):
+        if isinstance(exc, StoreError | ExportError):
             print(f"knoblab: {exc}", file=sys.stderr)
             return 2
         raise

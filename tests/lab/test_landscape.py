@@ -239,7 +239,9 @@ def test_interpolation_line_runs_from_initial_to_current_weights():
     x, y = trainer.x_train[:200], trainer.y_train[:200]
     evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
     current = parameters_of(trainer.model)
-    coords, losses = interpolation(evaluator, trainer.initial_params, current, points=21, extend=0.5)
+    coords, losses = interpolation(
+        evaluator, trainer.initial_params, current, points=21, extend=0.5
+    )
     assert coords[5] == 0.0 and coords[15] == 1.0
     assert losses[5] == pytest.approx(loss_at(trainer, trainer.initial_params, x, y), rel=1e-5)
     assert losses[15] == pytest.approx(loss_at(trainer, current, x, y), rel=1e-5)
