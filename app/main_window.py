@@ -15,15 +15,18 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QPushButton,
     QScrollArea,
     QStyle,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.engine_client import EngineClient
+from app.export_dialog import ExportReportDialog
 from app.panels import DataPanel, KnobsPanel, ModelPanel
 from lab import protocol as p
 from lab.config import (
@@ -229,6 +232,22 @@ class MainWindow(QMainWindow):
             self._action("Save…", self.save_run, "Ctrl+S", "save config, checkpoint and metrics")
         )
         bar.addAction(self._action("Open…", self.open_run, "Ctrl+O", "open a saved run"))
+        self.export_action = self._action(
+            "Export ONNX…",
+            self.export_onnx,
+            "Ctrl+E",
+            "export the model to ONNX and verify it with onnxruntime",
+        )
+        legacy = self._action(
+            "Export ONNX with the TorchScript exporter…", lambda: self.export_onnx(legacy=True)
+        )
+        export_button = QToolButton()
+        export_button.setDefaultAction(self.export_action)
+        export_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        menu = QMenu(export_button)
+        menu.addAction(legacy)
+        export_button.setMenu(menu)
+        bar.addWidget(export_button)
         bar.addSeparator()
         self.preset_box = QComboBox()
         self.preset_box.addItems(["preset…", *PRESETS])
@@ -369,6 +388,15 @@ class MainWindow(QMainWindow):
         if path:
             self.client.send(p.OpenRun(path))
 
+    def export_onnx(self, path: str | None = None, legacy: bool = False) -> None:
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export to ONNX", f"{self.config.name}.onnx", "ONNX (*.onnx)"
+            )
+        if path:
+            self.client.send(p.ExportOnnx(path, legacy))
+            self.statusBar().showMessage(f"exporting to {path}…")
+
     def restart_engine(self) -> None:
         self.restart_button.hide()
         self.banner.hide()
@@ -462,6 +490,14 @@ class MainWindow(QMainWindow):
 
     def on_LandscapeUpdate(self, event: p.LandscapeUpdate) -> None:  # noqa: N802
         self.landscape_view.set_landscape(event)
+
+    def on_ExportProgress(self, event: p.ExportProgress) -> None:  # noqa: N802
+        self.statusBar().showMessage(f"export to {event.path}: {event.stage}…")
+
+    def on_ExportDone(self, event: p.ExportDone) -> None:  # noqa: N802
+        self.export_dialog = ExportReportDialog(event.report, self)
+        self.export_dialog.show()  # not modal: training and the views go on
+        self.notice(f"exported and verified: {event.report['path']}")
 
     def on_Stopped(self, event: p.Stopped) -> None:  # noqa: N802
         self.banner.setText(f"Training paused: {event.reason}")

@@ -10,7 +10,10 @@ it in its own process through ``lab.engine_entry``.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import os
+import threading
 import time
 import traceback
 from collections import deque
@@ -22,6 +25,7 @@ import torch
 from lab import protocol as p
 from lab.config import ConfigError, ExperimentConfig
 from lab.devices import available_devices, memory_in_use, process_rss
+from lab.export import ExportError, export_onnx
 from lab.landscape import LandscapeJob
 from lab.metrics import MetricStore
 from lab.signal import signal_propagation
@@ -66,12 +70,14 @@ class Engine:
         self.landscape_request = p.ComputeLandscape()
         self.landscape_auto = 0
         self._landscape_sent = 0.0
+        self._send_lock = threading.Lock()
         self._next_step_at = 0.0
 
     # ------------------------------------------------------------ plumbing
 
     def send(self, event: Any) -> None:
-        self.conn.send(event)
+        with self._send_lock:  # the export worker sends too; a Connection is not thread-safe
+            self.conn.send(event)
 
     def serve(self) -> None:
         self.send(p.Ready(p.PROTOCOL_VERSION, available_devices(), str(torch.__version__)))
@@ -96,7 +102,7 @@ class Engine:
             handler(command)
         except ConfigError as exc:
             self.send(p.Error(str(exc), field=exc.field))
-        except StoreError as exc:
+        except (StoreError, ExportError) as exc:
             self.send(p.Error(str(exc)))
         except Exception as exc:  # report, pause, keep serving
             self._set_state("paused")
@@ -404,6 +410,33 @@ class Engine:
         for name, series in trainer.store.series.items():
             self.outbox.rows[name] = (series.columns, list(series.steps), list(series.values))
         self.send(p.Opened(command.path))
+
+    def on_ExportOnnx(self, command: p.ExportOnnx) -> None:
+        trainer = self.trainer
+        if trainer is None:
+            raise ExportError("nothing to export yet")
+        model = copy.deepcopy(trainer.model)  # the weights of now; training may go on
+        shape, config_json = trainer.data.input_shape, trainer.config.to_json()
+
+        def work() -> None:
+            try:
+                report = export_onnx(
+                    model,
+                    shape,
+                    command.path,
+                    config_json=config_json,
+                    legacy=command.legacy,
+                    progress=lambda stage: self.send(p.ExportProgress(command.path, stage)),
+                )
+                self.send(p.ExportDone(dataclasses.asdict(report)))
+            except ExportError as exc:
+                self.send(p.Error(f"export: {exc}"))
+            except Exception as exc:  # a full disk, a bad path: say so, keep serving
+                self.send(
+                    p.Error(f"export: {type(exc).__name__}: {exc}", details=traceback.format_exc())
+                )
+
+        threading.Thread(target=work, name="knoblab-export", daemon=True).start()
 
     def on_Shutdown(self, _command: p.Shutdown) -> None:
         self.running = False

@@ -81,6 +81,14 @@ class ComputeLandscape:
 
 
 @dataclass(frozen=True)
+class ExportOnnx:
+    """Export the current model to ONNX and verify it (in the background)."""
+
+    path: str
+    legacy: bool = False  # the TorchScript exporter instead of the current one
+
+
+@dataclass(frozen=True)
 class CancelLandscape:
     pass
 
@@ -181,6 +189,19 @@ class LandscapeUpdate:
     trajectory_steps: np.ndarray
     explained: np.ndarray | None  # PCA only: variance share of the two directions
     n_points: int
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    path: str
+    stage: str  # exporting, checking, comparing with onnxruntime, timing
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    """The export report (lab.export.ExportReport as a dict)."""
+
+    report: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -256,3 +256,27 @@ def test_landscape_computes_while_training_and_can_be_cancelled(qtbot, window):
     cancelled = rec.wait_for(qtbot, p.LandscapeUpdate, lambda e: e.cancelled, after=mark)
     assert not cancelled.complete
     qtbot.waitUntil(lambda: "cancelled" in view.caption.text(), timeout=5000)
+
+
+def test_export_to_onnx_from_the_window(qtbot, window, tmp_path):
+    rec = recorder(window)
+    window.client.send(p.Step(30))
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == 30)
+    path = tmp_path / "model.onnx"
+    mark = rec.mark()
+    window.export_onnx(str(path))
+    rec.wait_for(qtbot, p.ExportProgress, lambda e: e.stage == "exporting", after=mark)
+    done = rec.wait_for(qtbot, p.ExportDone, after=mark, timeout=60)
+    assert path.exists() and (tmp_path / "model.report.json").exists()
+    assert done.report["parity"]["64"]["max_abs"] <= 1e-4
+    qtbot.waitUntil(lambda: window.export_dialog.isVisible(), timeout=5000)
+    text = window.export_dialog.label.text()
+    assert "max abs" in text and str(path) in text and "onnxruntime" in text
+    window.export_dialog.close()
+    mark = rec.mark()
+    window.export_onnx("/proc/no/such/place.onnx")  # cannot be written
+    error = rec.wait_for(qtbot, p.Error, after=mark, timeout=60)
+    assert error.message.startswith("export:")
+    qtbot.waitUntil(lambda: "export:" in window.banner.text(), timeout=5000)
+    window.step_action.trigger()  # still serving
+    rec.wait_for(qtbot, p.Status, lambda e: e.step == 31, after=mark)
