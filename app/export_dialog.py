@@ -32,9 +32,8 @@ def report_html(report: dict[str, Any]) -> str:
         f" onnxruntime {e['onnxruntime']:.3f} ms ({e['torch'] / e['onnxruntime']:.1f}x)"
         for batch, e in report["latency_ms"].items()
     ]
-    rows.append(
-        f"The full report is saved beside the model ({report['path'].rsplit('.', 1)[0]}.report.json)."
-    )
+    stem = report["path"].rsplit(".", 1)[0]
+    rows.append(f"The full report is saved beside the model ({stem}.report.json).")
     return "<br>".join(rows)
 
 
