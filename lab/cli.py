@@ -103,16 +103,9 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
     from lab.fileio import atomic_write_with
     from lab.landscape import landscape_for
-    from lab.store import StoreError, load_run
-    from lab.trainer import Trainer
+    from lab.store import load_trainer
 
-    run = load_run(args.run_dir)
-    if run.checkpoint is None:
-        raise StoreError(f"{args.run_dir} has no checkpoint to take the weights from")
-    trainer = Trainer(run.config)
-    trainer.load_checkpoint(run.checkpoint)
-    if run.trajectory is not None:
-        trainer.restore_trajectory(**run.trajectory)
+    trainer = load_trainer(args.run_dir)
     start = time.perf_counter()
 
     def progress(fraction: float, _partial: object) -> bool:
@@ -156,22 +149,18 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from lab.export import export_onnx, report_path
-    from lab.store import StoreError, load_run
-    from lab.trainer import Trainer
+    from lab.store import load_trainer
 
-    run = load_run(args.run_dir)
-    if run.checkpoint is None:
-        raise StoreError(f"{args.run_dir} has no checkpoint to export")
-    trainer = Trainer(run.config)
-    trainer.load_checkpoint(run.checkpoint)
+    trainer = load_trainer(args.run_dir)
+    config = trainer.config
     report = export_onnx(
         trainer.model,
         trainer.data.input_shape,
         args.out,
-        config_json=run.config.to_json(),
+        config_json=config.to_json(),
         legacy=args.legacy,
     )
-    what = f"{run.config.name} (step {trainer.step_count})"
+    what = f"{config.name} (step {trainer.step_count})"
     size = f"opset {report.opset}, {report.file_bytes:,} bytes"
     print(
         f"knoblab: exported {what} with the {report.exporter} exporter, {size}, "

@@ -29,7 +29,7 @@ from lab.export import ExportError, export_onnx
 from lab.landscape import LandscapeJob
 from lab.metrics import MetricStore
 from lab.signal import signal_propagation
-from lab.store import StoreError, load_run, save_run
+from lab.store import StoreError, load_run, restore, save_run
 from lab.trainer import Trainer, TrainingStopped
 
 FLUSH_SECONDS = 1 / 30  # metric batches: at most ~30 a second
@@ -398,13 +398,7 @@ class Engine:
             self._build(run.config, "opened")
         trainer = self.trainer
         assert trainer is not None
-        if run.checkpoint is not None:
-            trainer.load_checkpoint(run.checkpoint)
-            if run.trajectory is not None:
-                trainer.restore_trajectory(**run.trajectory)
-        else:
-            trainer.submit(run.config)
-            trainer.reset()
+        restore(trainer, run)
         trainer.store.series = dict(run.metrics.series)  # the curves as saved
         self._announce_build(f"opened {command.path}")
         for name, series in trainer.store.series.items():

@@ -132,3 +132,28 @@ def load_run(directory: str | Path) -> Run:
         except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
             raise StoreError(f"{path} is damaged: {exc}") from exc
     return Run(config, metrics, checkpoint, trajectory)
+
+
+def restore(trainer: Any, run: Run) -> None:
+    """Put a saved run into ``trainer``: weights, optimiser, step and RNG from
+    the checkpoint, then the training path; without a checkpoint, a fresh
+    start from the run's config."""
+    if run.checkpoint is None:
+        trainer.submit(run.config)
+        trainer.reset()
+        return
+    trainer.load_checkpoint(run.checkpoint)
+    if run.trajectory is not None:
+        trainer.restore_trajectory(**run.trajectory)
+
+
+def load_trainer(directory: str | Path) -> Any:
+    """A Trainer holding the saved model of a run folder (which must have a checkpoint)."""
+    from lab.trainer import Trainer
+
+    run = load_run(directory)
+    if run.checkpoint is None:
+        raise StoreError(f"{directory} has no checkpoint: nothing trained to load")
+    trainer = Trainer(run.config)
+    restore(trainer, run)
+    return trainer

@@ -152,3 +152,53 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
         loss = trainer.loss_fn(trainer.model.eval()(trainer.x_train[:300]), trainer.y_train[:300])
     assert centre == pytest.approx(float(loss), rel=1e-5)
     assert "11x11 pca landscape of step 200" in capsys.readouterr().out
+
+
+def test_export_and_landscape_need_a_checkpoint(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "run",
+                "--preset",
+                "moons-mlp",
+                "--steps",
+                "20",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    for command in (
+        ["export", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")],
+        ["landscape", str(tmp_path / "run"), "--out", str(tmp_path / "l.npz")],
+    ):
+        assert main(command) == 2
+        assert "has no checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "l.npz").exists()
+
+
+def test_export_command_verifies_and_reports(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "run",
+                "--preset",
+                "moons-mlp",
+                "--steps",
+                "50",
+                "--out",
+                str(tmp_path / "run"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx"), "--legacy"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "torchscript exporter" in out and "parity at batch  64" in out
+    assert (tmp_path / "m.report.json").exists()
