@@ -61,7 +61,7 @@ VIEW_TABS = [
     ("gradient_view", "Gradients", GradientView),
     ("activation_view", "Activations", ActivationView),
     ("boundary_view", "Boundary", BoundaryView),
-    ("signal_view", "Signal at init", SignalView),
+    ("signal_view", "Signal", SignalView),
     ("landscape_view", "Landscape", LandscapeView),
 ]
 
