@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -36,10 +35,6 @@ from torch.func import functional_call
 
 Params = dict[str, torch.Tensor]
 DIRECTION_KINDS = ("random", "filter", "layer", "model", "pca")
-
-
-class Cancelled(Exception):
-    """Raised inside a computation when the progress callback asks to stop."""
 
 
 # ---------------------------------------------------------------- directions
@@ -405,11 +400,6 @@ def matmul_flops(model: nn.Module, n_points: int) -> float:
         if isinstance(module, nn.Linear):
             flops += 2.0 * module.in_features * module.out_features * n_points
     return flops
-
-
-def finite_max(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.max()) if finite.size else math.nan
 
 
 # ---------------------------------------------------------------- trainer level

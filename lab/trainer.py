@@ -22,7 +22,6 @@ import contextlib
 import copy
 import math
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -510,10 +509,3 @@ class Trainer:
             index = self._order.to(self.device)
             self._x_epoch, self._y_epoch = self.x_train[index], self.y_train[index]
         torch.set_rng_state(state["torch_rng"])
-
-
-def steps_per_second(trainer: Trainer, n: int) -> float:
-    """Run ``n`` steps and return the rate (a helper for benches and the CLI)."""
-    start = time.perf_counter()
-    trainer.run(n)
-    return n / (time.perf_counter() - start)

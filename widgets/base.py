@@ -101,10 +101,3 @@ class ViewPanel(QWidget):
         )
         if path:
             self.export_csv(path)
-
-
-def series_rows(
-    steps: np.ndarray, columns: Sequence[str], values: np.ndarray
-) -> tuple[list[str], list[list]]:
-    header = ["step", *columns]
-    return header, [[int(s), *row] for s, row in zip(steps, values.tolist(), strict=True)]
