@@ -23,6 +23,16 @@ def knoblab(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def train_run(folder: Path, steps: int) -> None:
+    """A small trained run folder for the commands that read one."""
+    assert (
+        main(
+            ["run", "--preset", "moons-mlp", "--steps", str(steps), "--out", str(folder), "--quiet"]
+        )
+        == 0
+    )
+
+
 def test_spirals_preset_reaches_95_percent_within_a_minute(tmp_path):
     start = time.perf_counter()
     result = knoblab("run", "--preset", "spirals-mlp", "--steps", "2000", "--out", str(tmp_path))
@@ -102,21 +112,7 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
     from lab.store import load_run
     from lab.trainer import Trainer
 
-    assert (
-        main(
-            [
-                "run",
-                "--preset",
-                "moons-mlp",
-                "--steps",
-                "200",
-                "--out",
-                str(tmp_path / "run"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    train_run(tmp_path / "run", steps=200)
     out = tmp_path / "land.npz"
     code = main(
         [
@@ -155,21 +151,7 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
 
 
 def test_export_and_landscape_need_a_checkpoint(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "run",
-                "--preset",
-                "moons-mlp",
-                "--steps",
-                "20",
-                "--out",
-                str(tmp_path / "run"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    train_run(tmp_path / "run", steps=20)
     (tmp_path / "run" / "checkpoint.pt").unlink()
     for command in (
         ["export", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")],
@@ -181,21 +163,7 @@ def test_export_and_landscape_need_a_checkpoint(tmp_path, capsys):
 
 
 def test_export_command_verifies_and_reports(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "run",
-                "--preset",
-                "moons-mlp",
-                "--steps",
-                "50",
-                "--out",
-                str(tmp_path / "run"),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    train_run(tmp_path / "run", steps=50)
     assert (
         main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx"), "--legacy"]) == 0
     )
