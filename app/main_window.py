@@ -323,13 +323,14 @@ class MainWindow(QMainWindow):
         return changes
 
     def on_field_changed(self, path: str, value: Any) -> None:
+        changes = self._coupled(path, value)
         try:
-            new = self.config.with_changes(self._coupled(path, value))
+            new = self.config.with_changes(changes)
         except ConfigError as exc:
             self.show_error(str(exc), exc.field)
             return
         self.clear_error()
-        self.apply_config(new, refresh_panels=len(self._coupled(path, value)) > 1)
+        self.apply_config(new, refresh_panels=len(changes) > 1)  # coupled fields changed too
 
     def apply_config(self, config: ExperimentConfig, refresh_panels: bool = True) -> None:
         self.config = config
