@@ -216,15 +216,16 @@ class Trainer:
         report = classify_change(self.config, new)
         if report.kind == "rebuild":
             self._build(new)
-        elif report.kind == "optimizer":
-            self.optimizer = build_optimizer(self.params, new.optim)
-            self.config = new
         else:
-            apply_live(self.optimizer, new.optim)
+            if report.kind == "optimizer":
+                self.optimizer = build_optimizer(self.params, new.optim)
+            else:
+                apply_live(self.optimizer, new.optim)
             self.config = new
-        if report.kind != "rebuild" and any(f.startswith("probes.") for f in report.fields):
-            self.probes.detach()
-            self.probes = Probes(self.model, new.probes)
+            self.loss_fn = _loss_fn(new)  # label smoothing is a live knob
+            if any(f.startswith("probes.") for f in report.fields):
+                self.probes.detach()
+                self.probes = Probes(self.model, new.probes)
         self._lr_in_groups = new.optim.lr  # what build_optimizer/apply_live wrote
         if report.kind != "none":
             self.stop_reason = None  # a change is the user's answer to a divergence

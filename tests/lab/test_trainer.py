@@ -80,6 +80,19 @@ def test_bad_submit_raises_and_queues_nothing():
     assert not trainer.pending
 
 
+def test_label_smoothing_change_is_live_and_used():
+    trainer = Trainer(tiny_config())
+    trainer.run(3)
+    trainer.submit({"train.label_smoothing": 0.3})
+    x, y = trainer._next_batch()  # peek at the next batch
+    trainer._cursor -= x.shape[0]
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(trainer.model(x), y, label_smoothing=0.3)
+    result = trainer.step()
+    assert trainer.last_change.kind == "live" and trainer.step_count == 4
+    assert result.loss == pytest.approx(float(expected), rel=1e-6)
+
+
 def test_batch_size_change_is_live():
     trainer = Trainer(tiny_config())
     trainer.run(3)
