@@ -203,12 +203,14 @@ class Probes:
     def _grads(self) -> list[torch.Tensor]:
         return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
 
-    def after_backward(self) -> None:
-        """Gradient norms before clipping; a copy of the weights for the update ratio."""
+    def after_backward(self) -> torch.Tensor | None:
+        """Gradient norms before clipping (returned: the trainer derives the
+        global norm from them); a copy of the weights for the update ratio."""
         if not self.config.gradients:
-            return
+            return None
         self._grad_norms = torch.stack(torch._foreach_norm(self._grads()))
         self._weights_before = torch._foreach_mul([p.detach() for p in self.params], 1.0)
+        return self._grad_norms
 
     def after_clip(self, clipped: bool) -> None:
         self._clipped = clipped

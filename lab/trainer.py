@@ -304,8 +304,15 @@ class Trainer:
             or (self.step_count + 1) % self.config.train.eval_every == 0
         )
         loss_value = loss.item()
+        # Probes take every parameter's grad norm anyway; the global norm follows.
+        per_param = self.probes.after_backward() if probing else None
         if measure:
-            grad_norm = total_grad_norm(self.params).item()
+            norm = (
+                total_grad_norm(self.params)
+                if per_param is None
+                else torch.linalg.vector_norm(per_param)
+            )
+            grad_norm = norm.item()
             finite = math.isfinite(loss_value) and math.isfinite(grad_norm)
         else:
             bad_grads = self._nonfinite_grads().item()
@@ -315,8 +322,6 @@ class Trainer:
             self.stop_reason = self._divergence_reason(loss_value)
             self.optimizer.zero_grad(set_to_none=True)
             raise TrainingStopped(self.stop_reason)
-        if probing:
-            self.probes.after_backward()
         clipped = False
         if optim.clip == "norm":
             clipped = grad_norm > optim.clip_value
