@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ class Engine:
         self.landscape_request = p.ComputeLandscape()
         self.landscape_auto = 0
         self._landscape_sent = 0.0
+        self._landscape_step = -(10**9)  # step of the last landscape started
         self._send_lock = threading.Lock()
         self._next_step_at = 0.0
 
@@ -87,19 +89,19 @@ class Engine:
                 self.handle(self.conn.recv())
                 timeout = 0.0
             if self.state == "running":
-                self._run_chunk()
-            if self.landscape is not None:
-                self._advance_landscape()
-            elif self._landscape_due():
+                self._guarded(self._run_chunk)
+            if self.landscape is not None and not self._guarded(self._advance_landscape):
+                self.landscape = None  # a failed landscape is not retried chunk after chunk
+            elif self.landscape is None and self._landscape_due():
                 self.handle(self.landscape_request)
             self._flush()
 
-    def handle(self, command: Any) -> None:
+    def _guarded(self, action: Callable[[], None]) -> bool:
+        """Run ``action``; an error becomes an Error event (and a pause), never
+        the end of the engine. Returns whether it succeeded."""
         try:
-            handler = getattr(self, f"on_{type(command).__name__}", None)
-            if handler is None:
-                raise TypeError(f"unknown command {type(command).__name__}")
-            handler(command)
+            action()
+            return True
         except ConfigError as exc:
             self.send(p.Error(str(exc), field=exc.field))
         except (StoreError, ExportError) as exc:
@@ -107,6 +109,17 @@ class Engine:
         except Exception as exc:  # report, pause, keep serving
             self._set_state("paused")
             self.send(p.Error(f"{type(exc).__name__}: {exc}", details=traceback.format_exc()))
+        return False
+
+    def handle(self, command: Any) -> None:
+        handler = getattr(self, f"on_{type(command).__name__}", None)
+
+        def run() -> None:
+            if handler is None:
+                raise TypeError(f"unknown command {type(command).__name__}")
+            handler(command)
+
+        self._guarded(run)
         self._flush(force=True)
 
     def _set_state(self, state: str) -> None:
@@ -280,8 +293,7 @@ class Engine:
         trainer = self.trainer
         if not self.landscape_auto or trainer is None or self.state != "running":
             return False
-        last = getattr(self, "_landscape_step", -(10**9))
-        return trainer.step_count - last >= self.landscape_auto
+        return trainer.step_count - self._landscape_step >= self.landscape_auto
 
     def _advance_landscape(self) -> None:
         """Compute chunks for up to one training chunk's time, then report."""

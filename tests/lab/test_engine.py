@@ -205,3 +205,26 @@ def test_landscape_cancel_and_pca_without_a_path(engine):
     engine.send(p.CancelLandscape())
     cancelled = engine.wait_for(p.LandscapeUpdate, lambda e: e.cancelled)
     assert not cancelled.complete
+
+
+def test_an_error_while_training_is_reported_and_the_engine_keeps_serving(engine):
+    engine.send(p.SetConfig(tiny_config(**{"train.steps": 10**6}).to_dict()))
+    engine.wait_for(p.Built)
+    trainer = engine.engine.trainer
+    real_step = trainer.step
+    calls = {"n": 0}
+
+    def failing_step():
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("simulated CUDA out of memory")
+        return real_step()
+
+    trainer.step = failing_step
+    engine.send(p.Play())
+    error = engine.wait_for(p.Error)
+    assert "simulated CUDA out of memory" in error.message and "Traceback" in error.details
+    paused = engine.wait_for(p.Status, lambda e: e.state == "paused")
+    assert paused.step == 4
+    engine.send(p.Step(2))
+    engine.wait_for(p.Status, lambda e: e.step == 6)  # still serving
