@@ -29,6 +29,7 @@ from lab.devices import available_devices, memory_in_use, process_rss
 from lab.export import ExportError, export_onnx
 from lab.landscape import LandscapeJob
 from lab.metrics import MetricStore
+from lab.models import summarize
 from lab.signal import signal_propagation
 from lab.store import StoreError, load_run, restore, save_run
 from lab.trainer import Trainer, TrainingStopped
@@ -176,8 +177,6 @@ class Engine:
         trainer = self.trainer
         assert trainer is not None
         self.landscape = None  # it was around weights that are gone
-        from lab.models import summarize
-
         summary = summarize(trainer.model, trainer.data.input_shape)
         rows = [
             (layer.name, layer.description, layer.output_shape, layer.n_params)
@@ -205,7 +204,7 @@ class Engine:
     def _send_signal(self) -> None:
         trainer = self.trainer
         assert trainer is not None
-        snap = signal_propagation(trainer.config)
+        snap = signal_propagation(trainer.config, data=trainer.data)
         self.send(
             p.SignalPropagation(
                 snap.layer_names,

@@ -10,18 +10,21 @@ import dataclasses
 import torch
 
 from lab.config import ExperimentConfig
-from lab.data import make_dataset
+from lab.data import Dataset, make_dataset
 from lab.init import apply_init
 from lab.models import build_model
 from lab.probes import Probes, ProbeSnapshot
 from lab.trainer import _loss_fn
 
 
-def signal_propagation(config: ExperimentConfig, n_samples: int = 512) -> ProbeSnapshot:
+def signal_propagation(
+    config: ExperimentConfig, n_samples: int = 512, data: Dataset | None = None
+) -> ProbeSnapshot:
     """Probe a freshly initialised model (same seed as training would use) on
     the first ``n_samples`` training points, in training mode (what the first
-    step sees: BatchNorm uses batch statistics, dropout is on)."""
-    data = make_dataset(config.data)
+    step sees: BatchNorm uses batch statistics, dropout is on). ``data``: the
+    config's dataset when the caller has it already (it is not made again)."""
+    data = data if data is not None else make_dataset(config.data)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, data.input_shape, data.n_outputs)
     apply_init(model, config.init)

@@ -243,3 +243,11 @@ def test_signal_propagation_happens_before_any_step():
     assert snap.step == 0
     assert len(snap.act_std) == 20 and len(snap.act_grad_norm) == 21
     assert np.all(snap.update_ratio == 0)  # nothing was updated
+
+
+def test_signal_propagation_with_the_data_given_equals_making_it():
+    from lab.data import make_dataset
+
+    config = deep("tanh", "xavier_normal")
+    given = signal_propagation(config, data=make_dataset(config.data))
+    np.testing.assert_array_equal(given.act_grad_norm, signal_propagation(config).act_grad_norm)
