@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
@@ -297,7 +295,3 @@ class KnobsPanel(QWidget):
     def set_config(self, config: ExperimentConfig) -> None:
         self.form.set_values(flatten(config.to_dict()))
         self.schedule.set_curve(*lr_curve(config.optim, config.train.steps))
-
-
-def forms_of(*panels: Any) -> list[FieldForm]:
-    return [panel.form for panel in panels]
