@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.allocator import keep_freed_memory
 from lab.config import ConfigError, ExperimentConfig
 from lab.data import Dataset, make_dataset
 from lab.devices import resolve_device, supports_bf16
@@ -144,6 +145,7 @@ class Trainer:
             raise ConfigError("train.precision", f"bf16 is not supported on {self.device}")
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
+        keep_freed_memory()  # probes and landscapes hold tensors across a step
         self.data: Dataset = make_dataset(config.data)
         torch.manual_seed(config.train.seed)
         self.model: Net = build_model(config.model, self.data.input_shape, self.data.n_outputs)
