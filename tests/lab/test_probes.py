@@ -1,6 +1,7 @@
 """Probe figures against independent computations: autograd by hand, numpy on
 the same activations, brute-force recounts."""
 
+import copy
 import math
 
 import numpy as np
@@ -74,6 +75,37 @@ def test_activation_statistics_match_numpy():
     assert snap.saturation[2] == pytest.approx(np.mean((sigmoid < 0.1) | (sigmoid > 0.9)))
     assert math.isnan(snap.saturation[0])  # ReLU does not saturate
     assert snap.saturation[1] > 0  # the check is not vacuous
+
+
+def test_equal_layers_summarised_together_match_numpy_and_ignore_other_calls():
+    """Layers of one shape are stacked and summarised in one go, each still equal
+    to numpy on its own outputs. With every step probed the hooks stay on
+    between steps, yet record nothing outside a collection: not an evaluation
+    pass, not a forward pass through a copy of the model."""
+    widths = (16, 16, 16, 8)
+    trainer = probed(**{"model.layers": [LayerConfig(w, "relu").__dict__ for w in widths]})
+    trainer.run(2)
+    assert trainer.probes._handles  # left on: the next step is probed too
+    trainer.evaluate()
+    copy.deepcopy(trainer.model)(trainer.x_train[:5])
+    kept = trainer.probes._act_outputs + trainer.probes._layer_outputs
+    assert not any(kept)  # nothing held between steps
+    seen: list[list[np.ndarray]] = [[] for _ in widths]
+    handles = [capture(block.act, seen[i]) for i, block in enumerate(trainer.model.blocks)]
+    trainer.step()
+    for handle in handles:
+        handle.remove()
+    snap = trainer.probes.latest
+    for i, outputs in enumerate(seen):
+        assert len(outputs) == 1
+        a = outputs[0].astype(np.float64)
+        assert snap.act_mean[i] == pytest.approx(a.mean(), rel=1e-5, abs=1e-7)
+        assert snap.act_std[i] == pytest.approx(a.std(), rel=1e-4)
+        counts, _ = np.histogram(np.clip(a, -4, 4), bins=40, range=(-4, 4))
+        np.testing.assert_array_equal(snap.hist[f"layer{i + 1}"], counts)
+        dead = ~(a > 0).any(axis=0)
+        assert snap.dead_now[i] == pytest.approx(dead.mean())
+        assert snap.output_std[i] == pytest.approx(a.std(), rel=1e-4)
 
 
 def test_statistics_pool_over_accumulated_micro_batches():
