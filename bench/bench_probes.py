@@ -8,6 +8,7 @@ Targets: all probes every step <= 15% over the bare trainer; every 10 steps <= 3
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 from common import interleaved_rates, median, median_ratio, verdict  # also sets sys.path
@@ -40,8 +41,6 @@ def collection_cost(probed: Trainer, bare: Trainer, rounds: int = 30) -> tuple[f
     """Median extra milliseconds of a probed step of ``probed`` over a bare step,
     steps timed one by one and alternated with the bare trainer's; and the
     median bare step."""
-    import time
-
     extra, bare_steps = [], []
     for _ in range(rounds):
         while not probed.probes.wants(probed.step_count + 1):

@@ -158,7 +158,7 @@ class Probes:
     then ``finish()`` after the optimiser step.
 
     Forward hooks only keep references to the outputs (autograd holds most of
-    them anyway) and backward hooks only keep the gradients; ``finish`` then
+    them anyway) and backward hooks only take each gradient's norm; ``finish`` then
     summarises layers of equal shape together, stacked, so a collection costs a
     few dozen tensor ops whatever the depth."""
 
@@ -363,13 +363,7 @@ class Probes:
         """Moments, histograms, saturation counts and alive masks of the kept
         activation outputs, stacked by shape and spec."""
         cfg = self.config
-        keyed: dict[tuple, list[int]] = {}
-        values: dict[int, torch.Tensor] = {}
-        for index, calls in enumerate(self._act_outputs):
-            if calls:
-                values[index] = calls[0] if len(calls) == 1 else torch.cat(calls)
-                key = (self._act_specs[index], values[index].shape, values[index].dtype)
-                keyed.setdefault(key, []).append(index)
+        values, keyed = _by_shape(self._act_outputs, self._act_specs)
         groups, alive, layout = [], [], []
         for number, ((spec, shape, _dtype), members) in enumerate(keyed.items()):
             stacked = _stack([values[i] for i in members], self._work)
@@ -402,12 +396,7 @@ class Probes:
     def _summarise_outputs(self, batch: _Transfer) -> list[_Group]:
         """Moments of layer outputs that are not an activation's output (heads,
         residual sums, pooled maps)."""
-        keyed: dict[tuple, list[int]] = {}
-        values: dict[int, torch.Tensor] = {}
-        for index, calls in enumerate(self._layer_outputs):
-            if calls:
-                values[index] = calls[0] if len(calls) == 1 else torch.cat(calls)
-                keyed.setdefault((values[index].shape, values[index].dtype), []).append(index)
+        values, keyed = _by_shape(self._layer_outputs, [None] * len(self._layer_outputs))
         groups = []
         for number, members in enumerate(keyed.values()):
             flat = _stack([values[i] for i in members], self._work).view(len(members), -1)
@@ -485,6 +474,20 @@ class Probes:
             for index, start, count in zip(layers, starts, units, strict=True):
                 snap.dead_map[self.act_names[index]] = window[start : start + count]
         return snap
+
+
+def _by_shape(
+    kept: list[list[torch.Tensor]], specs: list[object]
+) -> tuple[dict[int, torch.Tensor], dict[tuple, list[int]]]:
+    """Each layer's kept outputs as one tensor (the forward calls of one step
+    concatenated), and the layers grouped by (spec, shape, dtype) for stacking."""
+    values: dict[int, torch.Tensor] = {}
+    keyed: dict[tuple, list[int]] = {}
+    for index, calls in enumerate(kept):
+        if calls:
+            value = values[index] = calls[0] if len(calls) == 1 else torch.cat(calls)
+            keyed.setdefault((specs[index], value.shape, value.dtype), []).append(index)
+    return values, keyed
 
 
 def _stack(tensors: list[torch.Tensor], work: _Workspace) -> torch.Tensor:
