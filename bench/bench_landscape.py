@@ -4,8 +4,10 @@ points, against the loss-landscapes package's ``random_plane`` on the same
 model and data (a bench-only dependency: `pip install loss-landscapes`).
 
 Prints times, ratios, achieved GFLOP/s as a share of the peak, and the time to
-the first coarse picture. Targets: >= 75% of matmul peak at 1024 points;
->= 2x the package at 128 points; first coarse picture < 0.2 s.
+the first coarse picture. The peak is torch's default matmul (as the targets
+were set); oneDNN's, faster on this AMD CPU, is printed beside it. Targets:
+>= 75% of matmul peak at 1024 points; >= 2x the package at 128 points; first
+coarse picture < 0.2 s.
 """
 
 from __future__ import annotations
@@ -37,6 +39,21 @@ def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def onednn_peak(size: int = 2048, repeats: int = 10) -> float | None:
+    """The same matmul through oneDNN, where torch has it: on this AMD CPU it is
+    ~1.5x faster than torch's default (MKL) matmul, which sets the peak the
+    issue's targets were measured against."""
+    linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if linear is None or not torch.backends.mkldnn.is_available():
+        return None
+    a, b, zero = torch.randn(size, size), torch.randn(size, size), torch.zeros(size)
+    linear(a, b, zero, "none", [], "")
+    start = time.perf_counter()
+    for _ in range(repeats):
+        linear(a, b, zero, "none", [], "")
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
@@ -73,6 +90,7 @@ def main() -> None:
     peak = matmul_peak()
     print(f"torch threads {torch.get_num_threads()}; fp32 matmul peak {peak:.1f} GFLOP/s")
     figures: dict[str, float] = {"matmul_peak_gflops": round(peak, 1)}
+    dnn_peak = max((onednn_peak() or 0.0) for _ in range(3))
     params = parameters_of(model)
     d1, d2 = make_directions(params, "filter", seed=0)
     for n_points in (1024, 128):
@@ -106,6 +124,9 @@ def main() -> None:
             f"{100 * share:.0f}% of peak); loss-landscapes {theirs:.3f} s;"
             f" ratio {speedup:.2f}x (median of paired rounds)"
         )
+        if dnn_peak:
+            print(f"        {100 * flops / ours / 1e9 / dnn_peak:.0f}% of oneDNN's peak")
+            figures[f"onednn_peak_share_{n_points}"] = round(flops / ours / 1e9 / dnn_peak, 3)
         figures |= {
             f"knoblab_s_{n_points}": round(ours, 4),
             f"package_s_{n_points}": round(theirs, 4),
@@ -130,6 +151,10 @@ def main() -> None:
     first, _, _ = paired(first_picture, first_picture, args.repeats)
     print(f"first coarse picture ({round(coarse * GRID**2)} of {GRID**2} points): {first:.3f} s")
     figures["first_picture_s"] = round(first, 4)
+    figures["matmul_peak_gflops"] = round(peak, 1)  # the best seen in the run
+    if dnn_peak:
+        print(f"oneDNN fp32 matmul peak {dnn_peak:.1f} GFLOP/s (not torch's default path)")
+        figures["onednn_peak_gflops"] = round(dnn_peak, 1)
     targets = {"peak_share_1024_min": 0.75, "speedup_128_min": 2.0, "first_picture_s_max": 0.2}
     passed = figures["peak_share_1024"] >= 0.75 and figures["speedup_128"] >= 2.0 and first < 0.2
     verdict(figures, targets, passed)

@@ -60,6 +60,8 @@ MODELS = {
         "model.residual_scale": "rezero",
         "model.norm_position": "pre",
     },
+    "regression (mse)": {"data.name": "regression1d"},
+    "label smoothing": {"train.label_smoothing": 0.2},
     "scaled residual, tanh": {
         "model.layers[1].residual": True,
         "model.residual_scale": "inv_sqrt_2n",
