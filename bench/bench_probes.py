@@ -102,8 +102,12 @@ def main() -> None:
         "collection_ms": round(collection_ms, 3),
         "bare_step_ms": round(step_ms, 3),
     }
+    # Every 10 passes only when both estimates do: the rounds' ratio swings by
+    # several points on this VM, the per-step collection cost much less.
+    cost_10_by_step = collection_ms / step_ms / 10
+    figures["cost_every_10_by_step"] = round(cost_10_by_step, 4)
     targets = {"cost_every_1_max": 0.15, "cost_every_10_max": 0.03}
-    verdict(figures, targets, cost_1 <= 0.15 and cost_10 <= 0.03)
+    verdict(figures, targets, cost_1 <= 0.15 and max(cost_10, cost_10_by_step) <= 0.03)
 
 
 if __name__ == "__main__":
