@@ -33,13 +33,18 @@ from lab.trainer import Trainer
 GRID = 41
 
 
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+def _gflops(multiply, size: int, repeats: int) -> float:  # noqa: ANN001
+    """fp32 GFLOP/s of ``multiply(a, b)`` on two size x size matrices."""
     a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
+    multiply(a, b)  # warm up
     start = time.perf_counter()
     for _ in range(repeats):
-        a @ b
+        multiply(a, b)
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
+    return _gflops(torch.matmul, size, repeats)
 
 
 def onednn_peak(size: int = 2048, repeats: int = 10) -> float | None:
@@ -49,12 +54,8 @@ def onednn_peak(size: int = 2048, repeats: int = 10) -> float | None:
     linear = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
     if linear is None or not torch.backends.mkldnn.is_available():
         return None
-    a, b, zero = torch.randn(size, size), torch.randn(size, size), torch.zeros(size)
-    linear(a, b, zero, "none", [], "")
-    start = time.perf_counter()
-    for _ in range(repeats):
-        linear(a, b, zero, "none", [], "")
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+    zero = torch.zeros(size)
+    return _gflops(lambda a, b: linear(a, b, zero, "none", [], ""), size, repeats)
 
 
 def paired(ours, theirs, rounds: int) -> tuple[float, float, float]:  # noqa: ANN001

@@ -213,10 +213,14 @@ def _batched_norm(norm: nn.Module, prefix: str, stacked: Params, h: torch.Tensor
     return h
 
 
+_FUSED_ADD_RELU = getattr(torch.ops.aten, "_add_relu_", None)  # looked up once, not per layer
+
+
 def _add_relu_(out: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """relu(out + bias), in place, in one pass where torch has the fused op."""
-    fused = getattr(torch.ops.aten, "_add_relu_", None)
-    return fused(out, bias) if fused is not None else out.add_(bias).relu_()
+    if _FUSED_ADD_RELU is not None:
+        return _FUSED_ADD_RELU(out, bias)
+    return out.add_(bias).relu_()
 
 
 def _batched_mlp_forward(model: nn.Module, stacked: Params, x: torch.Tensor) -> torch.Tensor:
