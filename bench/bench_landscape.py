@@ -22,6 +22,8 @@ from common import verdict  # also sets sys.path
 from lab.config import DataConfig, ExperimentConfig, ModelConfig, mlp_layers
 from lab.landscape import (
     LossEvaluator,
+    Plane,
+    chunk_size_for,
     make_directions,
     matmul_flops,
     parameters_of,
@@ -56,6 +58,33 @@ def onednn_peak(size: int = 2048, repeats: int = 10) -> float | None:
         return None
     zero = torch.zeros(size)
     return _gflops(lambda a, b: linear(a, b, zero, "none", [], ""), size, repeats)
+
+
+def hidden_gemm_seconds(trainer: Trainer, params, d1, d2, n_points: int, repeats: int) -> float:  # noqa: ANN001
+    """Median time of the grid's square hidden-layer GEMMs alone (a bare ``bmm``
+    per layer and chunk, the chunks ``surface_2d`` uses, no bias, ReLU, first
+    layer, head or loss): the floor of the batched forward pass on this CPU."""
+    x = trainer.x_train[:n_points]
+    chunk = chunk_size_for(params, x)
+    plane = Plane(params, d1, d2)
+    coords = torch.linspace(-1, 1, GRID)
+    ab = torch.cartesian_prod(coords, coords)
+    names = [n for n, p in params.items() if p.dim() == 2 and p.shape[0] == p.shape[1]]
+    chunks = [plane.points(ab[i : i + chunk]) for i in range(0, len(ab), chunk)]
+    inputs = [torch.rand(len(c[names[0]]), n_points, params[names[0]].shape[1]) for c in chunks]
+
+    def run() -> None:
+        for stacked, h in zip(chunks, inputs, strict=True):
+            for name in names:
+                torch.bmm(h, stacked[name].transpose(1, 2))
+
+    run()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def paired(ours, theirs, rounds: int) -> tuple[float, float, float]:  # noqa: ANN001
@@ -94,6 +123,7 @@ def main() -> None:
     dnn_peak = max((onednn_peak() or 0.0) for _ in range(3))
     params = parameters_of(model)
     d1, d2 = make_directions(params, "filter", seed=0)
+    runs: dict[int, tuple[float, float, float, float]] = {}  # flops, ours, theirs, ratio
     for n_points in (1024, 128):
         x, y = trainer.x_train[:n_points], trainer.y_train[:n_points]
         evaluator = LossEvaluator(model, loss_fn, x, y)
@@ -118,7 +148,12 @@ def main() -> None:
         ours, theirs, speedup = paired(compute, package, args.repeats)
         peak = max(peak, matmul_peak())  # the peak is the best the machine showed in this run
         model.train()
-        flops = matmul_flops(model, n_points) * GRID * GRID
+        runs[n_points] = (matmul_flops(model, n_points) * GRID * GRID, ours, theirs, speedup)
+    # the hidden-layer GEMMs alone, in the chunks the 1024-point grid uses
+    gemm = hidden_gemm_seconds(trainer, params, d1, d2, 1024, args.repeats)
+    peak = max(peak, matmul_peak())
+    # shares against the best peak of the whole run, not the best so far
+    for n_points, (flops, ours, theirs, speedup) in runs.items():
         share = flops / ours / 1e9 / peak
         print(
             f"{n_points:5d} points: knoblab {ours:.3f} s ({flops / ours / 1e9:.1f} GFLOP/s, "
@@ -128,6 +163,14 @@ def main() -> None:
         if dnn_peak:
             print(f"        {100 * flops / ours / 1e9 / dnn_peak:.0f}% of oneDNN's peak")
             figures[f"onednn_peak_share_{n_points}"] = round(flops / ours / 1e9 / dnn_peak, 3)
+        if n_points == 1024:  # what the GEMMs alone leave of the time the target allows
+            budget = flops / (0.75 * peak * 1e9)
+            print(
+                f"        hidden-layer GEMMs alone (bare bmm): {gemm:.3f} s,"
+                f" {100 * gemm / budget:.0f}% of the {budget:.3f} s that 75% of peak allows"
+            )
+            figures["hidden_gemm_s_1024"] = round(gemm, 4)
+            figures["hidden_gemm_share_of_target_time"] = round(gemm / budget, 3)
         figures |= {
             f"knoblab_s_{n_points}": round(ours, 4),
             f"package_s_{n_points}": round(theirs, 4),
