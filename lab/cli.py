@@ -108,9 +108,13 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     trainer = load_trainer(args.run_dir)
     start = time.perf_counter()
 
+    shown = [-1]  # the last whole percent printed: a line per percent, not per chunk
+
     def progress(fraction: float, _partial: object) -> bool:
-        if not args.quiet:
-            print(f"\rlandscape {100 * fraction:5.1f}%", end="", flush=True)
+        percent = int(100 * fraction)
+        if not args.quiet and percent != shown[0]:
+            shown[0] = percent
+            print(f"\rlandscape {percent:3d}%", end="", flush=True)
         return True
 
     result = landscape_for(

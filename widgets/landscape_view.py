@@ -27,6 +27,22 @@ KINDS = ("filter", "pca", "random", "layer", "model")
 CONTOURS = 10
 
 
+def fill_from_coarser(values: np.ndarray) -> np.ndarray:
+    """A partial grid drawn the way it was computed (every 4th point, then every
+    2nd, then the rest): a cell not computed yet shows the computed cell at the
+    corner of its 2x2, else its 4x4, else 8x8 block, so the coarse picture
+    appears as blocks that refine in place. Cells with nothing computed near
+    stay NaN (drawn transparent)."""
+    shown = values.copy()
+    for stride in (2, 4, 8):
+        missing = np.nonzero(~np.isfinite(shown))
+        if missing[0].size == 0:
+            break
+        corner = shown[(missing[0] // stride) * stride, (missing[1] // stride) * stride]
+        shown[missing] = corner
+    return shown
+
+
 def opengl_available() -> bool:
     """Whether a GL context can be made here (not on the offscreen platform)."""
     try:
@@ -189,7 +205,7 @@ class LandscapeView(ViewPanel):
             return
         low, high = float(finite.min()), float(np.percentile(finite, 99))
         high = high if high > low else low + 1e-12
-        shown = np.where(np.isfinite(values), values, high)  # not yet computed: drawn as the top
+        shown = fill_from_coarser(values) if not event.complete else values
         alphas, betas = event.alphas, event.betas
         step_a = (alphas[-1] - alphas[0]) / max(len(alphas) - 1, 1)
         step_b = (betas[-1] - betas[0]) / max(len(betas) - 1, 1)
@@ -203,9 +219,10 @@ class LandscapeView(ViewPanel):
             self.plot.removeItem(item)
         self.contours = []
         if event.complete:
+            levels = np.clip(np.where(np.isfinite(shown), shown, high), low, high)  # no holes
             for level in np.linspace(low, high, CONTOURS + 2)[1:-1]:
                 curve = pg.IsocurveItem(
-                    data=np.clip(shown, low, high), level=level, pen=pg.mkPen((255, 255, 255, 120))
+                    data=levels, level=level, pen=pg.mkPen((255, 255, 255, 120))
                 )
                 curve.setParentItem(self.image)  # image pixel coordinates -> plot coordinates
                 self.contours.append(curve)
@@ -215,7 +232,8 @@ class LandscapeView(ViewPanel):
         self.path.setData(event.trajectory[inside, 0], event.trajectory[inside, 1])
         self.current.setData([0.0], [0.0])
         if self.stack.currentWidget() is self.gl_view and self.gl_view is not None:
-            self._draw_3d(alphas, betas, np.clip(shown, low, high), low, high)
+            surface = np.where(np.isfinite(shown), shown, high)  # a mesh cannot have holes
+            self._draw_3d(alphas, betas, np.clip(surface, low, high), low, high)
         text = (
             f"{event.kind} directions around the weights of step {event.step}; "
             f"{len(alphas)}x{len(betas)} grid, {event.n_points} points;"

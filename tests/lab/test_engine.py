@@ -207,6 +207,40 @@ def test_landscape_cancel_and_pca_without_a_path(engine):
     assert not cancelled.complete
 
 
+def test_a_landscape_while_paused_computes_without_idling():
+    """Paused, the engine waits for commands between loops; not while a
+    landscape is computing (it used to wait 50 ms after every 1/60 s of work)."""
+
+    class CountingPipe:
+        def __init__(self, conn) -> None:
+            self.conn, self.waits = conn, []
+
+        def poll(self, timeout: float) -> bool:
+            self.waits.append((timeout, harness.engine.landscape is not None))
+            return self.conn.poll(timeout)
+
+        def __getattr__(self, name: str):
+            return getattr(self.conn, name)
+
+    harness = Harness.__new__(Harness)
+    harness.gui, engine_end = multiprocessing.Pipe()
+    pipe = CountingPipe(engine_end)
+    harness.engine = Engine(pipe)
+    harness.thread = threading.Thread(target=harness.engine.serve, daemon=True)
+    harness.events = []
+    harness.thread.start()
+    try:
+        harness.send(p.SetConfig(tiny_config().to_dict()))
+        harness.wait_for(p.Built)
+        harness.send(p.ComputeLandscape(kind="filter", resolution=41, n_points=400))
+        harness.wait_for(p.LandscapeUpdate, lambda e: e.complete)
+    finally:
+        harness.close()
+    while_computing = [timeout for timeout, computing in pipe.waits if computing]
+    assert while_computing and max(while_computing) == 0.0
+    assert any(timeout > 0 for timeout, _ in pipe.waits)  # idle otherwise
+
+
 def test_an_error_while_training_is_reported_and_the_engine_keeps_serving(engine):
     engine.send(p.SetConfig(tiny_config(**{"train.steps": 10**6}).to_dict()))
     engine.wait_for(p.Built)

@@ -94,21 +94,88 @@ def test_grid_equals_a_one_point_at_a_time_loop(changes, kind):
             assert surface.losses[i, j] == pytest.approx(loss_at(trainer, point, x, y), rel=1e-5)
 
 
-def test_the_vmap_path_matches_too_on_a_cnn():
+CNNS = {
+    "batchnorm folded into the conv, residual": {},
+    "layer + rms norm, pre-norm, rezero": {
+        "model.layers[0].norm": "layer",
+        "model.layers[1].norm": "rms",
+        "model.norm_position": "pre",
+        "model.residual_scale": "rezero",
+    },
+    "residual on the input, tanh, dropout": {
+        "model.layers[0].width": 1,
+        "model.layers[0].pool": False,
+        "model.layers[0].norm": "none",
+        "model.layers[0].residual": True,
+        "model.layers[0].activation": "tanh",
+        "model.layers[1].dropout": 0.3,
+    },
+}
+
+
+def cnn_trainer(**changes) -> Trainer:
     from lab.presets import PRESETS
 
-    trainer = Trainer(PRESETS["shapes-cnn"].with_changes({"data.n_samples": 200}))
+    config = PRESETS["shapes-cnn"].with_changes({"data.n_samples": 200, **changes})
+    trainer = Trainer(config)
     trainer.run(5)
+    return trainer
+
+
+def assert_grid_matches_the_plain_loop(trainer: Trainer, evaluator, kind: str) -> None:
     params = parameters_of(trainer.model)
-    d1, d2 = make_directions(params, "filter", seed=1)
-    x, y = trainer.x_train[:32], trainer.y_train[:32]
-    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
-    assert not evaluator.fast
-    surface = surface_2d(evaluator, params, d1, d2, resolution=3, span=0.5)
+    d1, d2 = make_directions(params, kind, seed=1)
+    surface = surface_2d(evaluator, params, d1, d2, resolution=3, span=0.5, chunk=2)
+    x, y = evaluator.x, evaluator.y
     for i, a in enumerate(surface.alphas):
         for j, b in enumerate(surface.betas):
             point = {n: params[n] + a * d1[n] + b * d2[n] for n in params}
             assert surface.losses[i, j] == pytest.approx(loss_at(trainer, point, x, y), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["filter", "random"])
+@pytest.mark.parametrize("changes", list(CNNS.values()), ids=list(CNNS))
+def test_batched_cnn_grid_equals_a_one_point_at_a_time_loop(changes, kind):
+    trainer = cnn_trainer(**changes)
+    x, y = trainer.x_train[:32], trainer.y_train[:32]
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
+    assert evaluator.fast  # the grouped-convolution pass is what runs here
+    assert_grid_matches_the_plain_loop(trainer, evaluator, kind)
+
+
+def test_the_vmap_path_matches_too_on_a_cnn():
+    trainer = cnn_trainer()
+    x, y = trainer.x_train[:32], trainer.y_train[:32]
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
+    evaluator.fast = False  # the general path, for models without a batched pass
+    assert_grid_matches_the_plain_loop(trainer, evaluator, "filter")
+
+
+@pytest.mark.parametrize("cnn", [False, True], ids=["mlp", "cnn"])
+def test_a_job_keeps_the_running_statistics_it_started_with(cnn):
+    """Training between chunks moves BatchNorm's running statistics; the
+    landscape stays the one of the model as it was when it was asked for."""
+    import copy
+    from types import SimpleNamespace
+
+    from lab.landscape import LandscapeJob
+
+    trainer = cnn_trainer() if cnn else trained(**{"model.layers[0].norm": "batch"})
+    then = SimpleNamespace(model=copy.deepcopy(trainer.model), loss_fn=trainer.loss_fn)
+    norm = trainer.model.blocks[0].norm
+    running_mean = norm.running_mean.clone()
+    job = LandscapeJob(trainer, resolution=3, span=0.5, n_points=32, seed=2)
+    while job.advance():
+        trainer.run(3)  # the engine trains between chunks
+    assert not torch.equal(norm.running_mean, running_mean)  # the statistics did move
+    params = parameters_of(then.model)
+    d1, d2 = make_directions(params, "filter", seed=2)
+    x, y = trainer.x_train[:32], trainer.y_train[:32]
+    surface = job.result.surface
+    for i, a in enumerate(surface.alphas):
+        for j, b in enumerate(surface.betas):
+            point = {n: params[n] + a * d1[n] + b * d2[n] for n in params}
+            assert surface.losses[i, j] == pytest.approx(loss_at(then, point, x, y), rel=1e-5)
 
 
 def test_the_model_is_left_as_it_was():

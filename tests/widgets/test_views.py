@@ -195,3 +195,26 @@ def test_partial_landscape_shows_progress_and_no_contours(qtbot):
     view.refresh()
     assert view.progress.value() == 500 and view.cancel.isEnabled()
     assert view.contours == [] and "computing 50%" in view.caption.text()
+    # a cell not computed yet shows the computed corner of its 2x2 block
+    losses = np.clip(fake_landscape().losses, None, view.image.image.max())  # the colour range
+    corners = losses[0:-1:2][:, (np.arange(9) // 2) * 2]
+    np.testing.assert_allclose(view.image.image[1::2], corners)
+    np.testing.assert_allclose(view.image.image[0::2], losses[0::2])
+
+
+def test_a_partial_grid_is_drawn_as_blocks_of_what_was_computed():
+    from lab.landscape import refinement_order
+    from widgets.landscape_view import fill_from_coarser
+
+    truth = np.arange(21 * 21, dtype=float).reshape(21, 21)
+    grid = np.full_like(truth, np.nan)
+    first, second, _ = refinement_order(21)
+    grid[first[:, 0], first[:, 1]] = truth[first[:, 0], first[:, 1]]
+    shown = fill_from_coarser(grid)
+    assert np.isfinite(shown).all()  # the coarse pass covers the whole grid as 4x4 blocks
+    assert shown[5, 7] == truth[4, 4] and shown[3, 3] == truth[0, 0]
+    grid[second[:, 0], second[:, 1]] = truth[second[:, 0], second[:, 1]]
+    shown = fill_from_coarser(grid)
+    assert shown[5, 7] == truth[4, 6] and shown[2, 2] == truth[2, 2]
+    nothing = fill_from_coarser(np.full((5, 5), np.nan))
+    assert np.isnan(nothing).all()  # nothing computed: nothing made up
