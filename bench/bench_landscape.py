@@ -87,6 +87,51 @@ def hidden_gemm_seconds(trainer: Trainer, params, d1, d2, n_points: int, repeats
     return statistics.median(times)
 
 
+def cnn_figures(repeats: int, grid: int = 21, n_points: int = 256) -> dict[str, float]:
+    """Not a target, a record: a ``grid`` x ``grid`` landscape of the shapes-cnn
+    preset's CNN on ``n_points`` images, by the batched pass, by the vmap path,
+    and one point at a time through the model (the loss-landscapes way)."""
+    import copy
+
+    from lab.presets import PRESETS
+
+    trainer = Trainer(PRESETS["shapes-cnn"])
+    trainer.run(50)
+    model, loss_fn = trainer.model, trainer.loss_fn
+    params = parameters_of(model)
+    d1, d2 = make_directions(params, "filter", seed=0)
+    x, y = trainer.x_train[:n_points], trainer.y_train[:n_points]
+    evaluator = LossEvaluator(model, loss_fn, x, y)
+    plain = copy.deepcopy(model).eval()
+
+    def batched(fast: bool) -> None:
+        evaluator.fast = fast
+        surface_2d(evaluator, params, d1, d2, resolution=grid)
+
+    @torch.no_grad()
+    def one_at_a_time() -> None:
+        coords = torch.linspace(-1, 1, grid)
+        for a in coords:
+            for b in coords:
+                for name, p in plain.named_parameters():
+                    p.copy_(params[name] + a * d1[name] + b * d2[name])
+                loss_fn(plain(x), y).item()
+
+    ours, vmap, ratio_vmap = paired(lambda: batched(True), lambda: batched(False), repeats)
+    _, loop, ratio_loop = paired(lambda: batched(True), one_at_a_time, repeats)
+    evaluator.fast = True
+    print(
+        f"CNN (shapes-cnn), {grid}x{grid} grid, {n_points} images: knoblab {ours:.2f} s;"
+        f" vmap path {vmap:.2f} s ({ratio_vmap:.1f}x); one point at a time {loop:.2f} s"
+        f" ({ratio_loop:.1f}x)"
+    )
+    return {
+        "cnn_knoblab_s": round(ours, 3),
+        "cnn_vmap_s": round(vmap, 3),
+        "cnn_one_at_a_time_s": round(loop, 3),
+    }
+
+
 def paired(ours, theirs, rounds: int) -> tuple[float, float, float]:  # noqa: ANN001
     """Median times of two computations run alternately, and the median of the
     per-round ratios (theirs / ours): this VM's speed drifts within seconds."""
@@ -177,6 +222,7 @@ def main() -> None:
             f"speedup_{n_points}": round(speedup, 3),
             f"peak_share_{n_points}": round(share, 3),
         }
+    figures |= cnn_figures(max(1, args.repeats // 2))
     # time to the first coarse picture (the first refinement pass), 1024 points
     x, y = trainer.x_train[:1024], trainer.y_train[:1024]
     evaluator = LossEvaluator(model, loss_fn, x, y)
