@@ -138,6 +138,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         "seed": np.int64(result.seed),
         "n_points": np.int64(result.n_points),
         "step": np.int64(trainer.step_count),
+        "line_t": result.line_t,  # the straight line from the initial (0) to the current (1)
+        "line_losses": result.line_losses,
     }
     if result.explained is not None:
         arrays["explained_variance"] = result.explained

@@ -95,7 +95,7 @@ class Engine:
             if self.state == "running":
                 self._guarded(self._run_chunk)
             if self.landscape is not None and not self._guarded(self._advance_landscape):
-                self.landscape = None  # a failed landscape is not retried chunk after chunk
+                self._drop_landscape()  # a failed landscape is not retried chunk after chunk
             elif self.landscape is None and self._landscape_due():
                 self.handle(self.landscape_request)
             self._flush()
@@ -179,7 +179,7 @@ class Engine:
     def _announce_build(self, reason: str) -> None:
         trainer = self.trainer
         assert trainer is not None
-        self.landscape = None  # it was around weights that are gone
+        self._drop_landscape()  # it was around weights that are gone
         summary = summarize(trainer.model, trainer.data.input_shape)
         rows = [
             (layer.name, layer.description, layer.output_shape, layer.n_params)
@@ -309,7 +309,7 @@ class Engine:
         if not going or now - self._landscape_sent >= LANDSCAPE_UPDATE_SECONDS:
             self._send_landscape(job, cancelled=False)
         if not going:
-            self.landscape = None
+            self._drop_landscape()
 
     def _send_landscape(self, job: LandscapeJob, cancelled: bool) -> None:
         self._landscape_sent = time.perf_counter()
@@ -322,13 +322,15 @@ class Engine:
                 r.surface.betas,
                 r.surface.losses.copy(),
                 job.fraction,
-                r.surface.complete,
+                job.complete,
                 cancelled,
                 r.center_loss,
                 r.trajectory,
                 r.trajectory_steps,
                 r.explained,
                 r.n_points,
+                r.line_t,
+                r.line_losses.copy(),
             )
         )
 
@@ -348,12 +350,19 @@ class Engine:
             self.send(p.Error(f"landscape: {exc}"))
             return
         self.landscape_request = command
+        self._drop_landscape()  # a new request replaces one under way
         self.landscape = job
         self._landscape_step = self.trainer.step_count
 
     def on_CancelLandscape(self, _command: p.CancelLandscape) -> None:
         if self.landscape is not None:
             self._send_landscape(self.landscape, cancelled=True)
+            self._drop_landscape()
+
+    def _drop_landscape(self) -> None:
+        """Forget the landscape under way, freeing what it holds now."""
+        if self.landscape is not None:
+            self.landscape.close()
             self.landscape = None
 
     def on_SetLandscapeAuto(self, command: p.SetLandscapeAuto) -> None:

@@ -624,6 +624,32 @@ def surface_2d(
     return surface
 
 
+def iter_line(
+    evaluator: LossEvaluator,
+    start: Params,
+    direction: Params,
+    coords: np.ndarray,
+    *,
+    chunk: int | None = None,
+    mode_per_chunk: bool = False,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """L(start + t*direction) for each t in ``coords``, chunk by chunk, yielding
+    (fraction done, the values so far; NaN = not yet) after each chunk."""
+    chunk = chunk or chunk_size_for(start, evaluator.x)
+    device = next(iter(start.values())).device
+    values = np.full(len(coords), np.nan)
+    whole = contextlib.nullcontext() if mode_per_chunk else evaluator.eval_mode()
+    with whole:
+        for i in range(0, len(coords), chunk):
+            t = torch.as_tensor(coords[i : i + chunk], dtype=torch.float32, device=device)
+            stacked = {
+                name: p.unsqueeze(0) + _outer(t, direction[name]) for name, p in start.items()
+            }
+            with evaluator.eval_mode() if mode_per_chunk else contextlib.nullcontext():
+                values[i : i + chunk] = evaluator(stacked).cpu().numpy()
+            yield min(i + chunk, len(coords)) / len(coords), values
+
+
 def line_1d(
     evaluator: LossEvaluator,
     start: Params,
@@ -632,25 +658,26 @@ def line_1d(
     chunk: int | None = None,
 ) -> np.ndarray:
     """L(start + t*direction) for each t in ``coords`` (batched)."""
-    chunk = chunk or chunk_size_for(start, evaluator.x)
-    device = next(iter(start.values())).device
-    out = []
-    for i in range(0, len(coords), chunk):
-        t = torch.as_tensor(coords[i : i + chunk], dtype=torch.float32, device=device)
-        stacked = {name: p.unsqueeze(0) + _outer(t, direction[name]) for name, p in start.items()}
-        out.append(evaluator(stacked).cpu().numpy())
-    return np.concatenate(out)
+    *_, (_, values) = iter_line(evaluator, start, direction, coords, chunk=chunk)  # the last
+    return values
 
 
 def _outer(scalars: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
     return scalars.view(-1, *([1] * tensor.dim())) * tensor.unsqueeze(0)
 
 
+LINE_POINTS, LINE_EXTEND = 41, 0.5  # t = -0.5 .. 1.5 in steps of 0.05: 0 and 1 are samples
+
+
 def interpolation(
-    evaluator: LossEvaluator, initial: Params, final: Params, points: int = 51, extend: float = 0.5
+    evaluator: LossEvaluator,
+    initial: Params,
+    final: Params,
+    points: int = LINE_POINTS,
+    extend: float = LINE_EXTEND,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Loss on the straight line from the initial (t=0) to the current (t=1)
-    weights, extended by ``extend`` on both sides."""
+    weights, extended by ``extend`` on both sides (Goodfellow et al., 2015)."""
     coords = np.linspace(-extend, 1 + extend, points)
     direction = {name: final[name] - initial[name] for name in final}
     return coords, line_1d(evaluator, initial, direction, coords)
@@ -678,6 +705,8 @@ class Landscape:
     trajectory_steps: np.ndarray
     explained: np.ndarray | None  # PCA: variance share of the two components
     n_points: int
+    line_t: np.ndarray  # the straight line from the initial (t=0) to the current (t=1) weights
+    line_losses: np.ndarray  # NaN = not yet computed
 
 
 def evaluation_batch(trainer, n_points: int) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
@@ -687,15 +716,16 @@ def evaluation_batch(trainer, n_points: int) -> tuple[torch.Tensor, torch.Tensor
 
 class LandscapeJob:
     """A landscape around the weights at the moment it was asked for, computed
-    a chunk at a time (``advance()``), so training can go on in between."""
+    a chunk at a time (``advance()``), so training can go on in between: the
+    grid (coarse first), then the straight line from the initial weights."""
 
     def __init__(
         self,
-        trainer,
+        trainer,  # noqa: ANN001
         *,
         kind: str = "filter",
         resolution: int = 41,
-        span: float = 1.0,  # noqa: ANN001
+        span: float = 1.0,
         n_points: int = 1024,
         seed: int = 0,
         mode_per_chunk: bool = True,
@@ -719,6 +749,7 @@ class LandscapeJob:
             d1, d2 = make_directions(params, kind, seed)
         with evaluator.eval_mode():
             center = evaluator.single(params)
+        line_t = np.linspace(-LINE_EXTEND, 1 + LINE_EXTEND, LINE_POINTS)
         self.result = Landscape(
             surface=Surface(
                 np.linspace(-span, span, resolution),
@@ -733,9 +764,12 @@ class LandscapeJob:
             trajectory_steps=np.asarray(trainer.trajectory_steps),
             explained=explained,
             n_points=int(x.shape[0]),
+            line_t=line_t,
+            line_losses=np.full(len(line_t), np.nan),
         )
         self.fraction = 0.0
-        self._chunks = iter_surface(
+        self.complete = False  # the grid and the line
+        grid = iter_surface(
             evaluator,
             params,
             d1,
@@ -744,20 +778,57 @@ class LandscapeJob:
             span=span,
             mode_per_chunk=mode_per_chunk,
         )
+        initial = {n: trainer.initial_params[n].to(p.device) for n, p in params.items()}
+        line = iter_line(
+            evaluator,
+            initial,
+            {n: params[n] - initial[n] for n in params},
+            line_t,
+            mode_per_chunk=mode_per_chunk,
+        )
+        self._chunks = self._steps(grid, line, resolution * resolution, len(line_t))
+
+    def _steps(
+        self,
+        grid: Iterator[tuple[float, Surface]],
+        line: Iterator[tuple[float, np.ndarray]],
+        grid_points: int,
+        line_points: int,
+    ) -> Iterator[None]:
+        total = grid_points + line_points
+        for fraction, surface in grid:
+            self.result.surface = surface
+            self.fraction = fraction * grid_points / total
+            yield
+        for fraction, values in line:
+            self.result.line_losses = values
+            self.fraction = (grid_points + fraction * line_points) / total
+            self.complete = fraction >= 1.0
+            yield
 
     def advance(self) -> bool:
-        """Compute one chunk; False when the surface is complete."""
+        """Compute one chunk; False when the grid and the line are complete."""
         try:
-            self.fraction, self.result.surface = next(self._chunks)
+            next(self._chunks)
         except StopIteration:
             return False
-        return not self.result.surface.complete
+        if self.complete:
+            self.close()
+        return not self.complete
+
+    def close(self) -> None:
+        """Stop here: the chunk generators leave eval mode now, not when the
+        garbage collector gets to them (they and the job refer to each other)."""
+        self._chunks.close()
 
     def run(self, progress: ProgressCallback | None = None) -> Landscape:
-        while self.advance():
-            if progress is not None and progress(self.fraction, self.result.surface) is False:
-                break
-        if progress is not None and self.result.surface.complete:
+        try:
+            while self.advance():
+                if progress is not None and progress(self.fraction, self.result.surface) is False:
+                    break
+        finally:
+            self.close()
+        if progress is not None and self.complete:
             progress(1.0, self.result.surface)
         return self.result
 

@@ -189,6 +189,8 @@ class LandscapeUpdate:
     trajectory_steps: np.ndarray
     explained: np.ndarray | None  # PCA only: variance share of the two directions
     n_points: int
+    line_t: np.ndarray  # the straight line from the initial (t=0) to the current (t=1) weights
+    line_losses: np.ndarray  # NaN = not yet computed
 
 
 @dataclass(frozen=True)

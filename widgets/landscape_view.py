@@ -139,6 +139,22 @@ class LandscapeView(ViewPanel):
             size=14, symbol="star", brush=pg.mkBrush("#ffffff"), pen=pg.mkPen("k")
         )
         self.plot.addItem(self.current)
+        # below: the straight line from the initial to the current weights
+        self.canvas.nextRow()
+        self.line_plot = self.canvas.addPlot()
+        self.line_plot.setMaximumHeight(190)
+        self.line_plot.setTitle(
+            "loss on the straight line from the initial (t = 0) to the current weights (t = 1)",
+            size="9pt",
+        )
+        self.line_plot.setLabel("bottom", "t")
+        self.line_plot.setLabel("left", "loss")
+        self.line_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.line_curve = self.line_plot.plot(pen=pg.mkPen(PALETTE[0], width=2), connect="finite")
+        self.line_ends = pg.ScatterPlotItem(
+            size=10, brush=pg.mkBrush(PALETTE[1]), pen=pg.mkPen("k")
+        )  # the initial and the current weights
+        self.line_plot.addItem(self.line_ends)
         self.gl_view = None
         self.surface_item = None
         self.update_event = None
@@ -231,6 +247,7 @@ class LandscapeView(ViewPanel):
         )
         self.path.setData(event.trajectory[inside, 0], event.trajectory[inside, 1])
         self.current.setData([0.0], [0.0])
+        self._draw_line(event)
         if self.stack.currentWidget() is self.gl_view and self.gl_view is not None:
             surface = np.where(np.isfinite(shown), shown, high)  # a mesh cannot have holes
             self._draw_3d(alphas, betas, np.clip(surface, low, high), low, high)
@@ -247,6 +264,27 @@ class LandscapeView(ViewPanel):
         elif not event.complete:
             text += f" — computing {100 * event.fraction:.0f}%"
         self.caption.setText(text)
+
+    def _draw_line(self, event) -> None:  # noqa: ANN001 - a LandscapeUpdate
+        t, losses = event.line_t, event.line_losses
+        log = self.log_colour.isChecked()
+        self.line_plot.setLogMode(y=log)
+        self.line_plot.setLabel("left", "loss (log)" if log else "loss")
+        if log:  # pyqtgraph takes log10 itself; keep what it cannot take out
+            losses = np.where(losses > 0, losses, np.nan)
+        self.line_curve.setData(t, losses)
+        # the y range fits the segment from the initial to the current weights
+        # with room above: the extensions can rise by orders of magnitude
+        finite = np.isfinite(losses)
+        inner = finite & (t >= -1e-9) & (t <= 1 + 1e-9)
+        if inner.any():
+            values = np.log10(losses) if log else losses
+            low, high = float(values[finite].min()), float(values[inner].max())
+            pad = (high - low) or abs(high) * 0.1 or 1.0
+            self.line_plot.setYRange(low - 0.05 * pad, high + 0.6 * pad, padding=0)
+        nearest = [int(np.argmin(np.abs(t - end))) for end in (0.0, 1.0)]
+        ends = [i for i in nearest if abs(t[i] - round(t[i])) < 1e-9 and np.isfinite(losses[i])]
+        self.line_ends.setData(t[ends], losses[ends])
 
     def _draw_3d(
         self, alphas: np.ndarray, betas: np.ndarray, z: np.ndarray, low: float, high: float

@@ -139,6 +139,8 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
         assert data["trajectory_steps"][0] == 0 and data["trajectory_steps"][-1] == 200
         centre = float(data["losses"][5, 5])
         assert centre == float(data["center_loss"])
+        line_t, line = data["line_t"], data["line_losses"]
+    assert np.isfinite(line).all() and line[np.isclose(line_t, 1.0)] == pytest.approx(centre)
     run = load_run(tmp_path / "run")  # the centre is the saved model's loss, recomputed here
     trainer = Trainer(run.config)
     trainer.load_checkpoint(run.checkpoint)
@@ -147,6 +149,15 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
     with torch.no_grad():
         loss = trainer.loss_fn(trainer.model.eval()(trainer.x_train[:300]), trainer.y_train[:300])
     assert centre == pytest.approx(float(loss), rel=1e-5)
+    from lab.store import load_trainer
+
+    restored = load_trainer(tmp_path / "run")  # with the run's initial weights from its path
+    with torch.no_grad():  # t = 0: the run's initial weights
+        model = restored.model.eval()
+        for name, p in model.named_parameters():
+            p.copy_(restored.initial_params[name])
+        start = restored.loss_fn(model(restored.x_train[:300]), restored.y_train[:300])
+    assert line[np.isclose(line_t, 0.0)] == pytest.approx(float(start), rel=1e-5)
     assert "11x11 pca landscape of step 200" in capsys.readouterr().out
 
 

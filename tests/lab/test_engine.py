@@ -189,6 +189,7 @@ def test_landscape_job_streams_partial_grids_while_training(engine):
     final = engine.wait_for(p.LandscapeUpdate, lambda e: e.complete)
     assert np.isfinite(final.losses).all() and final.losses.shape == (41, 41)
     assert final.losses[20, 20] == pytest.approx(final.center_loss, rel=1e-6)
+    assert np.isfinite(final.line_losses).all()  # and the line from the initial weights
     position = {id(e): i for i, e in enumerate(engine.events)}  # by identity: events hold arrays
     between = engine.events[position[id(first)] : position[id(final)]]
     steps = [e.step for e in between if isinstance(e, p.Status)]

@@ -189,6 +189,13 @@ def test_the_model_is_left_as_it_was():
         torch.testing.assert_close(p.detach(), before[name], rtol=0, atol=0)
 
 
+def test_a_cancelled_landscape_leaves_the_model_in_training_mode_too():
+    trainer = trained()
+    trainer.model.train()
+    result = landscape_for(trainer, resolution=9, n_points=64, progress=lambda _f, _s: False)
+    assert not result.surface.complete and trainer.model.training
+
+
 def test_filter_normalisation_matches_each_filter_and_zeroes_biases():
     trainer = trained(**{"model.layers[0].norm": "layer"})
     params = parameters_of(trainer.model)
@@ -320,3 +327,28 @@ def test_interpolation_line_runs_from_initial_to_current_weights():
     point = {n: current[n] + 0.5 * d1[n] for n in current}
     assert along[2] == pytest.approx(loss_at(trainer, point, x, y), rel=1e-5)
     assert along[1] == pytest.approx(losses[15], rel=1e-6)
+
+
+def test_a_job_ends_with_the_line_from_the_initial_weights():
+    from lab.landscape import LandscapeJob, interpolation
+
+    trainer = trained(80)
+    job = LandscapeJob(trainer, resolution=5, n_points=64)
+    fractions = []
+    while job.advance():
+        fractions.append(job.fraction)
+        assert not job.complete
+        if job.result.surface.complete:  # the grid first, then the line
+            assert np.isnan(job.result.line_losses).any()
+    assert job.complete and job.fraction == 1.0 and fractions == sorted(fractions)
+    x, y = trainer.x_train[:64], trainer.y_train[:64]
+    current = parameters_of(trainer.model)
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
+    t, losses = interpolation(evaluator, trainer.initial_params, current)
+    np.testing.assert_allclose(job.result.line_t, t)
+    np.testing.assert_allclose(job.result.line_losses, losses, rtol=1e-5)
+    start, end = np.flatnonzero(np.isclose(t, 0.0)), np.flatnonzero(np.isclose(t, 1.0))
+    assert job.result.line_losses[start] == pytest.approx(
+        loss_at(trainer, trainer.initial_params, x, y), rel=1e-5
+    )
+    assert job.result.line_losses[end] == pytest.approx(job.result.center_loss, rel=1e-5)

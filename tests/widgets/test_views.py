@@ -141,6 +141,10 @@ def fake_landscape(complete: bool = True):
     if not complete:
         losses[1::2] = np.nan
     path = np.array([[0.8, 0.6], [0.4, 0.3], [0.0, 0.0]])
+    line_t = np.linspace(-0.5, 1.5, 41)
+    line = 0.5 + (line_t - 1.2) ** 2
+    if not complete:
+        line[:] = np.nan
     return p.LandscapeUpdate(
         7,
         "filter",
@@ -155,6 +159,8 @@ def fake_landscape(complete: bool = True):
         np.array([0, 10, 20]),
         None,
         256,
+        line_t,
+        line,
     )
 
 
@@ -175,6 +181,11 @@ def test_landscape_view_draws_grid_path_and_centre(qtbot, tmp_path):
     rect = view.image.mapRectToParent(view.image.boundingRect())
     assert rect.left() == pytest.approx(-1.125) and rect.right() == pytest.approx(1.125)
     np.testing.assert_allclose(view.path.getData()[0], [0.8, 0.4, 0.0])
+    line = fake_landscape()
+    np.testing.assert_allclose(view.line_curve.getData()[1], line.line_losses)
+    ends_t, ends_loss = view.line_ends.getData()
+    np.testing.assert_allclose(ends_t, [0.0, 1.0])  # the initial and the current weights
+    np.testing.assert_allclose(ends_loss, [0.5 + 1.2**2, 0.5 + 0.2**2])
     assert len(view.contours) == 10 and "step 7" in view.caption.text()
     view.log_colour.setChecked(True)
     view.refresh()
