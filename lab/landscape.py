@@ -533,15 +533,18 @@ def refinement_order(resolution: int) -> list[np.ndarray]:
 
 @dataclass
 class Plane:
-    """Points params + a*d1 + b*d2 for many (a, b) at once: one small matmul
-    over the flattened weights instead of three ops per parameter tensor."""
+    """Points params + a*d1 + b*d2 for many (a, b) at once (or params + t*d
+    along a line, with one direction): one small matmul over the flattened
+    weights instead of three ops per parameter tensor."""
 
-    def __init__(self, params: Params, d1: Params, d2: Params) -> None:
+    def __init__(self, params: Params, *directions: Params) -> None:
         self.like = params
         self.origin = flatten(params)
-        self.basis = torch.stack([flatten(d1), flatten(d2)])  # 2 x n
+        # each direction flattened in the parameters' order, whatever its own
+        self.basis = torch.stack([flatten({n: d[n] for n in params}) for d in directions])
 
     def points(self, ab: torch.Tensor) -> Params:
+        """The points at coordinates ``ab`` (points x directions)."""
         flat = torch.addmm(self.origin.unsqueeze(0), ab, self.basis)  # points x n
         out, offset = {}, 0
         for name, p in self.like.items():
@@ -559,6 +562,21 @@ class Surface:
 
 
 ProgressCallback = Callable[[float, Surface], bool]  # returns False to cancel
+
+
+def _losses_by_block(
+    evaluator: LossEvaluator, plane: Plane, blocks: Iterator[np.ndarray], mode_per_chunk: bool
+) -> Iterator[np.ndarray]:
+    """The losses at each block of plane coordinates (points x directions), a
+    batched call per block, in eval mode throughout or (``mode_per_chunk``)
+    only while a block computes, so training can go on in between."""
+    device = plane.origin.device
+    whole = contextlib.nullcontext() if mode_per_chunk else evaluator.eval_mode()
+    with whole:
+        for block in blocks:
+            coords = torch.as_tensor(block, dtype=torch.float32, device=device)
+            with evaluator.eval_mode() if mode_per_chunk else contextlib.nullcontext():
+                yield evaluator(plane.points(coords)).cpu().numpy()
 
 
 def iter_surface(
@@ -580,23 +598,20 @@ def iter_surface(
         coords, coords.copy(), np.full((resolution, resolution), np.nan), complete=False
     )
     chunk = chunk or chunk_size_for(params, evaluator.x)
-    device = next(iter(params.values())).device
-    plane = Plane(params, d1, d2)
+    blocks = [  # grid indices, chunk by chunk, each refinement pass on its own
+        indices[start : start + chunk]
+        for indices in refinement_order(resolution)
+        for start in range(0, len(indices), chunk)
+    ]
+    losses = _losses_by_block(
+        evaluator, Plane(params, d1, d2), (coords[b] for b in blocks), mode_per_chunk
+    )
     total, done = resolution * resolution, 0
-    whole = contextlib.nullcontext() if mode_per_chunk else evaluator.eval_mode()
-    with whole:
-        for indices in refinement_order(resolution):
-            for start in range(0, len(indices), chunk):
-                block = indices[start : start + chunk]
-                ab = torch.as_tensor(
-                    coords[block], dtype=torch.float32, device=device
-                )  # points x 2
-                with evaluator.eval_mode() if mode_per_chunk else contextlib.nullcontext():
-                    values = evaluator(plane.points(ab)).cpu().numpy()
-                surface.losses[block[:, 0], block[:, 1]] = values
-                done += len(block)
-                surface.complete = done == total
-                yield done / total, surface
+    for block, values in zip(blocks, losses, strict=True):
+        surface.losses[block[:, 0], block[:, 1]] = values
+        done += len(block)
+        surface.complete = done == total
+        yield done / total, surface
 
 
 def surface_2d(
@@ -636,18 +651,17 @@ def iter_line(
     """L(start + t*direction) for each t in ``coords``, chunk by chunk, yielding
     (fraction done, the values so far; NaN = not yet) after each chunk."""
     chunk = chunk or chunk_size_for(start, evaluator.x)
-    device = next(iter(start.values())).device
+    starts = range(0, len(coords), chunk)
+    losses = _losses_by_block(
+        evaluator,
+        Plane(start, direction),
+        (coords[i : i + chunk, None] for i in starts),
+        mode_per_chunk,
+    )
     values = np.full(len(coords), np.nan)
-    whole = contextlib.nullcontext() if mode_per_chunk else evaluator.eval_mode()
-    with whole:
-        for i in range(0, len(coords), chunk):
-            t = torch.as_tensor(coords[i : i + chunk], dtype=torch.float32, device=device)
-            stacked = {
-                name: p.unsqueeze(0) + _outer(t, direction[name]) for name, p in start.items()
-            }
-            with evaluator.eval_mode() if mode_per_chunk else contextlib.nullcontext():
-                values[i : i + chunk] = evaluator(stacked).cpu().numpy()
-            yield min(i + chunk, len(coords)) / len(coords), values
+    for i, block in zip(starts, losses, strict=True):
+        values[i : i + chunk] = block
+        yield min(i + chunk, len(coords)) / len(coords), values
 
 
 def line_1d(
@@ -660,10 +674,6 @@ def line_1d(
     """L(start + t*direction) for each t in ``coords`` (batched)."""
     *_, (_, values) = iter_line(evaluator, start, direction, coords, chunk=chunk)  # the last
     return values
-
-
-def _outer(scalars: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
-    return scalars.view(-1, *([1] * tensor.dim())) * tensor.unsqueeze(0)
 
 
 LINE_POINTS, LINE_EXTEND = 41, 0.5  # t = -0.5 .. 1.5 in steps of 0.05: 0 and 1 are samples

@@ -225,7 +225,8 @@ class LandscapeView(ViewPanel):
         alphas, betas = event.alphas, event.betas
         step_a = (alphas[-1] - alphas[0]) / max(len(alphas) - 1, 1)
         step_b = (betas[-1] - betas[0]) / max(len(betas) - 1, 1)
-        self.image.setImage(np.clip(shown, low, high), autoLevels=False)
+        self.image.setImage(np.clip(shown, low, high), autoLevels=False)  # NaN: transparent
+        solid = np.clip(np.where(np.isfinite(shown), shown, high), low, high)  # contours, mesh
         self.image.setRect(
             alphas[0] - step_a / 2, betas[0] - step_b / 2, step_a * len(alphas), step_b * len(betas)
         )
@@ -235,11 +236,8 @@ class LandscapeView(ViewPanel):
             self.plot.removeItem(item)
         self.contours = []
         if event.complete:
-            levels = np.clip(np.where(np.isfinite(shown), shown, high), low, high)  # no holes
             for level in np.linspace(low, high, CONTOURS + 2)[1:-1]:
-                curve = pg.IsocurveItem(
-                    data=levels, level=level, pen=pg.mkPen((255, 255, 255, 120))
-                )
+                curve = pg.IsocurveItem(data=solid, level=level, pen=pg.mkPen((255, 255, 255, 120)))
                 curve.setParentItem(self.image)  # image pixel coordinates -> plot coordinates
                 self.contours.append(curve)
         inside = (np.abs(event.trajectory) <= max(abs(alphas[-1]), abs(betas[-1])) * 1.5).all(
@@ -249,8 +247,7 @@ class LandscapeView(ViewPanel):
         self.current.setData([0.0], [0.0])
         self._draw_line(event)
         if self.stack.currentWidget() is self.gl_view and self.gl_view is not None:
-            surface = np.where(np.isfinite(shown), shown, high)  # a mesh cannot have holes
-            self._draw_3d(alphas, betas, np.clip(surface, low, high), low, high)
+            self._draw_3d(alphas, betas, solid, low, high)
         text = (
             f"{event.kind} directions around the weights of step {event.step}; "
             f"{len(alphas)}x{len(betas)} grid, {event.n_points} points;"
