@@ -302,7 +302,7 @@ class ProbesConfig:
     dead_units: bool = True  # ReLU-family units with no positive output
     dead_window: int = 8  # probed batches a unit must stay silent in to count as dead
     hist_bins: int = 40
-    hist_range: float = 4.0  # histogram span [-r, r] (sigmoid [0, 1], tanh [-1, 1])
+    hist_range: float = 4.0  # histogram span [-r, r] (relu [0, r], sigmoid [0, 1], tanh [-1, 1])
     saturation: float = 0.99  # tanh |a| > s, sigmoid a < 1-s or a > s
 
     def __post_init__(self) -> None:
@@ -318,7 +318,10 @@ class ProbesConfig:
 
 def histogram_span(activation: str, probes: ProbesConfig) -> tuple[float, float]:
     """The value range of an activation's histogram: the output range of
-    sigmoid and tanh, else [-hist_range, hist_range]."""
+    sigmoid and tanh, [0, hist_range] for ReLU (never negative: a symmetric
+    span would leave half the bins empty), else [-hist_range, hist_range]."""
+    if activation == "relu":
+        return 0.0, probes.hist_range
     if activation == "sigmoid":
         return 0.0, 1.0
     if activation == "tanh":

@@ -40,14 +40,8 @@ MAP_CAPACITY = 256
 
 
 def histogram_range(activation: nn.Module, config: ProbesConfig) -> tuple[float, float]:
-    name = (
-        "sigmoid"
-        if isinstance(activation, nn.Sigmoid)
-        else "tanh"
-        if isinstance(activation, nn.Tanh)
-        else ""
-    )
-    return histogram_span(name, config)
+    names = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
+    return histogram_span(names.get(type(activation), ""), config)
 
 
 def saturation_bounds(activation: nn.Module, level: float) -> tuple[float, float] | None:

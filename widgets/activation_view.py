@@ -27,7 +27,7 @@ class ActivationView(ViewPanel):
         )
         self.hist_bar.setImageItem(self.hist_image, insert_in=self.hist_plot)
         self.stats_plot = self.canvas.addPlot(row=1, col=0, title="std and saturation by layer")
-        self.stats_plot.addLegend(offset=(-10, 10))
+        self.stats_legend = self.stats_plot.addLegend(offset=(-10, 10))
         self.std_curve = self.stats_plot.plot(
             pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=5, name="std"
         )
@@ -84,6 +84,7 @@ class ActivationView(ViewPanel):
             saturation = store["probe/saturation"].latest
             keep = np.isfinite(saturation)
             self.sat_curve.setData(x[keep], saturation[keep])
+            self._fit_legend(store["probe/act_std"].latest, saturating=bool(keep.any()))
         if "probe/dead_fraction" in store:
             dead = store["probe/dead_fraction"]
             for index, name in enumerate(dead.columns):
@@ -140,9 +141,23 @@ class ActivationView(ViewPanel):
         self.ranges = ranges
         self.dirty = True
 
+    def _fit_legend(self, std: np.ndarray, saturating: bool) -> None:
+        """List saturation only where a layer saturates (sigmoid, tanh), and put
+        the legend in the right-hand corner the std curve leaves free."""
+        legend = self.stats_legend
+        listed = any(sample.item is self.sat_curve for sample, _ in legend.items)
+        if saturating and not listed:
+            legend.addItem(self.sat_curve, "saturated share")
+        elif listed and not saturating:
+            legend.removeItem(self.sat_curve)
+        finite = std[np.isfinite(std)]
+        rising = finite.size >= 2 and finite[-1] > finite[0]
+        corner = (1, 1) if rising else (1, 0)
+        legend.anchor(corner, corner, offset=(-10, -10 if rising else 10))
+
     def _value_ticks(self, bins: int) -> list[tuple[float, str]]:
         spans = set(self.ranges.values())
-        if len(spans) != 1:  # layers differ (sigmoid 0..1, relu -4..4) or unknown
+        if len(spans) != 1:  # layers differ (sigmoid 0..1, tanh -1..1) or unknown
             return [(0, "low"), (bins, "high")]
         lo, hi = spans.pop()
         return [(bins * f, f"{lo + f * (hi - lo):g}") for f in (0, 0.25, 0.5, 0.75, 1)]

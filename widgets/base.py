@@ -30,6 +30,27 @@ def decimate(x: np.ndarray, y: np.ndarray, points: int = 2000) -> tuple[np.ndarr
     return x[::stride], y[::stride]
 
 
+class LogAxis(pg.AxisItem):
+    """An axis whose log mode labels decades only, and 2x and 5x within a
+    decade when fewer than three decade marks are in view: pyqtgraph's own labels every
+    minor tick there, and the labels run into each other."""
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: ANN001, ANN201, N802, N803
+        lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
+        decades = [float(d) for d in range(lo, hi + 1) if minVal <= d <= maxVal]
+        stride = max(1, int(np.ceil(len(decades) * 30 / max(size, 1))))  # ~30 px a label
+        levels = [(float(stride), decades[::stride])]
+        if len(decades) < 3:
+            steps = [d + np.log10(m) for d in range(lo - 1, hi + 1) for m in (1, 2, 5)]
+            levels.append((None, [v for v in steps if minVal <= v <= maxVal and v not in decades]))
+        return levels
+
+
+def log_axes() -> dict[str, pg.AxisItem]:
+    """``axisItems`` for a plot whose y axis may go logarithmic."""
+    return {"left": LogAxis("left")}
+
+
 class ViewPanel(QWidget):
     """Title, export buttons and a canvas; subclasses fill ``self.canvas``."""
 

@@ -1,5 +1,7 @@
-"""Gradients per layer: the latest weight-gradient and activation-gradient norms
-side by side (log10 bars), and a layer x step heatmap of log10 ||dL/dh||."""
+"""Gradients per layer: the latest weight-gradient norm, activation-gradient
+norm ||dL/dh|| and output std side by side (log10 bars), a layer x step heatmap
+of log10 ||dL/dh||, the update-to-weight ratio ||dw|| / ||w|| of each layer over
+time, and the global gradient norm before and after clipping."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ import numpy as np
 import pyqtgraph as pg
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel
+from widgets.base import PALETTE, ViewPanel, decimate, log_axes
+
+# A common rule of thumb (Karpathy, CS231n): updates near 1e-3 of the weights
+# per step; far below, learning crawls; far above, it is unstable.
+TYPICAL_UPDATE_RATIO = 1e-3
+BAR_WIDTH = 0.27
 
 
 def log10_safe(values: np.ndarray) -> np.ndarray:
@@ -17,32 +24,89 @@ def log10_safe(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def depth_colours(count: int) -> list[pg.QtGui.QColor]:
+    """One colour per layer, dark (first) to light (head): depth reads as a
+    gradient where a legend of 20 names would not fit."""
+    cmap = pg.colormap.get("viridis")
+    return [cmap.map(0.85 * i / max(count - 1, 1), mode="qcolor") for i in range(count)]
+
+
 class GradientView(ViewPanel):
     def __init__(self) -> None:
         super().__init__("Gradients")
         self.store = MetricStore()
-        self.bars_plot = self.canvas.addPlot(
-            row=0, col=0, title="latest gradient norms, log10: ‖∇W‖ blue, ‖dL/dh‖ orange"
+        kinds = (
+            ("probe/grad_norm", "‖∇W‖", PALETTE[0]),
+            ("probe/act_grad_norm", "‖dL/dh‖", PALETTE[1]),
+            ("probe/output_std", "std(h)", PALETTE[2]),
         )
-        self.weight_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=PALETTE[0])
-        self.act_bars = pg.BarGraphItem(x=[], height=[], width=0.4, brush=PALETTE[1])
-        self.bars_plot.addItem(self.weight_bars)
-        self.bars_plot.addItem(self.act_bars)
+        # the key in the title's colours: a legend box covers bars of some layer
+        legend = ", ".join(
+            f"<span style='color:{colour}'>{label}</span>" for _, label, colour in kinds
+        )
+        self.bars_plot = self.canvas.addPlot(
+            row=0, col=0, title=f"latest per layer, log10: {legend}"
+        )
+        self.bars: dict[str, pg.BarGraphItem] = {}
+        self._bar_offsets: dict[str, float] = {}
+        for offset, (key, label, colour) in zip((-BAR_WIDTH, 0.0, BAR_WIDTH), kinds, strict=True):
+            bars = pg.BarGraphItem(x=[], height=[], width=BAR_WIDTH, brush=colour, name=label)
+            self.bars_plot.addItem(bars)
+            self.bars[key], self._bar_offsets[key] = bars, offset
+        self.weight_bars = self.bars["probe/grad_norm"]
+        self.act_bars = self.bars["probe/act_grad_norm"]
+        self.std_bars = self.bars["probe/output_std"]
         self.heat_plot = self.canvas.addPlot(row=1, col=0, title="log10 ‖dL/dh‖: layer × step")
-        self.heat_plot.setLabel("bottom", "step")
         self.heat_plot.setLabel("left", "layer")
         self.image = pg.ImageItem()
         self.heat_plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), label="log10")
         self.colorbar.setImageItem(self.image, insert_in=self.heat_plot)
+        self.ratio_plot = self.canvas.addPlot(
+            row=2,
+            col=0,
+            axisItems=log_axes(),
+            title="update / weight ‖Δw‖/‖w‖ per step (dark: first layer → light: head)",
+        )
+        self.ratio_plot.setLogMode(y=True)
+        self.ratio_plot.showGrid(y=True, alpha=0.3)
+        self.ratio_plot.addItem(
+            pg.InfiniteLine(
+                np.log10(TYPICAL_UPDATE_RATIO),  # log mode: the item lives in log10 space
+                angle=0,
+                pen=pg.mkPen("#888", style=pg.QtCore.Qt.PenStyle.DashLine),
+                label="1e-3",
+                labelOpts={"position": 0.03, "color": "#666"},
+            )
+        )
+        self.ratio_curves: list[pg.PlotDataItem] = []
+        self.norm_plot = self.canvas.addPlot(
+            row=3,
+            col=0,
+            axisItems=log_axes(),
+            title=(
+                f"global gradient norm: <span style='color:{PALETTE[0]}'>before clipping</span>,"
+                f" <span style='color:{PALETTE[1]}'>after; ▼ where clipping fired</span>"
+            ),
+        )
+        self.norm_plot.setLogMode(y=True)
+        self.norm_plot.showGrid(y=True, alpha=0.3)
+        self.norm_plot.setLabel("bottom", "step")
+        self.norm_curves = {
+            "before_clip": self.norm_plot.plot(pen=pg.mkPen(PALETTE[0], width=1.5)),
+            "after_clip": self.norm_plot.plot(pen=pg.mkPen(PALETTE[1], width=1.5)),
+            "clipped": self.norm_plot.plot(
+                pen=None, symbol="t", symbolSize=7, symbolBrush=PALETTE[1], symbolPen=None
+            ),
+        }
         self.layer_names: list[str] = []
 
     def set_store(self, store: MetricStore) -> None:
         self.store = store
         self.dirty = True
 
-    def _axis(self, plot: pg.PlotItem, axis: str, names: list[str]) -> None:
-        step = max(1, len(names) // 12)
+    def _axis(self, plot: pg.PlotItem, axis: str, names: list[str], most: int = 12) -> None:
+        step = int(np.ceil(len(names) / most))
         plot.getAxis(axis).setTicks(
             [[(i, n.replace("layer", "")) for i, n in enumerate(names)][::step]]
         )
@@ -50,43 +114,109 @@ class GradientView(ViewPanel):
     def draw(self) -> None:
         store = self.store
         if "probe/grad_norm" not in store or len(store["probe/grad_norm"]) == 0:
-            self.weight_bars.setOpts(x=[], height=[])
-            self.act_bars.setOpts(x=[], height=[])
+            for bars in self.bars.values():
+                bars.setOpts(x=[], height=[])
             self.image.clear()
+            for curve in (*self.ratio_curves, *self.norm_curves.values()):
+                curve.setData([], [])
             self.caption.setText("Gradient probes appear on the first probed step.")
             return
-        grads = store["probe/grad_norm"]
-        names = list(grads.columns)
+        names = list(store["probe/grad_norm"].columns)
         x = np.arange(len(names))
-        self.weight_bars.setOpts(x=x - 0.2, height=np.nan_to_num(log10_safe(grads.latest), nan=0.0))
+        for key, bars in self.bars.items():
+            if key in store and len(store[key]) and len(store[key].latest) == len(names):
+                heights = np.nan_to_num(log10_safe(store[key].latest), nan=0.0)
+                bars.setOpts(x=x + self._bar_offsets[key], height=heights)
+            else:
+                bars.setOpts(x=[], height=[])
         self._axis(self.bars_plot, "bottom", names)
+        self._draw_heatmap(names)
+        self._draw_ratios()
+        self._draw_global_norm()
+        self.caption.setText(self._summary(names))
+
+    def _draw_heatmap(self, names: list[str]) -> None:
+        if "probe/act_grad_norm" not in self.store or not len(self.store["probe/act_grad_norm"]):
+            self.image.clear()
+            return
+        act = self.store["probe/act_grad_norm"]
+        history = log10_safe(act.values)  # step x layer
+        finite = history[np.isfinite(history)]
+        if finite.size:
+            steps = act.steps
+            self.image.setImage(np.nan_to_num(history, nan=finite.min()), autoLevels=False)
+            low, high = float(finite.min()), float(finite.max())
+            self.colorbar.setLevels((low, high if high > low else low + 1))
+            span = max(float(steps[-1] - steps[0]), 1.0)
+            self.image.setRect(float(steps[0]), -0.5, span, len(names))
+        self._axis(self.heat_plot, "left", names, most=6)  # a short axis
+
+    def _draw_ratios(self) -> None:
+        if "probe/update_ratio" not in self.store:
+            return
+        series = self.store["probe/update_ratio"]
+        values, steps = series.values, series.steps
+        if len(self.ratio_curves) != values.shape[1]:
+            for curve in self.ratio_curves:
+                self.ratio_plot.removeItem(curve)
+            self.ratio_curves = [
+                self.ratio_plot.plot(pen=pg.mkPen(colour, width=1.2))
+                for colour in depth_colours(values.shape[1])
+            ]
+        for curve, column in zip(self.ratio_curves, values.T, strict=True):
+            keep = np.isfinite(column) & (column > 0)  # log axis: a zero update has no place
+            curve.setData(*decimate(steps[keep], column[keep]))
+
+    def _draw_global_norm(self) -> None:
+        if "probe/global_grad_norm" not in self.store:
+            return
+        series = self.store["probe/global_grad_norm"]
+        steps = series.steps
+        before, after = series.column("before_clip"), series.column("after_clip")
+        clipped = series.column("clipped") > 0
+        self.norm_curves["before_clip"].setData(*decimate(steps, before))
+        if clipped.any():
+            self.norm_curves["after_clip"].setData(*decimate(steps, after))
+            self.norm_curves["clipped"].setData(steps[clipped], before[clipped])
+        else:  # after == before: one curve says it
+            self.norm_curves["after_clip"].setData([], [])
+            self.norm_curves["clipped"].setData([], [])
+
+    def _summary(self, names: list[str]) -> str:
+        parts = []
+        store = self.store
         if "probe/act_grad_norm" in store and len(store["probe/act_grad_norm"]):
             act = store["probe/act_grad_norm"]
             latest = act.latest
-            self.act_bars.setOpts(x=x + 0.2, height=np.nan_to_num(log10_safe(latest), nan=0.0))
-            history = log10_safe(act.values)  # step x layer
-            finite = history[np.isfinite(history)]
-            if finite.size:
-                steps = act.steps
-                self.image.setImage(np.nan_to_num(history, nan=finite.min()), autoLevels=False)
-                low, high = float(finite.min()), float(finite.max())
-                self.colorbar.setLevels((low, high if high > low else low + 1))
-                span = max(float(steps[-1] - steps[0]), 1.0)
-                self.image.setRect(float(steps[0]), -0.5, span, len(names))
-            self._axis(self.heat_plot, "left", names)
             hidden = [i for i, n in enumerate(names) if n != "head"]
             if len(hidden) >= 2 and np.isfinite(latest[hidden]).all() and latest[hidden[-1]] > 0:
                 ratio = latest[hidden[0]] / latest[hidden[-1]]
-                self.caption.setText(
+                parts.append(
                     f"step {act.latest_step}: ‖dL/dh‖ first/last hidden layer = {ratio:.3g} "
                     "(≈1 healthy; ≪1 vanishing; ≫1 exploding)"
                 )
+        if "probe/update_ratio" in store:
+            ratios = store["probe/update_ratio"].latest
+            finite = ratios[np.isfinite(ratios) & (ratios > 0)]
+            if finite.size:
+                parts.append(f"update/weight {finite.min():.2g}–{finite.max():.2g} (≈1e-3 typical)")
+        if "probe/global_grad_norm" in store:
+            clipped = store["probe/global_grad_norm"].column("clipped")
+            if clipped.size and clipped.any():
+                share = float(np.mean(clipped > 0))
+                parts.append(f"clipping fired on {100 * share:.0f}% of probed steps")
+        return "; ".join(parts)
 
     def csv_table(self):
         if "probe/grad_norm" not in self.store:
             return ["step"], []
         header, rows = ["step", "probe", *self.store["probe/grad_norm"].columns], []
-        for name in ("probe/grad_norm", "probe/act_grad_norm"):
+        for name in (
+            "probe/grad_norm",
+            "probe/act_grad_norm",
+            "probe/output_std",
+            "probe/update_ratio",
+        ):
             if name in self.store:
                 series = self.store[name]
                 rows += [

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
 )
 
-from widgets.base import PALETTE, ViewPanel
+from widgets.base import PALETTE, ViewPanel, log_axes
 
 KINDS = ("filter", "pca", "random", "layer", "model")
 CONTOURS = 10
@@ -141,7 +141,7 @@ class LandscapeView(ViewPanel):
         self.plot.addItem(self.current)
         # below: the straight line from the initial to the current weights
         self.canvas.nextRow()
-        self.line_plot = self.canvas.addPlot()
+        self.line_plot = self.canvas.addPlot(axisItems=log_axes())
         self.line_plot.setMaximumHeight(190)
         self.line_plot.setTitle(
             "loss on the straight line from the initial (t = 0) to the current weights (t = 1)",

@@ -8,14 +8,14 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel, decimate
+from widgets.base import PALETTE, ViewPanel, decimate, log_axes
 
 
 class LossView(ViewPanel):
     def __init__(self) -> None:
         super().__init__("Loss and accuracy")
         self.store = MetricStore()
-        self.loss_plot = self.canvas.addPlot(row=0, col=0, title="loss")
+        self.loss_plot = self.canvas.addPlot(row=0, col=0, title="loss", axisItems=log_axes())
         self.acc_plot = self.canvas.addPlot(row=1, col=0, title="accuracy")
         self.lr_plot = self.canvas.addPlot(row=2, col=0, title="learning rate")
         for plot in (self.acc_plot, self.lr_plot):
@@ -51,7 +51,11 @@ class LossView(ViewPanel):
         if "step" in store:
             steps, loss = decimate(store["step"].steps, store["step"].column("loss"))
             self.curves["batch"].setData(steps, loss)
-            self.curves["lr"].setData(*decimate(store["step"].steps, store["step"].column("lr")))
+            lr = store["step"].column("lr")
+            self.curves["lr"].setData(*decimate(store["step"].steps, lr))
+            top = float(np.nanmax(lr)) if np.isfinite(lr).any() else 0.0
+            if top > 0:  # from zero: a constant rate autoranged around itself reads as 0
+                self.lr_plot.setYRange(0, top * 1.1, padding=0)
         else:
             for name in ("batch", "lr"):
                 self.curves[name].setData([], [])

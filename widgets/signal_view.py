@@ -6,22 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from widgets.base import PALETTE, ViewPanel
+from widgets.base import PALETTE, ViewPanel, log_axes
 
 
 class SignalView(ViewPanel):
     def __init__(self) -> None:
         super().__init__("Signal propagation at init")
         self.std_plot = self.canvas.addPlot(
-            row=0, col=0, title="forward: std of each layer's output h"
+            axisItems=log_axes(), row=0, col=0, title="forward: std of each layer's output h"
         )
         self.grad_plot = self.canvas.addPlot(
-            row=1, col=0, title="backward: gradient norms by layer"
+            axisItems=log_axes(), row=1, col=0, title="backward: gradient norms by layer"
         )
         for plot in (self.std_plot, self.grad_plot):
             plot.setLogMode(y=True)
             plot.showGrid(y=True, alpha=0.3)
-        self.grad_plot.addLegend(offset=(-10, 10))
+        self.legend = self.grad_plot.addLegend(offset=(-10, 10))
         self.std_curve = self.std_plot.plot(
             pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=6
         )
@@ -74,6 +74,10 @@ class SignalView(ViewPanel):
         ]
         if len(hidden) >= 2:
             ratio = grads[hidden[0]] / grads[hidden[-1]]
+            # the legend in the right-hand corner the curves leave free: the
+            # bottom one when gradients grow towards the head (vanishing)
+            corner = (1, 1) if ratio < 1 else (1, 0)
+            self.legend.anchor(corner, corner, offset=(-10, -10 if ratio < 1 else 10))
             verdict = "vanishing" if ratio < 0.1 else "exploding" if ratio > 10 else "healthy"
             self.caption.setText(
                 f"‖dL/dh‖ first/last hidden layer at init: {ratio:.3g} ({verdict})"

@@ -63,7 +63,7 @@ def test_activation_statistics_match_numpy():
     for handle in handles:
         handle.remove()
     snap = trainer.probes.latest
-    for i, (lo, hi) in enumerate([(-4.0, 4.0), (-1.0, 1.0), (0.0, 1.0)]):
+    for i, (lo, hi) in enumerate([(0.0, 4.0), (-1.0, 1.0), (0.0, 1.0)]):
         a = seen[i][0].astype(np.float64)
         assert snap.act_mean[i] == pytest.approx(a.mean(), rel=1e-5, abs=1e-7)
         assert snap.act_std[i] == pytest.approx(a.std(), rel=1e-4)
@@ -101,7 +101,7 @@ def test_equal_layers_summarised_together_match_numpy_and_ignore_other_calls():
         a = outputs[0].astype(np.float64)
         assert snap.act_mean[i] == pytest.approx(a.mean(), rel=1e-5, abs=1e-7)
         assert snap.act_std[i] == pytest.approx(a.std(), rel=1e-4)
-        counts, _ = np.histogram(np.clip(a, -4, 4), bins=40, range=(-4, 4))
+        counts, _ = np.histogram(np.clip(a, 0, 4), bins=40, range=(0, 4))  # ReLU: [0, r]
         np.testing.assert_array_equal(snap.hist[f"layer{i + 1}"], counts)
         dead = ~(a > 0).any(axis=0)
         assert snap.dead_now[i] == pytest.approx(dead.mean())

@@ -5,8 +5,9 @@ import pytest
 
 from lab.metrics import MetricStore
 from widgets.activation_view import ActivationView
+from widgets.base import LogAxis
 from widgets.boundary_view import BoundaryView
-from widgets.gradient_view import GradientView
+from widgets.gradient_view import BAR_WIDTH, GradientView
 from widgets.loss_view import LossView
 from widgets.signal_view import SignalView
 
@@ -36,6 +37,15 @@ def fake_store() -> MetricStore:
             store.append("probe/grad_norm", step, [1e-3, 1e-2, 1e-1, 1.0], LAYERS)
             store.append("probe/act_grad_norm", step, [1e-6, 1e-4, 1e-2, 1.0], LAYERS)
             store.append("probe/act_std", step, [0.5, 0.4, 0.3], LAYERS[:3])
+            store.append("probe/output_std", step, [0.5, 0.4, 0.3, 2.0], LAYERS)
+            store.append("probe/update_ratio", step, [1e-4, 1e-3, 1e-2, 0.0], LAYERS)
+            clipped = step in (30, 70)
+            store.append(
+                "probe/global_grad_norm",
+                step,
+                (step / 10, 1.0 if clipped else step / 10, float(clipped)),
+                ("before_clip", "after_clip", "clipped"),
+            )
             store.append("probe/saturation", step, [0.9, np.nan, 0.1], LAYERS[:3])
             store.append("probe/dead_fraction", step, [np.nan, 0.25, 0.5], LAYERS[:3])
             for name in LAYERS[:3]:
@@ -67,6 +77,8 @@ def test_loss_view_draws_the_series_and_exports_them(qtbot, tmp_path):
     assert len(lines) == 201 and lines[50].startswith("50,0.02,0.01,0.02,0.04")
     view.log_y.setChecked(True)
     assert view.loss_plot.getAxis("left").logMode
+    low, high = view.lr_plot.viewRange()[1]  # a constant rate: drawn from zero
+    assert low == 0 and high == pytest.approx(0.011)
 
 
 def test_gradient_view_shows_the_ratio_and_heatmap(qtbot):
@@ -78,6 +90,47 @@ def test_gradient_view_shows_the_ratio_and_heatmap(qtbot):
     assert view.image.image.shape == (20, 4)  # steps x layers
     heights = view.act_bars.opts["height"]
     np.testing.assert_allclose(heights, [-6, -4, -2, 0])
+    # side by side: weight gradients, activation gradients, output std
+    np.testing.assert_allclose(view.weight_bars.opts["height"], [-3, -2, -1, 0])
+    np.testing.assert_allclose(view.std_bars.opts["height"], np.log10([0.5, 0.4, 0.3, 2.0]))
+    np.testing.assert_allclose(view.weight_bars.opts["x"], np.arange(4) - BAR_WIDTH)
+    np.testing.assert_allclose(view.std_bars.opts["x"], np.arange(4) + BAR_WIDTH)
+    # the update ratio per layer over time; the head's zero update has no log-axis point
+    assert len(view.ratio_curves) == 4
+    x, y = view.ratio_curves[1].getOriginalDataset()
+    np.testing.assert_array_equal(x, np.arange(10, 201, 10))
+    np.testing.assert_allclose(y, 1e-3)
+    assert view.ratio_curves[3].getOriginalDataset()[0] is None  # emptied
+    assert "update/weight 0.0001–0.01" in view.caption.text()
+    # the global norm before and after clipping, and the steps where clipping fired
+    x, y = view.norm_curves["before_clip"].getOriginalDataset()
+    np.testing.assert_allclose(y, x / 10)
+    x, y = view.norm_curves["clipped"].getOriginalDataset()
+    np.testing.assert_array_equal(x, [30, 70])
+    np.testing.assert_allclose(y, [3.0, 7.0])
+    _, after = view.norm_curves["after_clip"].getOriginalDataset()
+    assert after[2] == 1.0 and after[3] == 4.0
+    assert "clipping fired on 10% of probed steps" in view.caption.text()
+
+
+def test_gradient_view_without_clipping_draws_one_norm_curve(qtbot):
+    view = GradientView()
+    qtbot.addWidget(view)
+    store = MetricStore()
+    for step in (10, 20):
+        store.append("probe/grad_norm", step, [1.0, 2.0], ("layer1", "head"))
+        store.append(
+            "probe/global_grad_norm",
+            step,
+            (2.2, 2.2, 0.0),
+            ("before_clip", "after_clip", "clipped"),
+        )
+    view.set_store(store)
+    view.refresh()
+    assert len(view.norm_curves["before_clip"].getOriginalDataset()[0]) == 2
+    assert view.norm_curves["after_clip"].getOriginalDataset()[0] is None
+    assert "clipping" not in view.caption.text()
+    assert len(view.std_bars.opts["x"]) == 0  # no activation probes: no std bars
 
 
 def test_activation_view_histograms_and_dead_units(qtbot, tmp_path):
@@ -229,3 +282,31 @@ def test_a_partial_grid_is_drawn_as_blocks_of_what_was_computed():
     assert shown[5, 7] == truth[4, 6] and shown[2, 2] == truth[2, 2]
     nothing = fill_from_coarser(np.full((5, 5), np.nan))
     assert np.isnan(nothing).all()  # nothing computed: nothing made up
+
+
+def test_log_axis_labels_decades_and_2_5_steps_only_when_few_decades(qtbot):
+    axis = LogAxis("left")
+    levels = axis.logTickValues(-3.2, -1.9, 200, [])
+    assert levels[0] == (1.0, [-3.0, -2.0])
+    np.testing.assert_allclose(levels[1][1], np.log10([2e-3, 5e-3]))
+    wide = axis.logTickValues(-13.5, 0.2, 100, [])  # 14 decades on 100 px: every 5th
+    assert wide == [(5.0, [-13.0, -8.0, -3.0])]
+
+
+def test_activation_legend_lists_saturation_only_where_a_layer_saturates(qtbot):
+    view = ActivationView()
+    qtbot.addWidget(view)
+
+    def listed() -> list[str]:
+        return [label.text for _, label in view.stats_legend.items]
+
+    view.set_store(fake_store())  # layer1 saturates
+    view.refresh()
+    assert listed() == ["std", "saturated share"]
+    relu_only = MetricStore()
+    relu_only.append("probe/hist/layer1", 10, [1, 2], ("bin0", "bin1"))
+    relu_only.append("probe/act_std", 10, [0.5, 0.7], ("layer1", "layer2"))
+    relu_only.append("probe/saturation", 10, [np.nan, np.nan], ("layer1", "layer2"))
+    view.set_store(relu_only)
+    view.refresh()
+    assert listed() == ["std"]
