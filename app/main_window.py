@@ -430,7 +430,9 @@ class MainWindow(QMainWindow):
         if not self.restart_button.isVisible():
             self.banner.hide()  # a fresh experiment: old pauses and errors no longer apply
         self.model_panel.set_summary(event.summary_rows, event.n_params)
-        self.data_panel.thumbnail.set_data(event.x_train, event.y_train, event.task)
+        self.data_panel.thumbnail.set_data(
+            event.x_train, event.y_train, event.task, event.class_names
+        )
         self.boundary_view.set_data(event.x_train, event.y_train)
         self.store = MetricStore()
         if "activation_view" in self._views:

@@ -140,6 +140,14 @@ def _shapes(
 # ---------------------------------------------------------------- public
 
 
+def examples_per_class(
+    x: np.ndarray, y: np.ndarray, per_class: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``per_class`` samples of each class, class by class."""
+    index = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in np.unique(y)])
+    return x[index], y[index]
+
+
 def make_dataset(config: DataConfig) -> Dataset:
     """Generate and split the dataset ``config`` describes."""
     rng = np.random.default_rng(config.seed)

@@ -25,6 +25,7 @@ import torch
 
 from lab import protocol as p
 from lab.config import ConfigError, ExperimentConfig
+from lab.data import examples_per_class
 from lab.devices import available_devices, memory_in_use, process_rss
 from lab.export import ExportError, export_onnx
 from lab.landscape import LandscapeJob
@@ -35,6 +36,7 @@ from lab.store import StoreError, load_run, restore, save_run
 from lab.trainer import Trainer, TrainingStopped
 
 FLUSH_SECONDS = 1 / 30  # metric batches: at most ~30 a second
+THUMBNAIL_IMAGES_PER_CLASS = 8
 CHUNK_SECONDS = 1 / 60  # commands are looked at least this often while running
 BOUNDARY_SECONDS = 0.25  # decision boundary refresh while running
 BOUNDARY_GRID = 80
@@ -186,8 +188,8 @@ class Engine:
             for layer in summary.layers
         ]
         x, y = trainer.data.x_train, trainer.data.y_train
-        if x.ndim > 2:  # images: no scatter thumbnail
-            x, y = np.empty((0, 2), np.float32), np.empty(0)
+        if x.ndim > 2:  # images: a few of each class, not a scatter
+            x, y = examples_per_class(x, y, THUMBNAIL_IMAGES_PER_CLASS)
         self.send(
             p.Built(
                 trainer.config.to_dict(),
@@ -197,6 +199,7 @@ class Engine:
                 x[:2000],
                 y[:2000],
                 reason,
+                trainer.data.class_names,
             )
         )
         self._step_times.clear()

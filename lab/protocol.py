@@ -119,9 +119,10 @@ class Built:
     summary_rows: list[tuple[str, str, tuple[int, ...], int]]  # name, what, shape, params
     n_params: int
     task: str
-    x_train: np.ndarray  # for the data thumbnail (2-D toys, 1-D regression)
-    y_train: np.ndarray
+    x_train: np.ndarray  # for the data thumbnail: points (2-D toys, 1-D regression),
+    y_train: np.ndarray  # or a few images of each class (N, C, H, W)
     reason: str  # why it was built ("start", "rebuilt: model.layers[0].width", ...)
+    class_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

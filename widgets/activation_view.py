@@ -112,11 +112,18 @@ class ActivationView(ViewPanel):
             finite = np.isfinite(latest)
             if finite.any():
                 worst = int(np.nanargmax(np.where(finite, latest, -1)))
-                self.caption.setText(
+                text = (
                     f"step {dead.latest_step}: {100 * np.nanmean(latest):.1f}% of ReLU-family"
-                    f" units dead on average; most in {dead.columns[worst]}"
+                    f" units dead over the window on average; most in {dead.columns[worst]}"
                     f" ({100 * latest[worst]:.0f}%)"
+                    if latest[worst] > 0
+                    else f"step {dead.latest_step}: no ReLU-family unit dead over the window"
                 )
+                if "probe/dead_now" in store:  # silent on this batch alone: a looser test
+                    now = store["probe/dead_now"].latest
+                    if np.isfinite(now).any():
+                        text += f"; silent on this batch: {100 * np.nanmean(now):.1f}%"
+                self.caption.setText(text)
 
     def csv_table(self):
         header, rows = ["step", "probe", "layer", "value"], []

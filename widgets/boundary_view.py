@@ -48,7 +48,7 @@ class BoundaryView(ViewPanel):
 
     def draw(self) -> None:
         x, y = self.x, self.y
-        if x is None or x.size == 0:
+        if x is None or x.size == 0 or x.ndim != 2:  # images have no boundary to draw
             self.image.clear()
             self.points.clear()
             self.fit.setData([], [])

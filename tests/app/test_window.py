@@ -280,3 +280,19 @@ def test_export_to_onnx_from_the_window(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: "export:" in window.banner.text(), timeout=5000)
     window.step_action.trigger()  # still serving
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 31, after=mark)
+
+
+def test_image_preset_shows_example_images_and_every_view_draws(qtbot, window):
+    rec = recorder(window)
+    mark = rec.mark()
+    window.load_preset("shapes-cnn")
+    built = rec.wait_for(qtbot, p.Built, lambda e: e.config["data"]["name"] == "shapes", after=mark)
+    thumb = window.data_panel.thumbnail
+    assert thumb.mosaic.image is not None and built.x_train.ndim == 4
+    assert [label.toPlainText() for label in thumb.row_labels] == list(built.class_names)
+    for index in range(window.tabs.count()):  # each view draws what an image run gives it
+        window.tabs.setCurrentIndex(index)
+        view = window.tabs.currentWidget()
+        view.dirty = True
+        view.refresh()
+    assert "image data has no boundary view" in window.boundary_view.caption.text()

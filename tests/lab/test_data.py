@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lab.config import DATASETS, DataConfig
-from lab.data import IMAGE_SIZE, make_dataset
+from lab.data import IMAGE_SIZE, examples_per_class, make_dataset
 
 
 def config_for(name: str, **kw) -> DataConfig:
@@ -56,3 +56,11 @@ def test_shape_images_differ_by_class():
     for i in range(4):
         for j in range(i + 1, 4):
             assert np.abs(means[i] - means[j]).max() > 0.1
+
+
+def test_examples_per_class_takes_the_first_of_each_class_in_class_order():
+    y = np.array([2, 0, 1, 0, 2, 0, 1])
+    x = np.arange(len(y)) * 10
+    xs, ys = examples_per_class(x, y, per_class=2)
+    np.testing.assert_array_equal(ys, [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(xs, [10, 30, 20, 60, 0, 40])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lab import protocol as p
-from lab.engine import Engine
+from lab.engine import THUMBNAIL_IMAGES_PER_CLASS, Engine
 from tests.lab.helpers import tiny_config
 
 
@@ -263,3 +263,14 @@ def test_an_error_while_training_is_reported_and_the_engine_keeps_serving(engine
     assert paused.step == 4
     engine.send(p.Step(2))
     engine.wait_for(p.Status, lambda e: e.step == 6)  # still serving
+
+
+def test_image_data_is_sent_as_examples_of_each_class_with_their_names(engine):
+    from lab.presets import PRESETS
+
+    config = PRESETS["shapes-cnn"].with_changes({"data.n_samples": 200})
+    engine.send(p.SetConfig(config.to_dict()))
+    built = engine.wait_for(p.Built)
+    assert built.x_train.shape == (4 * THUMBNAIL_IMAGES_PER_CLASS, 1, 16, 16)
+    assert np.bincount(built.y_train).tolist() == [THUMBNAIL_IMAGES_PER_CLASS] * 4
+    assert built.class_names == ("circle", "square", "triangle", "cross")

@@ -10,6 +10,7 @@ from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import BAR_WIDTH, GradientView
 from widgets.loss_view import LossView
 from widgets.signal_view import SignalView
+from widgets.small_plots import DataThumbnail, image_mosaic
 
 LAYERS = ("layer1", "layer2", "layer3", "head")
 
@@ -48,6 +49,7 @@ def fake_store() -> MetricStore:
             )
             store.append("probe/saturation", step, [0.9, np.nan, 0.1], LAYERS[:3])
             store.append("probe/dead_fraction", step, [np.nan, 0.25, 0.5], LAYERS[:3])
+            store.append("probe/dead_now", step, [np.nan, 0.5, 0.75], LAYERS[:3])
             for name in LAYERS[:3]:
                 store.append(
                     f"probe/hist/{name}",
@@ -145,6 +147,7 @@ def test_activation_view_histograms_and_dead_units(qtbot, tmp_path):
     np.testing.assert_allclose(shares[1], counts / counts.sum())
     assert set(view.dead_curves) == {"layer2", "layer3"}  # layer1 is not ReLU-family
     assert "most in layer3 (50%)" in view.caption.text()
+    assert "silent on this batch: 62.5%" in view.caption.text()
     view.export_csv(str(tmp_path / "act.csv"))
     assert "dead_fraction,layer3,0.5" in (tmp_path / "act.csv").read_text()
 
@@ -310,3 +313,36 @@ def test_activation_legend_lists_saturation_only_where_a_layer_saturates(qtbot):
     view.set_store(relu_only)
     view.refresh()
     assert listed() == ["std"]
+    relu_only.append("probe/dead_fraction", 10, [0.0, 0.0], ("layer1", "layer2"))
+    view.set_store(relu_only)
+    view.refresh()
+    assert "no ReLU-family unit dead" in view.caption.text()
+
+
+def test_data_thumbnail_shows_images_a_row_per_class_then_points_again(qtbot):
+    thumb = DataThumbnail()
+    qtbot.addWidget(thumb)
+    y = np.array([0, 1, 0, 1, 1])
+    x = np.zeros((5, 1, 4, 3))
+    x[:, 0] = np.arange(5)[:, None, None]  # image i is filled with i
+    thumb.set_data(x, y, "classification", ("circle", "square"))
+    mosaic = image_mosaic(x, y)
+    assert mosaic.shape == (2 * 5 - 1, 3 * 4 - 1)  # 2 rows of 4x3 images, 3 columns
+    np.testing.assert_array_equal(mosaic[0:4, 4:7], 2)  # class 0, second image
+    np.testing.assert_array_equal(mosaic[5:9, 8:11], 4)  # class 1, third image
+    np.testing.assert_array_equal(mosaic[0:4, 8:11], 0)  # class 0 has two: background
+    np.testing.assert_array_equal(thumb.mosaic.image, mosaic.T)
+    assert [label.toPlainText() for label in thumb.row_labels] == ["circle", "square"]
+    thumb.set_data(
+        np.random.default_rng(0).normal(size=(10, 2)), np.arange(10) % 2, "classification"
+    )
+    assert thumb.mosaic.image is None and not thumb.row_labels
+    assert len(thumb.scatter.data) == 10
+
+
+def test_boundary_view_says_images_have_no_boundary(qtbot):
+    view = BoundaryView()
+    qtbot.addWidget(view)
+    view.set_data(np.zeros((8, 1, 16, 16)), np.arange(8) % 4)  # what the engine sends for images
+    view.refresh()
+    assert "image data has no boundary view" in view.caption.text()
