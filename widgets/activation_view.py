@@ -105,7 +105,8 @@ class ActivationView(ViewPanel):
                 for row, name in enumerate(maps):
                     latest = store[name].latest
                     grid[: len(latest), row] = latest
-                self.map_image.setImage(np.nan_to_num(grid, nan=0.0), levels=(0, 1))
+                # units a narrower layer lacks stay NaN: drawn transparent, not as alive
+                self.map_image.setImage(grid, levels=(0, 1))
                 ticks = [(i + 0.5, n.rsplit("layer", 1)[-1]) for i, n in enumerate(maps)]
                 self.map_plot.getAxis("left").setTicks([ticks])
             latest = dead.latest

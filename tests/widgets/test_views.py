@@ -346,3 +346,19 @@ def test_boundary_view_says_images_have_no_boundary(qtbot):
     view.set_data(np.zeros((8, 1, 16, 16)), np.arange(8) % 4)  # what the engine sends for images
     view.refresh()
     assert "image data has no boundary view" in view.caption.text()
+
+
+def test_dead_map_leaves_units_a_narrower_layer_lacks_blank(qtbot):
+    view = ActivationView()
+    qtbot.addWidget(view)
+    store = MetricStore()
+    store.append("probe/hist/layer1", 10, [1, 2], ("bin0", "bin1"))
+    store.append("probe/dead_fraction", 10, [0.5, 0.5], ("layer1", "layer2"))
+    store.append("probe/dead_map/layer1", 10, [1, 0, 1, 0], [f"unit{i}" for i in range(4)])
+    store.append("probe/dead_map/layer2", 10, [0, 1], ["unit0", "unit1"])
+    view.set_store(store)
+    view.refresh()
+    grid = view.map_image.image  # unit x layer
+    np.testing.assert_array_equal(grid[:, 0], [1, 0, 1, 0])
+    np.testing.assert_array_equal(grid[:2, 1], [0, 1])
+    assert np.isnan(grid[2:, 1]).all()
