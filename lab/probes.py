@@ -33,6 +33,7 @@ from torch import nn
 
 from lab.config import ProbesConfig, histogram_span
 from lab.metrics import MetricStore
+from lab.models.layers import activation_name
 
 RELU_FAMILY = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU)
 HIST_CAPACITY = 512  # rows kept of each histogram / unit-map series
@@ -40,8 +41,7 @@ MAP_CAPACITY = 256
 
 
 def histogram_range(activation: nn.Module, config: ProbesConfig) -> tuple[float, float]:
-    names = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
-    return histogram_span(names.get(type(activation), ""), config)
+    return histogram_span(activation_name(activation), config)
 
 
 def saturation_bounds(activation: nn.Module, level: float) -> tuple[float, float] | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel
+from widgets.base import PALETTE, ViewPanel, anchor_legend
 
 
 class ActivationView(ViewPanel):
@@ -159,9 +159,7 @@ class ActivationView(ViewPanel):
         elif listed and not saturating:
             legend.removeItem(self.sat_curve)
         finite = std[np.isfinite(std)]
-        rising = finite.size >= 2 and finite[-1] > finite[0]
-        corner = (1, 1) if rising else (1, 0)
-        legend.anchor(corner, corner, offset=(-10, -10 if rising else 10))
+        anchor_legend(legend, bottom=finite.size >= 2 and finite[-1] > finite[0])
 
     def _value_ticks(self, bins: int) -> list[tuple[float, str]]:
         spans = set(self.ranges.values())

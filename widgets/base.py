@@ -46,6 +46,13 @@ class LogAxis(pg.AxisItem):
         return levels
 
 
+def anchor_legend(legend: pg.LegendItem, bottom: bool) -> None:
+    """Put ``legend`` in the top or bottom right-hand corner of its plot: the
+    one the curves leave free."""
+    corner = (1, 1) if bottom else (1, 0)
+    legend.anchor(corner, corner, offset=(-10, -10 if bottom else 10))
+
+
 def log_axes() -> dict[str, pg.AxisItem]:
     """``axisItems`` for a plot whose y axis may go logarithmic."""
     return {"left": LogAxis("left")}

@@ -99,14 +99,13 @@ class GradientView(ViewPanel):
                 pen=None, symbol="t", symbolSize=7, symbolBrush=PALETTE[1], symbolPen=None
             ),
         }
-        self.layer_names: list[str] = []
 
     def set_store(self, store: MetricStore) -> None:
         self.store = store
         self.dirty = True
 
     def _axis(self, plot: pg.PlotItem, axis: str, names: list[str], most: int = 12) -> None:
-        step = int(np.ceil(len(names) / most))
+        step = max(1, int(np.ceil(len(names) / most)))
         plot.getAxis(axis).setTicks(
             [[(i, n.replace("layer", "")) for i, n in enumerate(names)][::step]]
         )
@@ -202,7 +201,7 @@ class GradientView(ViewPanel):
                 parts.append(f"update/weight {finite.min():.2g}–{finite.max():.2g} (≈1e-3 typical)")
         if "probe/global_grad_norm" in store:
             clipped = store["probe/global_grad_norm"].column("clipped")
-            if clipped.size and clipped.any():
+            if clipped.any():
                 share = float(np.mean(clipped > 0))
                 parts.append(f"clipping fired on {100 * share:.0f}% of probed steps")
         return "; ".join(parts)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from widgets.base import PALETTE, ViewPanel, log_axes
+from widgets.base import PALETTE, ViewPanel, anchor_legend, log_axes
 
 
 class SignalView(ViewPanel):
@@ -74,10 +74,8 @@ class SignalView(ViewPanel):
         ]
         if len(hidden) >= 2:
             ratio = grads[hidden[0]] / grads[hidden[-1]]
-            # the legend in the right-hand corner the curves leave free: the
-            # bottom one when gradients grow towards the head (vanishing)
-            corner = (1, 1) if ratio < 1 else (1, 0)
-            self.legend.anchor(corner, corner, offset=(-10, -10 if ratio < 1 else 10))
+            # gradients growing towards the head (vanishing) leave the bottom free
+            anchor_legend(self.legend, bottom=ratio < 1)
             verdict = "vanishing" if ratio < 0.1 else "exploding" if ratio > 10 else "healthy"
             self.caption.setText(
                 f"‖dL/dh‖ first/last hidden layer at init: {ratio:.3g} ({verdict})"

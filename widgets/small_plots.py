@@ -34,17 +34,18 @@ class DataThumbnail(pg.PlotWidget):
         self.row_labels.clear()
         self.scatter.clear()
         self.mosaic.clear()
-        self.getPlotItem().invertY(x.ndim == 4)  # images read top-down
-        self.getViewBox().setAspectLocked(x.ndim == 4)  # square pixels
-        if x.ndim == 4:
+        images = x.ndim == 4
+        self.getPlotItem().invertY(images)  # images read top-down
+        self.getViewBox().setAspectLocked(images)  # square pixels
+        if images:
             self._set_images(x, y, class_names)
-        elif x.size and x.shape[1] == 1:
+            return
+        if x.size and x.shape[1] == 1:
             self.scatter.setData(x[:, 0], y.reshape(-1), brush=pg.mkBrush(PALETTE[0]))
         elif x.size:
             brushes = [pg.mkBrush(PALETTE[int(c) % len(PALETTE)]) for c in y]
             self.scatter.setData(x[:, 0], x[:, 1], brush=brushes)
-        if x.ndim != 4:
-            self.autoRange()
+        self.autoRange()
 
     def _set_images(self, x: np.ndarray, y: np.ndarray, class_names: tuple[str, ...]) -> None:
         mosaic = image_mosaic(x, y)

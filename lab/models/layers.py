@@ -18,10 +18,16 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
     "identity": nn.Identity,
 }
+_NAMES = {cls: name for name, cls in _ACTIVATIONS.items()}
 
 
 def make_activation(name: str) -> nn.Module:
     return _ACTIVATIONS[name]()
+
+
+def activation_name(module: nn.Module) -> str:
+    """The config name of an activation module ("" for any other module)."""
+    return _NAMES.get(type(module), "")
 
 
 class ChannelRMSNorm(nn.Module):
