@@ -140,6 +140,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         "step": np.int64(trainer.step_count),
         "line_t": result.line_t,  # the straight line from the initial (0) to the current (1)
         "line_losses": result.line_losses,
+        "direction_norms": np.asarray(result.direction_norms),  # one unit on each axis
     }
     if result.explained is not None:
         arrays["explained_variance"] = result.explained

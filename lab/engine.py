@@ -334,6 +334,7 @@ class Engine:
                 r.n_points,
                 r.line_t,
                 r.line_losses.copy(),
+                r.direction_norms,
             )
         )
 

@@ -11,7 +11,10 @@ Directions are dicts of tensors shaped like the parameters:
   weights; 1-D parameters (biases, norm scales) zeroed, as Li et al. do;
 - ``layer`` / ``model``: rescaled per parameter tensor / as a whole;
 - ``pca``: the first two principal components of the recorded training
-  trajectory (snapshots minus the current weights), orthonormal.
+  trajectory (snapshots minus the current weights), orthogonal and of equal
+  length, scaled so the path's farthest point lies at 1 / PCA_MARGIN on the
+  axes: a span of 1 shows the whole path (unit directions put it ~15 units
+  out, and a span-1 grid showed a sliver of it).
 
 Evaluation is batched: many grid points per forward pass, in chunks that bound
 the memory, on a fixed evaluation batch, with the model in eval mode (BatchNorm
@@ -110,6 +113,28 @@ def pca_directions(snapshots: torch.Tensor, params: Params) -> tuple[Params, Par
     first = vt[0].to(snapshots.dtype)
     second = vt[1].to(snapshots.dtype) if vt.shape[0] > 1 else torch.zeros_like(first)
     return unflatten(first, params), unflatten(second, params), explained[:2]
+
+
+PCA_MARGIN = 1.25  # PCA axes: the path reaches 0.8, so a span of 1 leaves room around it
+
+
+def fit_to_path(d1: Params, d2: Params, path: np.ndarray) -> tuple[Params, Params, np.ndarray]:
+    """Orthonormal directions lengthened alike (the picture keeps its
+    proportions) so that the path's (a, b) coordinates, ``path`` in units of
+    the given directions, reach at most 1 / PCA_MARGIN. Returns the
+    directions and the path in the new units."""
+    reach = float(np.abs(path).max()) if path.size else 0.0
+    scale = PCA_MARGIN * reach if reach > 0 else 1.0
+    return (
+        {n: d * scale for n, d in d1.items()},
+        {n: d * scale for n, d in d2.items()},
+        path / scale,
+    )
+
+
+def direction_norm(direction: Params) -> float:
+    """The length of a direction in weight space: one unit on its axis."""
+    return float(torch.linalg.vector_norm(flatten(direction).double()))
 
 
 def project(snapshots: torch.Tensor, params: Params, d1: Params, d2: Params) -> np.ndarray:
@@ -717,6 +742,7 @@ class Landscape:
     n_points: int
     line_t: np.ndarray  # the straight line from the initial (t=0) to the current (t=1) weights
     line_losses: np.ndarray  # NaN = not yet computed
+    direction_norms: tuple[float, float]  # |d1|, |d2| in weight space: one unit on each axis
 
 
 def evaluation_batch(trainer, n_points: int) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
@@ -755,8 +781,10 @@ class LandscapeJob:
                     "PCA directions need a training path: train a few dozen steps first"
                 )
             d1, d2, explained = pca_directions(snapshots, params)
+            d1, d2, path = fit_to_path(d1, d2, project(snapshots, params, d1, d2))
         else:
             d1, d2 = make_directions(params, kind, seed)
+            path = project(snapshots, params, d1, d2)
         with evaluator.eval_mode():
             center = evaluator.single(params)
         line_t = np.linspace(-LINE_EXTEND, 1 + LINE_EXTEND, LINE_POINTS)
@@ -770,12 +798,13 @@ class LandscapeJob:
             kind=kind,
             seed=seed,
             center_loss=center,
-            trajectory=project(snapshots, params, d1, d2),
+            trajectory=path,
             trajectory_steps=np.asarray(trainer.trajectory_steps),
             explained=explained,
             n_points=int(x.shape[0]),
             line_t=line_t,
             line_losses=np.full(len(line_t), np.nan),
+            direction_norms=(direction_norm(d1), direction_norm(d2)),
         )
         self.fraction = 0.0
         self.complete = False  # the grid and the line

@@ -192,6 +192,7 @@ class LandscapeUpdate:
     n_points: int
     line_t: np.ndarray  # the straight line from the initial (t=0) to the current (t=1) weights
     line_losses: np.ndarray  # NaN = not yet computed
+    direction_norms: tuple[float, float] = (float("nan"), float("nan"))  # one unit per axis
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,30 @@ def fill_from_coarser(values: np.ndarray) -> np.ndarray:
     return shown
 
 
+def surface_at(
+    alphas: np.ndarray, betas: np.ndarray, values: np.ndarray, points: np.ndarray
+) -> np.ndarray:
+    """The grid's values at (a, b) ``points`` by bilinear interpolation between
+    the four surrounding grid points (exact at grid points, NaN outside the
+    grid): where the training path runs on the 3-D surface."""
+    a, b = points[:, 0], points[:, 1]
+    fa = np.interp(a, alphas, np.arange(len(alphas)), left=np.nan, right=np.nan)
+    fb = np.interp(b, betas, np.arange(len(betas)), left=np.nan, right=np.nan)
+    out = np.full(len(points), np.nan)
+    inside = np.isfinite(fa) & np.isfinite(fb)
+    fa, fb = fa[inside], fb[inside]
+    i = np.minimum(fa.astype(int), len(alphas) - 2)
+    j = np.minimum(fb.astype(int), len(betas) - 2)
+    ta, tb = fa - i, fb - j
+    out[inside] = (
+        (1 - ta) * (1 - tb) * values[i, j]
+        + ta * (1 - tb) * values[i + 1, j]
+        + (1 - ta) * tb * values[i, j + 1]
+        + ta * tb * values[i + 1, j + 1]
+    )
+    return out
+
+
 def opengl_available() -> bool:
     """Whether a GL context can be made here (not on the offscreen platform)."""
     try:
@@ -86,7 +110,10 @@ class LandscapeView(ViewPanel):
         self.auto_steps = QSpinBox()
         self.auto_steps.setRange(10, 10**6)
         self.auto_steps.setValue(500)
+        # on by default: a surface's losses often span decades (a valley at 0.01,
+        # walls at 1e4), and a linear scale paints the whole valley one colour
         self.log_colour = QCheckBox("log colour")
+        self.log_colour.setChecked(True)
         self.three_d = QCheckBox("3-D")
         self.gl_ok = opengl_available()
         self.three_d.setEnabled(self.gl_ok)
@@ -151,12 +178,14 @@ class LandscapeView(ViewPanel):
         self.line_plot.setLabel("left", "loss")
         self.line_plot.showGrid(x=True, y=True, alpha=0.2)
         self.line_curve = self.line_plot.plot(pen=pg.mkPen(PALETTE[0], width=2), connect="finite")
-        self.line_ends = pg.ScatterPlotItem(
-            size=10, brush=pg.mkBrush(PALETTE[1]), pen=pg.mkPen("k")
-        )  # the initial and the current weights
-        self.line_plot.addItem(self.line_ends)
+        # the initial and the current weights: a data item (not a scatter item),
+        # so the log mode that moves the curve moves the markers too
+        self.line_ends = self.line_plot.plot(
+            pen=None, symbol="o", symbolSize=10, symbolBrush=PALETTE[1], symbolPen="k"
+        )
         self.gl_view = None
         self.surface_item = None
+        self.path_3d = self.current_3d = None
         self.update_event = None
         self.compute.clicked.connect(self._ask)
         self.cancel.clicked.connect(self.cancelRequested)
@@ -247,15 +276,19 @@ class LandscapeView(ViewPanel):
         self.current.setData([0.0], [0.0])
         self._draw_line(event)
         if self.stack.currentWidget() is self.gl_view and self.gl_view is not None:
-            self._draw_3d(alphas, betas, solid, low, high)
+            self._draw_3d(alphas, betas, solid, low, high, event.trajectory[inside])
         text = (
             f"{event.kind} directions around the weights of step {event.step}; "
             f"{len(alphas)}x{len(betas)} grid, {event.n_points} points;"
             f" centre loss {event.center_loss:.4g}"
         )
+        norm_a, norm_b = event.direction_norms
         if event.explained is not None:
             first, second = 100 * event.explained[0], 100 * event.explained[1]
             text += f"; PCA explains {first:.0f}% + {second:.0f}% of the path"
+            text += f"; axes fit the path: 1 = {norm_a:.3g} in weight space"
+        elif np.isfinite(norm_a):
+            text += f"; |d1| = {norm_a:.3g}, |d2| = {norm_b:.3g}"
         if event.cancelled:
             text += " (cancelled: partial)"
         elif not event.complete:
@@ -284,19 +317,44 @@ class LandscapeView(ViewPanel):
         self.line_ends.setData(t[ends], losses[ends])
 
     def _draw_3d(
-        self, alphas: np.ndarray, betas: np.ndarray, z: np.ndarray, low: float, high: float
+        self,
+        alphas: np.ndarray,
+        betas: np.ndarray,
+        z: np.ndarray,
+        low: float,
+        high: float,
+        path: np.ndarray,
     ) -> None:
+        """The surface, its floor grid, the training path on the surface and
+        the current weights (the centre), in a box of +-1 by +-1 by 0..2."""
         import pyqtgraph.opengl as gl
 
-        height = (z - low) / (high - low) * 2.0  # comparable to the plane's extent
+        def height(values: np.ndarray) -> np.ndarray:
+            return (values - low) / (high - low) * 2.0  # comparable to the plane's extent
+
         colours = pg.colormap.get("viridis").map((z - low) / (high - low), mode="float")
         if self.surface_item is None:
             self.surface_item = gl.GLSurfacePlotItem(smooth=False, computeNormals=False)
-            self.gl_view.addItem(self.surface_item)
+            floor = gl.GLGridItem(color=(0, 0, 0, 60))
+            floor.setSize(2, 2)
+            floor.setSpacing(0.25, 0.25)
+            self.path_3d = gl.GLLinePlotItem(color=pg.mkColor(PALETTE[1]), width=3, antialias=True)
+            self.current_3d = gl.GLScatterPlotItem(color=(0.84, 0.15, 0.16, 1.0), size=12)
+            for item in (floor, self.surface_item, self.path_3d, self.current_3d):
+                self.gl_view.addItem(item)
         span = max(abs(alphas[-1]), abs(betas[-1]))
         self.surface_item.setData(
-            x=alphas / span, y=betas / span, z=height, colors=colours.reshape(-1, 4)
+            x=alphas / span, y=betas / span, z=height(z), colors=colours.reshape(-1, 4)
         )
+        # a little above the surface, so the faces do not swallow the marks
+        lift = 0.02
+        path_z = height(np.clip(surface_at(alphas, betas, z, path), low, high)) + lift
+        on_grid = np.isfinite(path_z)
+        self.path_3d.setData(
+            pos=np.column_stack([path[on_grid] / span, path_z[on_grid]]).astype(np.float32)
+        )
+        centre = height(np.clip(surface_at(alphas, betas, z, np.zeros((1, 2))), low, high))
+        self.current_3d.setData(pos=np.array([[0.0, 0.0, centre[0] + lift]], dtype=np.float32))
 
     def export_png(self, path: str) -> None:
         if self.gl_view is not None and self.stack.currentWidget() is self.gl_view:

@@ -308,6 +308,27 @@ def test_trajectory_is_recorded_bounded_and_projected():
     assert result.explained[0] >= result.explained[1] > 0
 
 
+def test_pca_axes_are_scaled_so_a_span_of_one_shows_the_whole_path():
+    from lab.landscape import PCA_MARGIN
+
+    trainer = trained(300)
+    result = landscape_for(trainer, kind="pca", resolution=5, n_points=64)
+    # by hand: unit principal directions, the path's coordinates along them
+    params = parameters_of(trainer.model)
+    snapshots = torch.stack(trainer.trajectory)
+    d1, d2, _ = pca_directions(snapshots, params)
+    unit_path = project(snapshots, params, d1, d2)
+    reach = np.abs(unit_path).max()
+    assert reach > 2  # in unit directions the path leaves a span-1 grid far behind
+    norm1, norm2 = result.direction_norms
+    assert norm1 == pytest.approx(PCA_MARGIN * reach, rel=1e-4) and norm2 == pytest.approx(norm1)
+    np.testing.assert_allclose(np.abs(result.trajectory), np.abs(unit_path) / norm1, atol=1e-5)
+    assert np.abs(result.trajectory).max() == pytest.approx(1 / PCA_MARGIN)
+    filtered = landscape_for(trainer, kind="filter", resolution=3, n_points=64)
+    weights = float(torch.linalg.vector_norm(torch.cat([p.flatten() for p in params.values()])))
+    assert 0 < filtered.direction_norms[0] < weights  # filter-wise norms, biases zeroed
+
+
 def test_interpolation_line_runs_from_initial_to_current_weights():
     from lab.landscape import interpolation, line_1d
 

@@ -1,5 +1,7 @@
 """Views fed with fake arrays: they draw what they are given and export it."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -217,6 +219,7 @@ def fake_landscape(complete: bool = True):
         256,
         line_t,
         line,
+        (2.0, 3.0),
     )
 
 
@@ -229,6 +232,8 @@ def test_landscape_view_draws_grid_path_and_centre(qtbot, tmp_path):
     view.computeRequested.connect(lambda *args: asked.append(args))
     view.compute.click()
     assert asked == [("filter", 41, 1.0, 1024)]
+    assert view.log_colour.isChecked()  # by default: surfaces often span decades
+    view.log_colour.setChecked(False)
     view.set_landscape(fake_landscape())
     view.refresh()
     np.testing.assert_allclose(
@@ -243,9 +248,22 @@ def test_landscape_view_draws_grid_path_and_centre(qtbot, tmp_path):
     np.testing.assert_allclose(ends_t, [0.0, 1.0])  # the initial and the current weights
     np.testing.assert_allclose(ends_loss, [0.5 + 1.2**2, 0.5 + 0.2**2])
     assert len(view.contours) == 10 and "step 7" in view.caption.text()
+    assert "|d1| = 2, |d2| = 3" in view.caption.text()
+    pca = dataclasses.replace(fake_landscape(), kind="pca", explained=np.array([0.8, 0.1]))
+    view.set_landscape(pca)
+    view.refresh()
+    assert "PCA explains 80% + 10% of the path; axes fit the path: 1 = 2 in" in view.caption.text()
+    view.set_landscape(fake_landscape())
+    view.refresh()
     view.log_colour.setChecked(True)
     view.refresh()
     np.testing.assert_allclose(view.image.image, np.log10(fake_landscape().losses))
+    # the line plot goes to log y, and the end markers with it (they sat at the
+    # raw values in log coordinates before)
+    end_losses = np.array([0.5 + 1.2**2, 0.5 + 0.2**2])
+    np.testing.assert_allclose(view.line_ends.getData()[1], np.log10(end_losses))
+    t, shown = view.line_curve.getData()
+    np.testing.assert_allclose(shown[np.isin(t, [0.0, 1.0])], np.log10(end_losses))
     view.export_csv(str(tmp_path / "l.csv"))
     lines = (tmp_path / "l.csv").read_text().splitlines()
     assert lines[0] == "alpha,beta,loss" and len(lines) == 82 and lines[1] == "-1.0,-1.0,4.0"
@@ -258,6 +276,7 @@ def test_partial_landscape_shows_progress_and_no_contours(qtbot):
 
     view = LandscapeView()
     qtbot.addWidget(view)
+    view.log_colour.setChecked(False)  # the values below are linear
     view.set_landscape(fake_landscape(complete=False))
     view.refresh()
     assert view.progress.value() == 500 and view.cancel.isEnabled()
@@ -362,3 +381,16 @@ def test_dead_map_leaves_units_a_narrower_layer_lacks_blank(qtbot):
     np.testing.assert_array_equal(grid[:, 0], [1, 0, 1, 0])
     np.testing.assert_array_equal(grid[:2, 1], [0, 1])
     assert np.isnan(grid[2:, 1]).all()
+
+
+def test_surface_at_interpolates_the_grid_bilinearly_and_is_nan_outside():
+    from widgets.landscape_view import surface_at
+
+    alphas, betas = np.linspace(-1, 1, 5), np.linspace(-2, 2, 9)
+    a, b = np.meshgrid(alphas, betas, indexing="ij")
+    values = 1 + 2 * a - 3 * b + a * b  # bilinear: interpolation is exact everywhere
+    points = np.array([[0.3, -1.7], [-1.0, 2.0], [1.0, -2.0], [0.0, 0.0], [0.71, 0.13]])
+    expected = 1 + 2 * points[:, 0] - 3 * points[:, 1] + points[:, 0] * points[:, 1]
+    np.testing.assert_allclose(surface_at(alphas, betas, values, points), expected)
+    outside = surface_at(alphas, betas, values, np.array([[1.2, 0.0], [0.0, -2.5]]))
+    assert np.isnan(outside).all()
