@@ -11,6 +11,20 @@ from lab.metrics import MetricStore
 from widgets.base import PALETTE, ViewPanel, anchor_legend
 
 
+def share_ceiling(shares: np.ndarray) -> float:
+    """The top of the histogram colour scale: the 90th percentile of the
+    occupied bins, rounded up to 1, 2 or 5 x 10^k (the bar keeps still while
+    training). ReLU's zeros fill one bin with half of every layer; scaled to
+    that bin, the rest of each histogram was drawn near-black. Bins above the
+    ceiling show at full colour."""
+    occupied = shares[shares > 0]
+    if occupied.size == 0:
+        return 1.0
+    top = float(np.percentile(occupied, 90))
+    decade = 10.0 ** np.floor(np.log10(top))
+    return min(1.0, next(m * decade for m in (1, 2, 5, 10) if m * decade >= top - 1e-12))
+
+
 class ActivationView(ViewPanel):
     def __init__(self) -> None:
         super().__init__("Activations and dead units")
@@ -70,6 +84,7 @@ class ActivationView(ViewPanel):
         counts = np.stack([store[n].latest for n in hist_names])  # layer x bin
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         self.hist_image.setImage(shares.T, autoLevels=False)  # x = bin, y = layer
+        self.hist_bar.setLevels((0.0, share_ceiling(shares)))
         self.hist_plot.getAxis("left").setTicks(
             [[(i + 0.5, n.rsplit("layer", 1)[-1]) for i, n in enumerate(hist_names)]]
         )

@@ -31,6 +31,13 @@ def depth_colours(count: int) -> list[pg.QtGui.QColor]:
     return [cmap.map(0.85 * i / max(count - 1, 1), mode="qcolor") for i in range(count)]
 
 
+NORM_TITLE_CLIPPED = (
+    f"global gradient norm: <span style='color:{PALETTE[0]}'>before clipping</span>,"
+    f" <span style='color:{PALETTE[1]}'>after; ▼ where clipping fired</span>"
+)
+NORM_TITLE_UNCLIPPED = "global gradient norm (clipping never fired)"
+
+
 class GradientView(ViewPanel):
     def __init__(self) -> None:
         super().__init__("Gradients")
@@ -84,11 +91,9 @@ class GradientView(ViewPanel):
             row=3,
             col=0,
             axisItems=log_axes(),
-            title=(
-                f"global gradient norm: <span style='color:{PALETTE[0]}'>before clipping</span>,"
-                f" <span style='color:{PALETTE[1]}'>after; ▼ where clipping fired</span>"
-            ),
+            title=NORM_TITLE_UNCLIPPED,
         )
+        self._norm_title = NORM_TITLE_UNCLIPPED
         self.norm_plot.setLogMode(y=True)
         self.norm_plot.showGrid(y=True, alpha=0.3)
         self.norm_plot.setLabel("bottom", "step")
@@ -174,6 +179,10 @@ class GradientView(ViewPanel):
         before, after = series.column("before_clip"), series.column("after_clip")
         clipped = series.column("clipped") > 0
         self.norm_curves["before_clip"].setData(*decimate(steps, before))
+        title = NORM_TITLE_CLIPPED if clipped.any() else NORM_TITLE_UNCLIPPED
+        if title != self._norm_title:  # the key names only curves that are drawn
+            self.norm_plot.setTitle(title)
+            self._norm_title = title
         if clipped.any():
             self.norm_curves["after_clip"].setData(*decimate(steps, after))
             self.norm_curves["clipped"].setData(steps[clipped], before[clipped])

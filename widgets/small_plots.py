@@ -36,7 +36,8 @@ class DataThumbnail(pg.PlotWidget):
         self.mosaic.clear()
         images = x.ndim == 4
         self.getPlotItem().invertY(images)  # images read top-down
-        self.getViewBox().setAspectLocked(images)  # square pixels
+        # square pixels; for 2-D points one unit on x is one on y (round spirals)
+        self.getViewBox().setAspectLocked(images or (x.ndim == 2 and x.shape[1] == 2))
         if images:
             self._set_images(x, y, class_names)
             return

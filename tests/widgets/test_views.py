@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab.metrics import MetricStore
-from widgets.activation_view import ActivationView
+from widgets.activation_view import ActivationView, share_ceiling
 from widgets.base import LogAxis
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import BAR_WIDTH, GradientView
@@ -115,6 +115,7 @@ def test_gradient_view_shows_the_ratio_and_heatmap(qtbot):
     _, after = view.norm_curves["after_clip"].getOriginalDataset()
     assert after[2] == 1.0 and after[3] == 4.0
     assert "clipping fired on 10% of probed steps" in view.caption.text()
+    assert "▼ where clipping fired" in view.norm_plot.titleLabel.text
 
 
 def test_gradient_view_without_clipping_draws_one_norm_curve(qtbot):
@@ -134,6 +135,7 @@ def test_gradient_view_without_clipping_draws_one_norm_curve(qtbot):
     assert len(view.norm_curves["before_clip"].getOriginalDataset()[0]) == 2
     assert view.norm_curves["after_clip"].getOriginalDataset()[0] is None
     assert "clipping" not in view.caption.text()
+    assert view.norm_plot.titleLabel.text == "global gradient norm (clipping never fired)"
     assert len(view.std_bars.opts["x"]) == 0  # no activation probes: no std bars
 
 
@@ -147,11 +149,24 @@ def test_activation_view_histograms_and_dead_units(qtbot, tmp_path):
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     counts = store["probe/hist/layer2"].latest
     np.testing.assert_allclose(shares[1], counts / counts.sum())
+    assert view.hist_bar.levels() == (0.0, share_ceiling(shares))
     assert set(view.dead_curves) == {"layer2", "layer3"}  # layer1 is not ReLU-family
     assert "most in layer3 (50%)" in view.caption.text()
     assert "silent on this batch: 62.5%" in view.caption.text()
     view.export_csv(str(tmp_path / "act.csv"))
     assert "dead_fraction,layer3,0.5" in (tmp_path / "act.csv").read_text()
+
+
+def test_histogram_colour_ceiling_is_a_round_90th_percentile_of_occupied_bins():
+    # a ReLU-like layer: half the values in the zero bin, the rest spread thin
+    shares = np.zeros((2, 40))
+    shares[:, 0] = 0.5
+    shares[:, 1:11] = np.linspace(0.01, 0.08, 10)
+    top = np.percentile(shares[shares > 0], 90)
+    assert 0.05 < top < 0.1 and share_ceiling(shares) == pytest.approx(0.1)
+    assert share_ceiling(np.full((1, 4), 0.25)) == pytest.approx(0.5)
+    assert share_ceiling(np.array([[1.0, 0.0]])) == 1.0
+    assert share_ceiling(np.zeros((1, 3))) == 1.0
 
 
 def test_boundary_view_colours_and_regression_curve(qtbot):
@@ -357,6 +372,9 @@ def test_data_thumbnail_shows_images_a_row_per_class_then_points_again(qtbot):
     )
     assert thumb.mosaic.image is None and not thumb.row_labels
     assert len(thumb.scatter.data) == 10
+    assert thumb.getViewBox().state["aspectLocked"]  # 2-D points: round spirals stay round
+    thumb.set_data(np.linspace(-1, 1, 10)[:, None], np.arange(10.0), "regression")
+    assert not thumb.getViewBox().state["aspectLocked"]  # y against x: free
 
 
 def test_boundary_view_says_images_have_no_boundary(qtbot):
