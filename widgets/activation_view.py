@@ -8,7 +8,10 @@ import numpy as np
 import pyqtgraph as pg
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel, anchor_legend
+from widgets.base import PALETTE, ViewPanel, anchor_legend, depth_colours, layer_ticks
+
+DEAD_TITLE = "dead units per layer over time (share)"
+LEGEND_MOST = 8  # more layers than this: depth colours instead of a legend
 
 
 def share_ceiling(shares: np.ndarray) -> float:
@@ -48,9 +51,7 @@ class ActivationView(ViewPanel):
         self.sat_curve = self.stats_plot.plot(
             pen=pg.mkPen(PALETTE[1], width=2), symbol="s", symbolSize=5, name="saturated share"
         )
-        self.dead_plot = self.canvas.addPlot(
-            row=2, col=0, title="dead units per layer over time (share)"
-        )
+        self.dead_plot = self.canvas.addPlot(row=2, col=0, title=DEAD_TITLE)
         self.dead_plot.setYRange(0, 1)
         self.dead_plot.setLabel("bottom", "step")
         self.dead_plot.addLegend(offset=(-10, 10), colCount=4)
@@ -85,32 +86,28 @@ class ActivationView(ViewPanel):
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         self.hist_image.setImage(shares.T, autoLevels=False)  # x = bin, y = layer
         self.hist_bar.setLevels((0.0, share_ceiling(shares)))
-        self.hist_plot.getAxis("left").setTicks(
-            [[(i + 0.5, n.rsplit("layer", 1)[-1]) for i, n in enumerate(hist_names)]]
-        )
+        self.hist_plot.getAxis("left").setTicks(layer_ticks(hist_names, most=6, offset=0.5))
         self.hist_plot.getAxis("bottom").setTicks([self._value_ticks(shares.shape[1])])
         if "probe/act_std" in store:
             x = np.arange(len(store["probe/act_std"].columns))
             self.std_curve.setData(x, store["probe/act_std"].latest)
             names = store["probe/act_std"].columns
-            self.stats_plot.getAxis("bottom").setTicks(
-                [[(i, n.replace("layer", "")) for i, n in enumerate(names)]]
-            )
+            self.stats_plot.getAxis("bottom").setTicks(layer_ticks(names))
             saturation = store["probe/saturation"].latest
             keep = np.isfinite(saturation)
             self.sat_curve.setData(x[keep], saturation[keep])
             self._fit_legend(store["probe/act_std"].latest, saturating=bool(keep.any()))
         if "probe/dead_fraction" in store:
             dead = store["probe/dead_fraction"]
-            for index, name in enumerate(dead.columns):
-                values = dead.values[:, index]
-                if not np.isfinite(values).any():
-                    continue
-                curve = self.dead_curves.get(name)
-                if curve is None:
-                    pen = pg.mkPen(PALETTE[len(self.dead_curves) % len(PALETTE)], width=1.5)
-                    curve = self.dead_curves[name] = self.dead_plot.plot(pen=pen, name=name)
-                curve.setData(dead.steps, values)
+            watched = [
+                (name, dead.values[:, index])
+                for index, name in enumerate(dead.columns)
+                if np.isfinite(dead.values[:, index]).any()
+            ]
+            if [name for name, _ in watched] != list(self.dead_curves):
+                self._make_dead_curves([name for name, _ in watched])
+            for name, values in watched:
+                self.dead_curves[name].setData(dead.steps, values)
             maps = sorted(
                 (n for n in store.series if n.startswith("probe/dead_map/")), key=_layer_order
             )
@@ -122,8 +119,7 @@ class ActivationView(ViewPanel):
                     grid[: len(latest), row] = latest
                 # units a narrower layer lacks stay NaN: drawn transparent, not as alive
                 self.map_image.setImage(grid, levels=(0, 1))
-                ticks = [(i + 0.5, n.rsplit("layer", 1)[-1]) for i, n in enumerate(maps)]
-                self.map_plot.getAxis("left").setTicks([ticks])
+                self.map_plot.getAxis("left").setTicks(layer_ticks(maps, most=6, offset=0.5))
             latest = dead.latest
             finite = np.isfinite(latest)
             if finite.any():
@@ -183,11 +179,29 @@ class ActivationView(ViewPanel):
         lo, hi = spans.pop()
         return [(bins * f, f"{lo + f * (hi - lo):g}") for f in (0, 0.25, 0.5, 0.75, 1)]
 
-    def clear(self) -> None:
+    def _make_dead_curves(self, names: list[str]) -> None:
+        """A named curve per ReLU-family layer in the palette, or past
+        ``LEGEND_MOST`` layers (a legend of 20 names covered the plot) colours
+        running dark (first layer) to light (last) with the key in the title."""
+        self._drop_dead_curves()
+        by_depth = len(names) > LEGEND_MOST
+        colours = depth_colours(len(names)) if by_depth else PALETTE
+        for index, name in enumerate(names):
+            pen = pg.mkPen(colours[index % len(colours)], width=1.5)
+            curve = self.dead_plot.plot(pen=pen, name=None if by_depth else name)
+            self.dead_curves[name] = curve
+        self.dead_plot.setTitle(
+            DEAD_TITLE + (" (dark: first layer → light: last)" if by_depth else "")
+        )
+
+    def _drop_dead_curves(self) -> None:
         for curve in self.dead_curves.values():
             self.dead_plot.removeItem(curve)
             self.dead_plot.legend.removeItem(curve)
         self.dead_curves.clear()
+
+    def clear(self) -> None:
+        self._drop_dead_curves()
         self.dirty = True
 
 

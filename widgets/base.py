@@ -30,6 +30,29 @@ def decimate(x: np.ndarray, y: np.ndarray, points: int = 2000) -> tuple[np.ndarr
     return x[::stride], y[::stride]
 
 
+def depth_colours(count: int) -> list[pg.QtGui.QColor]:
+    """One colour per layer, dark (first) to light (head): depth reads as a
+    gradient where a legend of 20 names would not fit."""
+    cmap = pg.colormap.get("viridis")
+    return [cmap.map(0.85 * i / max(count - 1, 1), mode="qcolor") for i in range(count)]
+
+
+def layer_ticks(
+    names: Sequence[str], most: int = 12, offset: float = 0.0
+) -> list[list[tuple[float, str]]]:
+    """Tick labels for a layer axis ("layer7" -> "7", "head" stays): every k-th
+    layer when there are more than ``most``, and always the last (the head),
+    without the label just before it that it would run into ("20head")."""
+    count = len(names)
+    step = max(1, int(np.ceil(count / most)))
+    keep = list(range(0, count, step))
+    if count and keep[-1] != count - 1:
+        if step > 1 and count - 1 - keep[-1] <= step // 2:
+            keep.pop()  # too close to the head's label
+        keep.append(count - 1)
+    return [[(i + offset, names[i].rsplit("layer", 1)[-1]) for i in keep]]
+
+
 class LogAxis(pg.AxisItem):
     """An axis whose log mode labels decades only, and 2x and 5x within a
     decade when fewer than three decade marks are in view: pyqtgraph's own labels every

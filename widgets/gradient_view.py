@@ -9,7 +9,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel, decimate, log_axes
+from widgets.base import PALETTE, ViewPanel, decimate, depth_colours, layer_ticks, log_axes
 
 # A common rule of thumb (Karpathy, CS231n): updates near 1e-3 of the weights
 # per step; far below, learning crawls; far above, it is unstable.
@@ -22,13 +22,6 @@ def log10_safe(values: np.ndarray) -> np.ndarray:
         out = np.log10(values)
     out[~np.isfinite(out)] = np.nan
     return out
-
-
-def depth_colours(count: int) -> list[pg.QtGui.QColor]:
-    """One colour per layer, dark (first) to light (head): depth reads as a
-    gradient where a legend of 20 names would not fit."""
-    cmap = pg.colormap.get("viridis")
-    return [cmap.map(0.85 * i / max(count - 1, 1), mode="qcolor") for i in range(count)]
 
 
 NORM_TITLE_CLIPPED = (
@@ -110,10 +103,7 @@ class GradientView(ViewPanel):
         self.dirty = True
 
     def _axis(self, plot: pg.PlotItem, axis: str, names: list[str], most: int = 12) -> None:
-        step = max(1, int(np.ceil(len(names) / most)))
-        plot.getAxis(axis).setTicks(
-            [[(i, n.replace("layer", "")) for i, n in enumerate(names)][::step]]
-        )
+        plot.getAxis(axis).setTicks(layer_ticks(names, most))
 
     def draw(self) -> None:
         store = self.store

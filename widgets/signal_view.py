@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from widgets.base import PALETTE, ViewPanel, anchor_legend, log_axes
+from widgets.base import PALETTE, ViewPanel, anchor_legend, layer_ticks, log_axes
 
 
 class SignalView(ViewPanel):
@@ -53,9 +53,7 @@ class SignalView(ViewPanel):
         if self.data is None:
             return
         x = np.arange(len(self.names))
-        ticks = [
-            [(i, n.replace("layer", "")) for i, n in enumerate(self.names)][:: max(1, len(x) // 12)]
-        ]
+        ticks = layer_ticks(self.names)
         for plot in (self.std_plot, self.grad_plot):
             plot.getAxis("bottom").setTicks(ticks)
         for curve, key in (

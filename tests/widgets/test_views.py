@@ -412,3 +412,42 @@ def test_surface_at_interpolates_the_grid_bilinearly_and_is_nan_outside():
     np.testing.assert_allclose(surface_at(alphas, betas, values, points), expected)
     outside = surface_at(alphas, betas, values, np.array([[1.2, 0.0], [0.0, -2.5]]))
     assert np.isnan(outside).all()
+
+
+def test_layer_ticks_thin_long_axes_and_keep_the_head_apart():
+    from widgets.base import layer_ticks
+
+    short = [f"layer{i}" for i in range(1, 4)] + ["head"]
+    assert layer_ticks(short) == [[(0, "1"), (1, "2"), (2, "3"), (3, "head")]]
+    deep = [f"layer{i}" for i in range(1, 21)] + ["head"]  # 21 names, at most 12 labels
+    labels = [label for _, label in layer_ticks(deep)[0]]
+    assert labels == ["1", "3", "5", "7", "9", "11", "13", "15", "17", "19", "head"]
+    deep = [f"layer{i}" for i in range(1, 22)] + ["head"]  # 22: 21 would touch the head
+    labels = [label for _, label in layer_ticks(deep)[0]]
+    assert labels[-2:] == ["19", "head"]
+    assert layer_ticks(["probe/hist/layer2"], offset=0.5) == [[(0.5, "2")]]
+
+
+def test_dead_units_of_many_layers_are_coloured_by_depth_without_a_legend(qtbot):
+    def store_of(layers: int) -> MetricStore:
+        store = MetricStore()
+        names = tuple(f"layer{i}" for i in range(1, layers + 1))
+        for step in (10, 20):
+            store.append("probe/dead_fraction", step, np.linspace(0, 0.5, layers), names)
+            for name in names:
+                store.append(f"probe/hist/{name}", step, np.ones(4), ("b0", "b1", "b2", "b3"))
+        return store
+
+    view = ActivationView()
+    qtbot.addWidget(view)
+    view.set_store(store_of(12))
+    view.refresh()
+    assert len(view.dead_curves) == 12 and not view.dead_plot.legend.items
+    assert "dark: first layer" in view.dead_plot.titleLabel.text
+    first, last = view.dead_curves["layer1"], view.dead_curves["layer12"]
+    assert first.opts["pen"].color().lightness() < last.opts["pen"].color().lightness()
+    np.testing.assert_allclose(last.getData()[1], [0.5, 0.5])
+    view.set_store(store_of(3))  # few layers: a legend names them
+    view.refresh()
+    assert [item[1].text for item in view.dead_plot.legend.items] == ["layer1", "layer2", "layer3"]
+    assert "dark" not in view.dead_plot.titleLabel.text
