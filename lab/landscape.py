@@ -445,14 +445,14 @@ def _patches(
 
     key = ("patches", id(conv), x.data_ptr(), tuple(x.shape))
     if key not in cache:
-        samples, channels, height, width = x.shape
+        samples, channels = x.shape[:2]
         kh, kw = conv.kernel_size
-        out_h = (height + 2 * conv.padding[0] - conv.dilation[0] * (kh - 1) - 1) // conv.stride[
-            0
-        ] + 1
-        out_w = (width + 2 * conv.padding[1] - conv.dilation[1] * (kw - 1) - 1) // conv.stride[
-            1
-        ] + 1
+        out_h, out_w = (  # Conv2d's output size, one spatial axis at a time
+            (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+            for size, pad, dilation, kernel, stride in zip(
+                x.shape[2:], conv.padding, conv.dilation, conv.kernel_size, conv.stride, strict=True
+            )
+        )
         if 4 * samples * out_h * out_w * channels * kh * kw > PATCHES_MAX_BYTES:
             cache[key] = None
         else:
@@ -713,9 +713,17 @@ def interpolation(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Loss on the straight line from the initial (t=0) to the current (t=1)
     weights, extended by ``extend`` on both sides (Goodfellow et al., 2015)."""
-    coords = np.linspace(-extend, 1 + extend, points)
-    direction = {name: final[name] - initial[name] for name in final}
+    coords, direction = straight_line(initial, final, points, extend)
     return coords, line_1d(evaluator, initial, direction, coords)
+
+
+def straight_line(
+    initial: Params, final: Params, points: int = LINE_POINTS, extend: float = LINE_EXTEND
+) -> tuple[np.ndarray, Params]:
+    """The line's coordinates t, -extend .. 1 + extend, and its direction
+    final - initial (t = 0 is ``initial``, t = 1 ``final``)."""
+    coords = np.linspace(-extend, 1 + extend, points)
+    return coords, {name: final[name] - initial[name] for name in final}
 
 
 def matmul_flops(model: nn.Module, n_points: int) -> float:
@@ -787,7 +795,8 @@ class LandscapeJob:
             path = project(snapshots, params, d1, d2)
         with evaluator.eval_mode():
             center = evaluator.single(params)
-        line_t = np.linspace(-LINE_EXTEND, 1 + LINE_EXTEND, LINE_POINTS)
+        initial = {n: trainer.initial_params[n].to(p.device) for n, p in params.items()}
+        line_t, line_direction = straight_line(initial, params)
         self.result = Landscape(
             surface=Surface(
                 np.linspace(-span, span, resolution),
@@ -817,14 +826,7 @@ class LandscapeJob:
             span=span,
             mode_per_chunk=mode_per_chunk,
         )
-        initial = {n: trainer.initial_params[n].to(p.device) for n, p in params.items()}
-        line = iter_line(
-            evaluator,
-            initial,
-            {n: params[n] - initial[n] for n in params},
-            line_t,
-            mode_per_chunk=mode_per_chunk,
-        )
+        line = iter_line(evaluator, initial, line_direction, line_t, mode_per_chunk=mode_per_chunk)
         self._chunks = self._steps(grid, line, resolution * resolution, len(line_t))
 
     def _steps(

@@ -86,7 +86,6 @@ class GradientView(ViewPanel):
             axisItems=log_axes(),
             title=NORM_TITLE_UNCLIPPED,
         )
-        self._norm_title = NORM_TITLE_UNCLIPPED
         self.norm_plot.setLogMode(y=True)
         self.norm_plot.showGrid(y=True, alpha=0.3)
         self.norm_plot.setLabel("bottom", "step")
@@ -170,9 +169,8 @@ class GradientView(ViewPanel):
         clipped = series.column("clipped") > 0
         self.norm_curves["before_clip"].setData(*decimate(steps, before))
         title = NORM_TITLE_CLIPPED if clipped.any() else NORM_TITLE_UNCLIPPED
-        if title != self._norm_title:  # the key names only curves that are drawn
+        if title != self.norm_plot.titleLabel.text:  # the key names only curves that are drawn
             self.norm_plot.setTitle(title)
-            self._norm_title = title
         if clipped.any():
             self.norm_curves["after_clip"].setData(*decimate(steps, after))
             self.norm_curves["clipped"].setData(steps[clipped], before[clipped])
