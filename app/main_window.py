@@ -34,6 +34,7 @@ from lab.config import (
     TWO_CLASS_DATASETS,
     ConfigError,
     ExperimentConfig,
+    dead_units_absent,
     histogram_span,
 )
 from lab.metrics import MetricStore
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self._view("loss_view")
         self.tabs.currentChanged.connect(lambda index: self._view(VIEW_TABS[index][0]))
         self._spans: dict[str, tuple[float, float]] = {}
+        self._dead_reason: str | None = None  # why the run has no dead-unit figures
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
@@ -160,6 +162,7 @@ class MainWindow(QMainWindow):
                 view.set_store(self.store)
             if isinstance(view, ActivationView):
                 view.set_ranges(self._spans)
+                view.set_dead_watch(self._dead_reason)
             if isinstance(view, LandscapeView):
                 view.computeRequested.connect(
                     lambda kind, grid, span, points: self.client.send(
@@ -433,7 +436,7 @@ class MainWindow(QMainWindow):
         self.data_panel.thumbnail.set_data(
             event.x_train, event.y_train, event.task, event.class_names
         )
-        self.boundary_view.set_data(event.x_train, event.y_train)
+        self.boundary_view.set_data(event.x_train, event.y_train, event.class_names)
         self.store = MetricStore()
         if "activation_view" in self._views:
             self.activation_view.clear()
@@ -441,8 +444,10 @@ class MainWindow(QMainWindow):
             f"layer{i + 1}": histogram_span(layer.activation, self.config.probes)
             for i, layer in enumerate(self.config.model.layers)
         }
+        self._dead_reason = dead_units_absent(self.config.model, self.config.probes)
         if "activation_view" in self._views:
             self.activation_view.set_ranges(self._spans)
+            self.activation_view.set_dead_watch(self._dead_reason)
         for view in self._store_views():
             view.set_store(self.store)
         if event.reason not in ("start",):

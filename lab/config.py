@@ -30,6 +30,8 @@ SCHEMA_VERSION = 1
 
 MODEL_KINDS = ("mlp", "cnn")
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "identity")
+# Activations whose units can die (no positive output for any input): the dead-unit probe's
+DEAD_UNIT_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu")
 NORMS = ("none", "batch", "layer", "rms")
 NORM_POSITIONS = ("post", "pre")
 # How a residual branch is scaled: not at all, by 1/sqrt(2N) for N residual
@@ -327,6 +329,15 @@ def histogram_span(activation: str, probes: ProbesConfig) -> tuple[float, float]
     if activation == "tanh":
         return -1.0, 1.0
     return -probes.hist_range, probes.hist_range
+
+
+def dead_units_absent(model: ModelConfig, probes: ProbesConfig) -> str | None:
+    """Why a run has no dead-unit figures, or None when it has them."""
+    if not (probes.enabled and probes.dead_units):
+        return "the dead-unit probe is off"
+    if not any(layer.activation in DEAD_UNIT_ACTIVATIONS for layer in model.layers):
+        return "no ReLU-family layer; sigmoid and tanh units saturate instead"
+    return None
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab.config import ProbesConfig, histogram_span
+from lab.config import DEAD_UNIT_ACTIVATIONS, ProbesConfig, histogram_span
 from lab.metrics import MetricStore
 from lab.models.layers import activation_name
 
-RELU_FAMILY = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU)
 HIST_CAPACITY = 512  # rows kept of each histogram / unit-map series
 MAP_CAPACITY = 256
 
@@ -168,7 +167,7 @@ class Probes:
             _ActSpec(
                 *histogram_range(act, config),
                 saturation_bounds(act, config.saturation),
-                config.dead_units and isinstance(act, RELU_FAMILY),
+                config.dead_units and activation_name(act) in DEAD_UNIT_ACTIVATIONS,
             )
             for _, act in self.acts
         ]

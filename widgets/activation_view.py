@@ -11,6 +11,8 @@ from lab.metrics import MetricStore
 from widgets.base import PALETTE, ViewPanel, anchor_legend, depth_colours, layer_ticks
 
 DEAD_TITLE = "dead units per layer over time (share)"
+MAP_TITLE = "dead unit map, latest window (yellow = dead)"
+WAITING = "Activation probes appear on the first probed step."
 LEGEND_MOST = 8  # more layers than this: depth colours instead of a legend
 
 
@@ -55,9 +57,7 @@ class ActivationView(ViewPanel):
         self.dead_plot.setYRange(0, 1)
         self.dead_plot.setLabel("bottom", "step")
         self.dead_plot.addLegend(offset=(-10, 10), colCount=4)
-        self.map_plot = self.canvas.addPlot(
-            row=3, col=0, title="dead unit map, latest window (yellow = dead)"
-        )
+        self.map_plot = self.canvas.addPlot(row=3, col=0, title=MAP_TITLE)
         self.map_plot.setLabel("left", "layer")
         self.map_plot.setLabel("bottom", "unit")
         self.map_image = pg.ImageItem(levels=(0, 1))
@@ -65,6 +65,20 @@ class ActivationView(ViewPanel):
         self.map_plot.addItem(self.map_image)
         self.ranges: dict[str, tuple[float, float]] = {}
         self.dead_curves: dict[str, pg.PlotDataItem] = {}
+        self.dead_reason: str | None = None  # why no unit is watched, if none is
+
+    def set_dead_watch(self, reason: str | None) -> None:
+        """None when the model has units that can die and the probe counts them;
+        else the reason there are no dead-unit figures: the two dead-unit plots
+        are hidden and the caption gives the reason (the previous model's map
+        stayed on screen)."""
+        self.dead_reason = reason
+        for plot in (self.dead_plot, self.map_plot):
+            plot.setVisible(reason is None)
+        if reason is not None:
+            self._drop_dead_curves()
+            self.map_image.clear()
+        self.dirty = True
 
     def set_store(self, store: MetricStore) -> None:
         self.store = store
@@ -80,7 +94,7 @@ class ActivationView(ViewPanel):
             self.map_image.clear()
             self.std_curve.setData([], [])
             self.sat_curve.setData([], [])
-            self.caption.setText("Activation probes appear on the first probed step.")
+            self.caption.setText(WAITING)
             return
         counts = np.stack([store[n].latest for n in hist_names])  # layer x bin
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -97,7 +111,9 @@ class ActivationView(ViewPanel):
             keep = np.isfinite(saturation)
             self.sat_curve.setData(x[keep], saturation[keep])
             self._fit_legend(store["probe/act_std"].latest, saturating=bool(keep.any()))
-        if "probe/dead_fraction" in store:
+        if self.dead_reason is not None:
+            self.caption.setText(self._saturation_text(store))
+        elif "probe/dead_fraction" in store:
             dead = store["probe/dead_fraction"]
             watched = [
                 (name, dead.values[:, index])
@@ -136,6 +152,25 @@ class ActivationView(ViewPanel):
                     if np.isfinite(now).any():
                         text += f"; silent on this batch: {100 * np.nanmean(now):.1f}%"
                 self.caption.setText(text)
+
+    def _saturation_text(self, store: MetricStore) -> str:
+        """The caption where no unit can die: the reason, and the layer that
+        saturates most (sigmoid and tanh stall that way instead)."""
+        series = store.series.get("probe/act_std")
+        step = f"step {series.latest_step}: " if series is not None else ""
+        text = f"{step}no dead-unit figures ({self.dead_reason})"
+        if "probe/saturation" in store:
+            saturation = store["probe/saturation"]
+            latest = saturation.latest
+            if np.isfinite(latest).any():
+                worst = int(np.nanargmax(latest))
+                text += (
+                    f"; most saturated: {saturation.columns[worst]}"
+                    f" ({100 * latest[worst]:.1f}% of outputs)"
+                    if latest[worst] > 0
+                    else "; no output saturated"
+                )
+        return text
 
     def csv_table(self):
         header, rows = ["step", "probe", "layer", "value"], []
@@ -201,7 +236,11 @@ class ActivationView(ViewPanel):
         self.dead_curves.clear()
 
     def clear(self) -> None:
+        """Forget the previous run's pictures (a new model is built)."""
         self._drop_dead_curves()
+        self.map_image.clear()
+        self.hist_image.clear()
+        self.caption.setText(WAITING)
         self.dirty = True
 
 

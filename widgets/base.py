@@ -56,7 +56,9 @@ def layer_ticks(
 class LogAxis(pg.AxisItem):
     """An axis whose log mode labels decades only, and 2x and 5x within a
     decade when fewer than three decade marks are in view: pyqtgraph's own labels every
-    minor tick there, and the labels run into each other."""
+    minor tick there, and the labels run into each other. Where not even three
+    of those are in view (stds of 0.7 to 1.6 showed a lone "1"), evenly
+    spaced round values are labelled instead."""
 
     def logTickValues(self, minVal, maxVal, size, stdTicks):  # noqa: ANN001, ANN201, N802, N803
         lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
@@ -65,8 +67,37 @@ class LogAxis(pg.AxisItem):
         levels = [(float(stride), decades[::stride])]
         if len(decades) < 3:
             steps = [d + np.log10(m) for d in range(lo - 1, hi + 1) for m in (1, 2, 5)]
-            levels.append((None, [v for v in steps if minVal <= v <= maxVal and v not in decades]))
+            steps = [v for v in steps if minVal <= v <= maxVal and v not in decades]
+            if len(decades) + len(steps) < 3:
+                steps = [
+                    v
+                    for v in _round_steps(10.0**minVal, 10.0**maxVal)
+                    if not np.isclose(decades, v).any()
+                ]
+            levels.append((None, steps))
         return levels
+
+    def logTickStrings(self, values, scale, spacing):  # noqa: ANN001, ANN201, N802
+        """Up to three significant digits ("1.4", not pyqtgraph's "1"); powers of
+        ten written out small and large numbers as pyqtgraph does."""
+        plain = [f"{10.0**v * scale:.3g}" for v in values]
+        return [
+            text if "e" not in text else super(LogAxis, self).logTickStrings([v], scale, spacing)[0]
+            for v, text in zip(values, plain, strict=True)
+        ]
+
+
+def _round_steps(low: float, high: float) -> list[float]:
+    """log10 of the multiples of the largest 1, 2 or 5 x 10^k step that puts at
+    least three of them in [low, high] (low > 0)."""
+    third = (high - low) / 3
+    if not third > 0:
+        return []
+    decade = 10.0 ** np.floor(np.log10(third))
+    step = max(m * decade for m in (1, 2, 5) if m * decade <= third * (1 + 1e-9))
+    first = np.ceil(low / step - 1e-9)
+    values = (first + np.arange(int((high - low) / step) + 2)) * step
+    return [float(np.log10(v)) for v in values if low * (1 - 1e-12) <= v <= high * (1 + 1e-12)]
 
 
 def anchor_legend(legend: pg.LegendItem, bottom: bool) -> None:
@@ -99,7 +130,8 @@ class ViewPanel(QWidget):
         png.clicked.connect(self._ask_png)
         csv_button.clicked.connect(self._ask_csv)
         header = QHBoxLayout()
-        header.addWidget(QLabel(f"<b>{title}</b>"))
+        self.heading = QLabel(f"<b>{title}</b>")
+        header.addWidget(self.heading)
         header.addStretch(1)
         header.addWidget(png)
         header.addWidget(csv_button)

@@ -1,6 +1,7 @@
 """The decision boundary of a 2-D classifier (class colours, paler where the
 model is unsure) with the training points on top; for 1-D regression, the fitted
-curve over the data."""
+curve over the data; for image classifiers, which have no input plane to draw,
+the test set's confusion matrix from the latest evaluation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
+from lab.metrics import MetricStore
 from widgets.base import PALETTE, ViewPanel
+
+CONFUSION = "confusion"  # the trainer's series: counts, true x predicted, row-major
 
 
 def class_colours(n: int) -> np.ndarray:
@@ -30,9 +34,19 @@ class BoundaryView(ViewPanel):
         self.x: np.ndarray | None = None
         self.y: np.ndarray | None = None
         self.boundary: tuple | None = None
+        self.store = MetricStore()
+        self.class_names: list[str] = []
+        self.cell_texts: list[pg.TextItem] = []
 
-    def set_data(self, x: np.ndarray, y: np.ndarray) -> None:
+    def set_data(
+        self, x: np.ndarray, y: np.ndarray, class_names: list[str] | tuple[str, ...] = ()
+    ) -> None:
         self.x, self.y, self.boundary = x, y, None
+        self.class_names = list(class_names)
+        self.dirty = True
+
+    def set_store(self, store: MetricStore) -> None:
+        self.store = store
         self.dirty = True
 
     def set_boundary(
@@ -48,11 +62,18 @@ class BoundaryView(ViewPanel):
 
     def draw(self) -> None:
         x, y = self.x, self.y
-        if x is None or x.size == 0 or x.ndim != 2:  # images have no boundary to draw
+        images = x is not None and x.ndim != 2
+        self._set_confusion_axes(images)
+        regression = x is not None and x.ndim == 2 and x.shape[1] == 1
+        heading = "Confusion matrix" if images else "Prediction" if regression else self.title
+        self.heading.setText(f"<b>{heading}</b>")
+        if images:  # no input plane to draw a boundary in
+            self._draw_confusion()
+            return
+        if x is None or x.size == 0:
             self.image.clear()
             self.points.clear()
             self.fit.setData([], [])
-            self.caption.setText("No 2-D or 1-D data to draw (image data has no boundary view).")
             return
         if x.shape[1] == 1:  # regression: points and the fitted curve
             self.image.clear()
@@ -81,7 +102,91 @@ class BoundaryView(ViewPanel):
         self.image.setRect(float(xs[0]), float(ys[0]), float(xs[-1] - xs[0]), float(ys[-1] - ys[0]))
         self.caption.setText(f"predicted class at step {step}; paler where the model is unsure")
 
+    def _set_confusion_axes(self, confusion: bool) -> None:
+        """Class-name axes and a locked aspect for the matrix; plain ones else."""
+        if not confusion:
+            self._clear_cell_texts()
+        plot = self.plot
+        plot.setAspectLocked(confusion)
+        for side, label in (("bottom", "predicted class"), ("left", "true class")):
+            plot.setLabel(side, label if confusion else None)
+            if not confusion:
+                plot.getAxis(side).setTicks(None)
+
+    def _clear_cell_texts(self) -> None:
+        for item in self.cell_texts:
+            self.plot.removeItem(item)
+        self.cell_texts.clear()
+
+    def _draw_confusion(self) -> None:
+        """Rows are true classes (the first at the top), columns predictions;
+        each cell shows its count, shaded by its share of the row."""
+        self.points.clear()
+        self.fit.setData([], [])
+        self._clear_cell_texts()
+        if CONFUSION not in self.store:
+            self.image.clear()
+            self.caption.setText(
+                "Image data: the test set's confusion matrix appears at the first evaluation."
+            )
+            return
+        series = self.store[CONFUSION]
+        classes = int(round(np.sqrt(series.latest.size)))
+        counts = series.latest.reshape(classes, classes)
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        colour = np.array(QColor(PALETTE[0]).getRgb()[:3], dtype=np.float64)
+        rgb = 255 * (1 - shares[..., None]) + colour * shares[..., None]
+        # image axis 0 is x (prediction), axis 1 is y; true class t sits at y = k-1-t
+        self.image.setImage(np.transpose(rgb[::-1], (1, 0, 2)).astype(np.uint8), levels=(0, 255))
+        self.image.setRect(0, 0, classes, classes)
+        names = self._names(classes)
+        self.plot.getAxis("bottom").setTicks([[(j + 0.5, n) for j, n in enumerate(names)]])
+        self.plot.getAxis("left").setTicks(
+            [[(classes - 1 - t + 0.5, n) for t, n in enumerate(names)]]
+        )
+        for t in range(classes):
+            for j in range(classes):
+                text = pg.TextItem(
+                    f"{int(counts[t, j])}",
+                    color="w" if shares[t, j] > 0.5 else "k",
+                    anchor=(0.5, 0.5),
+                )
+                text.setPos(j + 0.5, classes - 1 - t + 0.5)
+                self.plot.addItem(text)
+                self.cell_texts.append(text)
+        self.plot.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
+        self.caption.setText(self._confusion_text(counts, names, series.latest_step))
+
+    def _names(self, classes: int) -> list[str]:
+        names = self.class_names[:classes]
+        return names + [f"class {c}" for c in range(len(names), classes)]
+
+    @staticmethod
+    def _confusion_text(counts: np.ndarray, names: list[str], step: int) -> str:
+        total = counts.sum()
+        text = f"test set at step {step}: {100 * np.trace(counts) / max(total, 1):.1f}% correct"
+        wrong = counts - np.diag(np.diag(counts))
+        if wrong.any():
+            t, j = np.unravel_index(int(np.argmax(wrong)), wrong.shape)
+            text += (
+                f"; most confused: {names[t]} taken for {names[j]}"
+                f" ({int(wrong[t, j])} of {int(counts[t].sum())})"
+            )
+        return text
+
     def csv_table(self):
+        if self.x is not None and self.x.ndim != 2:
+            if CONFUSION not in self.store:
+                return ["true", "predicted", "count"], []
+            series = self.store[CONFUSION]
+            classes = int(round(np.sqrt(series.latest.size)))
+            names = self._names(classes)
+            counts = series.latest.reshape(classes, classes)
+            return ["true", "predicted", "count"], [
+                [names[t], names[j], int(counts[t, j])]
+                for t in range(classes)
+                for j in range(classes)
+            ]
         if self.boundary is None:
             return ["x", "y", "value"], []
         xs, ys, values, confidence, _ = self.boundary

@@ -114,6 +114,12 @@ def test_deep_sigmoid_rebuilds_and_the_gradient_view_shows_the_collapse(qtbot, w
     qtbot.waitUntil(lambda: "first/last" in window.gradient_view.caption.text(), timeout=10000)
     ratio = float(window.gradient_view.caption.text().split("= ")[1].split(" ")[0])
     assert ratio < 1e-6
+    # the ReLU net's dead units are gone with it, and the view says why there are none
+    window.tabs.setCurrentWidget(window.activation_view)
+    caption = window.activation_view.caption
+    qtbot.waitUntil(lambda: "saturated" in caption.text(), timeout=10000)
+    assert "no ReLU-family layer" in caption.text()
+    assert window.activation_view.map_image.image is None
 
 
 def test_typed_invalid_value_shows_an_error_not_a_crash(qtbot, window):
@@ -295,4 +301,11 @@ def test_image_preset_shows_example_images_and_every_view_draws(qtbot, window):
         view = window.tabs.currentWidget()
         view.dirty = True
         view.refresh()
-    assert "image data has no boundary view" in window.boundary_view.caption.text()
+    assert "confusion matrix appears" in window.boundary_view.caption.text()
+    mark = rec.mark()  # an evaluation brings the test set's confusion matrix
+    window.play_action.trigger()
+    rec.wait_for(qtbot, p.MetricRows, lambda e: "confusion" in e.series, after=mark)
+    window.play_action.trigger()
+    window.tabs.setCurrentWidget(window.boundary_view)
+    qtbot.waitUntil(lambda: "% correct" in window.boundary_view.caption.text(), timeout=10000)
+    assert len(window.boundary_view.cell_texts) == len(built.class_names) ** 2

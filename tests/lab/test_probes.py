@@ -283,3 +283,21 @@ def test_signal_propagation_with_the_data_given_equals_making_it():
     config = deep("tanh", "xavier_normal")
     given = signal_propagation(config, data=make_dataset(config.data))
     np.testing.assert_array_equal(given.act_grad_norm, signal_propagation(config).act_grad_norm)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid"])
+def test_dead_unit_figures_exist_exactly_where_the_config_says(activation):
+    """The GUI explains missing dead-unit figures from the config alone
+    (dead_units_absent); the probes must agree with it on every activation."""
+    from lab.config import dead_units_absent
+
+    trainer = probed(
+        **{"model.layers[0].activation": activation, "model.layers[1].activation": activation}
+    )
+    trainer.step()
+    config = trainer.config
+    absent = dead_units_absent(config.model, config.probes)
+    has_figures = trainer.probes.latest.dead_fraction is not None
+    assert has_figures == (absent is None)
+    off = config.probes.__class__(dead_units=False)
+    assert dead_units_absent(config.model, off) == "the dead-unit probe is off"

@@ -47,6 +47,27 @@ def test_evaluation_rows_every_eval_every_steps():
     assert row["test_acc"] == pytest.approx(float(np.mean(predicted == trainer.data.y_test)))
 
 
+def test_confusion_counts_equal_a_recount_of_the_test_predictions():
+    from lab.presets import PRESETS
+
+    trainer = Trainer(PRESETS["shapes-cnn"].with_changes({"data.n_samples": 300}))
+    trainer.run(20)
+    row = trainer.log_evaluation()
+    series = trainer.store["confusion"]
+    assert series.latest_step == 20
+    classes = trainer.data.n_outputs
+    predicted = trainer.predict(trainer.data.x_test).argmax(axis=1)
+    by_hand = np.zeros((classes, classes))
+    for true, guess in zip(trainer.data.y_test, predicted, strict=True):
+        by_hand[true, guess] += 1
+    np.testing.assert_array_equal(series.latest.reshape(classes, classes), by_hand)
+    assert series.columns[classes + 2] == "true1_pred2"
+    assert np.trace(by_hand) / by_hand.sum() == pytest.approx(row["test_acc"])
+    regression = Trainer(tiny_config(**{"data.name": "regression1d"}))
+    regression.log_evaluation()
+    assert "confusion" not in regression.store
+
+
 def test_change_classification():
     base = tiny_config()
     assert classify_change(base, base.with_changes({"optim.lr": 0.5})).kind == "live"

@@ -4,10 +4,11 @@ import dataclasses
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QColor
 
 from lab.metrics import MetricStore
 from widgets.activation_view import ActivationView, share_ceiling
-from widgets.base import LogAxis
+from widgets.base import PALETTE, LogAxis
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import BAR_WIDTH, GradientView
 from widgets.loss_view import LossView
@@ -377,12 +378,38 @@ def test_data_thumbnail_shows_images_a_row_per_class_then_points_again(qtbot):
     assert not thumb.getViewBox().state["aspectLocked"]  # y against x: free
 
 
-def test_boundary_view_says_images_have_no_boundary(qtbot):
+def test_image_classifiers_get_the_test_confusion_matrix_instead_of_a_boundary(qtbot, tmp_path):
     view = BoundaryView()
     qtbot.addWidget(view)
-    view.set_data(np.zeros((8, 1, 16, 16)), np.arange(8) % 4)  # what the engine sends for images
+    names = ("circle", "square", "triangle")
+    view.set_data(np.zeros((8, 1, 16, 16)), np.arange(8) % 3, names)  # what the engine sends
     view.refresh()
-    assert "image data has no boundary view" in view.caption.text()
+    assert "first evaluation" in view.caption.text() and "Confusion" in view.heading.text()
+    store = MetricStore()
+    counts = np.array([[10, 0, 0], [1, 6, 3], [0, 2, 8]])  # true x predicted
+    columns = [f"true{t}_pred{p}" for t in range(3) for p in range(3)]
+    store.append("confusion", 40, counts.reshape(-1), columns)
+    view.set_store(store)
+    view.refresh()
+    assert view.caption.text() == (
+        "test set at step 40: 80.0% correct; most confused: square taken for triangle (3 of 10)"
+    )
+    # each cell's count sits on its cell: true class t on row k-1-t, the first on top
+    cells = {
+        (round(t.pos().x() - 0.5), round(t.pos().y() - 0.5)): t.toPlainText()
+        for t in view.cell_texts
+    }
+    assert cells[(0, 2)] == "10" and cells[(2, 1)] == "3" and cells[(1, 0)] == "2"
+    shaded = view.image.image  # x = predicted, y = 2 - true; full colour = whole row
+    assert shaded[0, 2].tolist() == list(QColor(PALETTE[0]).getRgb()[:3])
+    assert shaded[1, 2].tolist() == [255, 255, 255]  # no circle taken for a square
+    ticks = view.plot.getAxis("left")._tickLevels[0]
+    assert [label for _, label in sorted(ticks)] == ["triangle", "square", "circle"]
+    view.export_csv(str(tmp_path / "confusion.csv"))
+    assert "square,triangle,3" in (tmp_path / "confusion.csv").read_text()
+    view.set_data(np.zeros((4, 2)), np.arange(4) % 2)  # 2-D points again: plain axes
+    view.refresh()
+    assert not view.cell_texts and view.plot.getAxis("left")._tickLevels is None
 
 
 def test_dead_map_leaves_units_a_narrower_layer_lacks_blank(qtbot):
@@ -451,3 +478,47 @@ def test_dead_units_of_many_layers_are_coloured_by_depth_without_a_legend(qtbot)
     view.refresh()
     assert [item[1].text for item in view.dead_plot.legend.items] == ["layer1", "layer2", "layer3"]
     assert "dark" not in view.dead_plot.titleLabel.text
+
+
+def test_a_model_without_relu_family_layers_shows_why_it_has_no_dead_units(qtbot):
+    """Switching from a ReLU CNN to a sigmoid MLP left the CNN's dead-unit map
+    and caption on screen: the view now clears them and says why."""
+    view = ActivationView()
+    qtbot.addWidget(view)
+    view.set_store(fake_store())  # has dead-unit maps
+    view.refresh()
+    assert view.map_image.image is not None and view.dead_curves
+    view.clear()  # a new model is built
+    view.set_dead_watch("no ReLU-family layer; sigmoid and tanh units saturate instead")
+    sigmoid = MetricStore()
+    sigmoid.append("probe/hist/layer1", 20, [1, 2], ("bin0", "bin1"))
+    sigmoid.append("probe/act_std", 20, [0.1, 0.2], ("layer1", "layer2"))
+    sigmoid.append("probe/saturation", 20, [0.25, 0.5], ("layer1", "layer2"))
+    view.set_store(sigmoid)
+    view.refresh()
+    assert view.map_image.image is None and not view.dead_curves
+    assert not view.dead_plot.isVisible() and not view.map_plot.isVisible()
+    assert view.caption.text() == (
+        "step 20: no dead-unit figures (no ReLU-family layer; sigmoid and tanh units"
+        " saturate instead); most saturated: layer2 (50.0% of outputs)"
+    )
+    sigmoid.append("probe/saturation", 30, [0.0, 0.0], ("layer1", "layer2"))
+    view.set_store(sigmoid)
+    view.refresh()
+    assert view.caption.text().endswith("; no output saturated")
+    view.set_dead_watch(None)  # a ReLU model again: the plots come back
+    assert view.dead_plot.isVisible() and view.map_plot.isVisible()
+
+
+def test_log_axis_labels_round_values_where_no_three_1_2_5_marks_are_in_view(qtbot):
+    """Layer stds of 0.7 to 1.6 on a log axis were labelled with a lone "1"."""
+    axis = LogAxis("left")
+    levels = axis.logTickValues(np.log10(0.7), np.log10(1.6), 300, [])
+    assert levels[0] == (1.0, [0.0])
+    labelled = sorted(levels[0][1] + levels[1][1])
+    np.testing.assert_allclose(10.0 ** np.array(labelled), [0.8, 1.0, 1.2, 1.4, 1.6])
+    assert axis.logTickStrings(labelled, 1.0, None) == ["0.8", "1", "1.2", "1.4", "1.6"]
+    narrow = axis.logTickValues(np.log10(2.03), np.log10(2.11), 300, [])  # no decade at all
+    np.testing.assert_allclose(10.0 ** np.array(narrow[1][1]), [2.04, 2.06, 2.08, 2.1])
+    # far from 1, labels keep pyqtgraph's powers of ten
+    assert axis.logTickStrings([-5.0, np.log10(2e-5), 0.0], 1.0, None) == ["10⁻⁵", "2·10⁻⁵", "1"]
