@@ -106,7 +106,7 @@ class LandscapeView(ViewPanel):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(120)
-        self.auto = QCheckBox("every")
+        self.auto = QCheckBox("auto every")
         self.auto_steps = QSpinBox()
         self.auto_steps.setRange(10, 10**6)
         self.auto_steps.setValue(500)
@@ -120,7 +120,9 @@ class LandscapeView(ViewPanel):
         self.three_d.setToolTip(
             "3-D surface" if self.gl_ok else "OpenGL is not available here: 2-D only"
         )
-        row = QHBoxLayout()
+        # Two rows: one row of every control made the tab ~1100 px wide at least,
+        # and showing it squeezed the docks beside it; now ~550 px, as the others.
+        row, options = QHBoxLayout(), QHBoxLayout()
         for label, widget in [
             ("dirs", self.kind),
             ("grid", self.grid),
@@ -129,20 +131,22 @@ class LandscapeView(ViewPanel):
         ]:
             row.addWidget(QLabel(label))
             row.addWidget(widget)
+        row.addWidget(self.compute)
         for widget in (
-            self.compute,
-            self.cancel,
             self.progress,
+            self.cancel,
             self.auto,
             self.auto_steps,
             QLabel("steps"),
             self.log_colour,
             self.three_d,
         ):
-            row.addWidget(widget)
-        row.addStretch(1)
+            options.addWidget(widget)
+        for line in (row, options):
+            line.addStretch(1)
         layout = self.layout()
         layout.insertLayout(1, row)
+        layout.insertLayout(2, options)
         # 2-D: heatmap, contours, path; 3-D on a stacked page made when first asked for
         self.stack = QStackedWidget()
         layout.replaceWidget(self.canvas, self.stack)
