@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QCheckBox
 from lab.metrics import MetricStore
 from widgets.base import PALETTE, ViewPanel, decimate, log_axes
 
+UNBOUNDED = 16777215  # Qt's QWIDGETSIZE_MAX
+
 
 class LossView(ViewPanel):
     def __init__(self) -> None:
@@ -65,6 +67,7 @@ class LossView(ViewPanel):
                 values = series.column(name)
                 keep = np.isfinite(values)
                 self.curves[name].setData(series.steps[keep], values[keep])
+            self._show_accuracy(bool(np.isfinite(series.column("test_acc")).any()))
             last = (
                 dict(zip(series.columns, series.latest, strict=True))
                 if series.latest is not None
@@ -78,6 +81,13 @@ class LossView(ViewPanel):
             for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
                 self.curves[name].setData([], [])
             self.caption.setText("Press play: curves appear as the model trains.")
+
+    def _show_accuracy(self, shown: bool) -> None:
+        """Regression has no accuracy: no empty plot, and its room goes to the
+        loss (a hidden plot keeps its row's stretch and minimum height: both go)."""
+        self.acc_plot.setVisible(shown)
+        self.acc_plot.setMaximumHeight(UNBOUNDED if shown else 0)
+        self.canvas.ci.layout.setRowStretchFactor(1, 2 if shown else 0)
 
     def csv_table(self):
         """Every step row (batch loss, lr), with the evaluation columns on the

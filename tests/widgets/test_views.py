@@ -84,6 +84,13 @@ def test_loss_view_draws_the_series_and_exports_them(qtbot, tmp_path):
     assert view.loss_plot.getAxis("left").logMode
     low, high = view.lr_plot.viewRange()[1]  # a constant rate: drawn from zero
     assert low == 0 and high == pytest.approx(0.011)
+    assert view.acc_plot.isVisible()
+    regression = MetricStore()  # no accuracy: no empty accuracy plot
+    nan = float("nan")
+    regression.append("eval", 10, [0.5, 0.6, nan, nan, 0.01, 0.5, 1.0], store["eval"].columns)
+    view.set_store(regression)
+    view.refresh()
+    assert not view.acc_plot.isVisible() and view.caption.text() == "step 10: test loss 0.6000"
 
 
 def test_gradient_view_shows_the_ratio_and_heatmap(qtbot):
