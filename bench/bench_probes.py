@@ -37,18 +37,23 @@ def hand_loop(trainer: Trainer):
     return run
 
 
-def block_cost(probed: Trainer, bare: Trainer, blocks: int = 40) -> tuple[float, float]:
+def block_cost(
+    probed: Trainer, bare: Trainer, blocks: int = 40, warm_up: int = 2
+) -> tuple[float, float]:
     """Extra cost of probing every N steps, step by step: the two trainers take
-    turns in blocks of N steps (the probed one's block ends on its collection),
-    each step timed; per position in the block the median is taken, and the
-    blocks' sums compared. Both blocks start cold after the other trainer's,
-    alike. Returns (the cost as a fraction, the extra milliseconds per block)."""
+    turns, each running ``warm_up`` untimed blocks of N steps and then one
+    timed block (the probed one's blocks end on its collection), so the timed
+    block runs warm, as a trainer does that trains alone (right after the other
+    trainer's turn both ran ~2 ms per block slower, unevenly). Per position in
+    the block the median is taken, and the blocks' sums compared. Returns (the
+    cost as a fraction, the extra milliseconds per block)."""
     every = probed.config.probes.every
     while not probed.probes.wants(probed.step_count + every):
         probed.step()  # align: the block's last step is the collection
     times = {"probed": [[] for _ in range(every)], "bare": [[] for _ in range(every)]}
     for _ in range(blocks):
         for name, trainer in (("probed", probed), ("bare", bare)):
+            trainer.run(warm_up * every)
             for position in range(every):
                 start = time.perf_counter()
                 trainer.step()

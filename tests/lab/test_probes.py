@@ -25,8 +25,12 @@ def capture(module: torch.nn.Module, sink: list) -> torch.utils.hooks.RemovableH
     )
 
 
-def test_gradient_weight_and_update_norms_match_hand_computation():
-    trainer = probed()
+@pytest.mark.parametrize("depth", [2, 4])  # 4: equal shapes, summarised stacked
+def test_gradient_weight_and_update_norms_match_hand_computation(depth):
+    import dataclasses
+
+    config = tiny_config(**{"probes.every": 1})
+    trainer = Trainer(dataclasses.replace(config, model=ModelConfig(layers=mlp_layers(depth, 16))))
     trainer.run(3)
     snap = trainer.probes.latest
     grads = [p.grad for p in trainer.params]
@@ -48,7 +52,16 @@ def test_gradient_weight_and_update_norms_match_hand_computation():
     )
     assert snap.step == 3
     assert trainer.store["probe/grad_norm"].steps.tolist() == [1, 2, 3]
-    assert trainer.store["probe/grad_norm"].columns == ("layer1", "layer2", "head")
+    layers = tuple(f"layer{i + 1}" for i in range(depth))
+    assert trainer.store["probe/grad_norm"].columns == (*layers, "head")
+    # every layer, the last hidden one included (its shapes are grouped with others)
+    last = depth - 1
+    layer_last = torch.cat([g.reshape(-1) for g in grads[2 * last : 2 * last + 2]])
+    assert snap.grad_norm[last] == pytest.approx(float(layer_last.norm()), rel=1e-5)
+    before_last = torch.cat([w.reshape(-1) for w in w_before[2 * last : 2 * last + 2]]).norm()
+    assert snap.update_ratio[last] == pytest.approx(
+        lr * float(layer_last.norm()) / float(before_last), rel=1e-4
+    )
 
 
 def test_activation_statistics_match_numpy():
