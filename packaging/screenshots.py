@@ -15,6 +15,8 @@ SHOTS = [
     ("activations.png", "spirals-mlp", "activation_view", 0.0, {}),
     ("boundary.png", "spirals-mlp", "boundary_view", 0.0, {}),
     ("signal-deep-sigmoid.png", "deep-sigmoid", "signal_view", 0.0, {}),
+    ("confusion-cnn.png", "shapes-cnn", "boundary_view", 6.0, {}),
+    ("activations-deep-sigmoid.png", "deep-sigmoid", "activation_view", 2.0, {}),
     ("gradients-deep-relu.png", "deep-relu-he", "gradient_view", 3.0, {"optim.lr": 0.05}),
 ]
 
