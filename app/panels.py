@@ -12,8 +12,10 @@ from lab.config import (
     NORM_POSITIONS,
     OPTIMIZERS,
     PRECISIONS,
+    REGRESSION_DATASETS,
     RESIDUAL_SCALES,
     SCHEDULES,
+    TWO_CLASS_DATASETS,
     ExperimentConfig,
     flatten,
 )
@@ -136,6 +138,18 @@ class DataPanel(QWidget):
 
     def set_config(self, config: ExperimentConfig) -> None:
         self.form.set_values(flatten(config.to_dict()))
+        # the class count is the dataset's own for these: nothing to choose
+        name = config.data.name
+        fixed = name in TWO_CLASS_DATASETS or name in REGRESSION_DATASETS
+        classes = self.form.editors["data.n_classes"]
+        classes.setEnabled(not fixed)
+        classes.setToolTip(
+            f"{name} has no classes to choose"
+            if name in REGRESSION_DATASETS
+            else f"{name} has two classes"
+            if fixed
+            else "data.n_classes"
+        )
 
 
 class KnobsPanel(QWidget):

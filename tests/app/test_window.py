@@ -309,3 +309,23 @@ def test_image_preset_shows_example_images_and_every_view_draws(qtbot, window):
     window.tabs.setCurrentWidget(window.boundary_view)
     qtbot.waitUntil(lambda: "% correct" in window.boundary_view.caption.text(), timeout=10000)
     assert len(window.boundary_view.cell_texts) == len(built.class_names) ** 2
+
+
+def test_data_panel_offers_a_class_count_only_where_the_dataset_has_one_to_choose(qtbot):
+    from app.panels import DataPanel
+    from lab.presets import PRESETS
+
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    classes = panel.form.editors["data.n_classes"]
+    for preset, free in [
+        ("spirals-mlp", True),
+        ("moons-mlp", False),
+        ("regression-mlp", False),
+        ("shapes-cnn", True),
+    ]:
+        panel.set_config(PRESETS[preset])
+        assert classes.isEnabled() == free, preset
+    assert classes.toolTip() == "data.n_classes"  # shapes-cnn last
+    panel.set_config(PRESETS["regression-mlp"])
+    assert classes.toolTip() == "regression1d has no classes to choose"
