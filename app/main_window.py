@@ -341,6 +341,7 @@ class MainWindow(QMainWindow):
             self.show_config(config)
         else:
             self.knobs_panel.schedule.set_curve(*lr_curve(config.optim, config.train.steps))
+            self.knobs_panel.show_used(config)  # an optimiser, schedule or clip change
         self.client.send(p.SetConfig(config.to_dict()))
 
     def load_preset(self, name: str) -> None:

@@ -10,10 +10,12 @@ from lab.config import (
     DATASETS,
     INIT_SCHEMES,
     NORM_POSITIONS,
+    OPTIMIZER_FIELDS,
     OPTIMIZERS,
     PRECISIONS,
     REGRESSION_DATASETS,
     RESIDUAL_SCALES,
+    SCHEDULE_FIELDS,
     SCHEDULES,
     TWO_CLASS_DATASETS,
     ExperimentConfig,
@@ -309,3 +311,29 @@ class KnobsPanel(QWidget):
     def set_config(self, config: ExperimentConfig) -> None:
         self.form.set_values(flatten(config.to_dict()))
         self.schedule.set_curve(*lr_curve(config.optim, config.train.steps))
+        self.show_used(config)
+
+    def show_used(self, config: ExperimentConfig) -> None:
+        """Knobs the chosen optimiser, schedule or clipping mode does not read
+        are greyed out, saying so: a student dragging SGD's momentum under
+        Adam saw nothing happen and no reason why."""
+        optim = config.optim
+        optimiser_fields = {f for fields in OPTIMIZER_FIELDS.values() for f in fields}
+        schedule_fields = {f for fields in SCHEDULE_FIELDS.values() for f in fields}
+        for path, editor in self.form.editors.items():
+            section, _, name = path.partition(".")
+            if section != "optim" or name == "lr":
+                continue
+            if name in optimiser_fields:
+                on = name in OPTIMIZER_FIELDS[optim.name]
+                why = f"{optim.name} does not use it"
+            elif name in schedule_fields:
+                on = name in SCHEDULE_FIELDS[optim.schedule]
+                why = f"the {optim.schedule} schedule does not use it"
+            elif name == "clip_value":
+                on, why = optim.clip != "none", "clipping is off"
+            else:
+                continue
+            editor.setEnabled(on)
+            spec = self.form.fields[path]
+            editor.setToolTip((spec.tip or path) if on else f"{path}: {why}")

@@ -57,6 +57,21 @@ INPUT_WIDTHS = {"regression1d": 1, "shapes": 1} | {
 REGRESSION_DATASETS = ("regression1d",)
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw")
 SCHEDULES = ("constant", "step", "warmup_cosine", "one_cycle")
+# The optim fields each optimiser reads (all of them live: a running optimiser
+# takes a change on its next step) and each schedule reads besides lr.
+OPTIMIZER_FIELDS = {
+    "sgd": ("lr", "momentum", "weight_decay", "nesterov"),
+    "rmsprop": ("lr", "momentum", "alpha", "eps", "weight_decay"),
+    "adagrad": ("lr", "eps", "weight_decay"),
+    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "adamw": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+}
+SCHEDULE_FIELDS = {
+    "constant": (),
+    "step": ("step_size", "gamma"),
+    "warmup_cosine": ("warmup_steps", "min_lr_ratio"),
+    "one_cycle": ("warmup_steps",),
+}
 CLIP_MODES = ("none", "norm", "value")
 DEVICES = ("cpu", "cuda", "mps", "auto")
 PRECISIONS = ("fp32", "bf16")

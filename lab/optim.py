@@ -10,16 +10,10 @@ from collections.abc import Iterable
 
 import torch
 
-from lab.config import OptimConfig
+from lab.config import OPTIMIZER_FIELDS, OptimConfig
 
-# Fields a running optimiser can take without being rebuilt, per optimiser.
-_LIVE_FIELDS = {
-    "sgd": ("lr", "momentum", "weight_decay", "nesterov"),
-    "rmsprop": ("lr", "momentum", "alpha", "eps", "weight_decay"),
-    "adagrad": ("lr", "eps", "weight_decay"),
-    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
-    "adamw": ("lr", "beta1", "beta2", "eps", "weight_decay"),
-}
+# Fields a running optimiser can take without being rebuilt: all it reads.
+_LIVE_FIELDS = OPTIMIZER_FIELDS
 
 
 # Adam, AdamW and Adagrad have fused kernels (one kernel for all tensors): on

@@ -329,3 +329,32 @@ def test_data_panel_offers_a_class_count_only_where_the_dataset_has_one_to_choos
     assert classes.toolTip() == "data.n_classes"  # shapes-cnn last
     panel.set_config(PRESETS["regression-mlp"])
     assert classes.toolTip() == "regression1d has no classes to choose"
+
+
+def test_choosing_sgd_in_the_window_enables_momentum_at_once(qtbot, window):
+    editors = window.knobs_panel.form.editors
+    window.knobs_panel.form.editors["optim.name"].setCurrentText("adam")
+    assert not editors["optim.momentum"].isEnabled()
+    window.knobs_panel.form.editors["optim.name"].setCurrentText("sgd")
+    assert editors["optim.momentum"].isEnabled() and not editors["optim.beta1"].isEnabled()
+
+
+def test_knobs_the_chosen_optimiser_or_schedule_ignores_are_greyed_out(qtbot):
+    from app.panels import KnobsPanel
+    from lab.presets import PRESETS
+
+    panel = KnobsPanel()
+    qtbot.addWidget(panel)
+    editors = panel.form.editors
+    adam = PRESETS["spirals-mlp"].with_changes({"optim.name": "adam", "optim.clip": "none"})
+    panel.set_config(adam)
+    assert not editors["optim.momentum"].isEnabled() and editors["optim.beta1"].isEnabled()
+    assert editors["optim.momentum"].toolTip() == "optim.momentum: adam does not use it"
+    assert not editors["optim.clip_value"].isEnabled()
+    assert not editors["optim.step_size"].isEnabled()  # constant schedule
+    panel.set_config(
+        adam.with_changes({"optim.name": "sgd", "optim.schedule": "step", "optim.clip": "norm"})
+    )
+    assert editors["optim.momentum"].isEnabled() and not editors["optim.beta1"].isEnabled()
+    assert editors["optim.step_size"].isEnabled() and not editors["optim.warmup_steps"].isEnabled()
+    assert editors["optim.clip_value"].isEnabled() and editors["optim.weight_decay"].isEnabled()

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pytest
@@ -125,3 +126,47 @@ def test_the_schedule_drives_the_optimizer_lr():
     )
     lrs = [trainer.step().lr for _ in range(7)]
     assert lrs == pytest.approx([0.1] * 3 + [0.01] * 3 + [0.001])
+
+
+# A value unlike each field's default, valid for every optimiser and schedule.
+_OTHER = {
+    "momentum": 0.5,
+    "nesterov": True,
+    "beta1": 0.8,
+    "beta2": 0.99,
+    "eps": 1e-6,
+    "alpha": 0.9,
+    "weight_decay": 0.01,
+    "step_size": 50,
+    "gamma": 0.3,
+    "warmup_steps": 20,
+    "min_lr_ratio": 0.2,
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizer_fields_name_exactly_what_each_optimiser_reads(name):
+    """The knobs panel greys out what OPTIMIZER_FIELDS leaves out: changing any
+    of those must leave the optimiser as it was, and any listed one change it."""
+    from lab.config import OPTIMIZER_FIELDS
+    from lab.optim import build_optimizer
+
+    def hyper(config: OptimConfig) -> dict:
+        group = build_optimizer([torch.nn.Parameter(torch.ones(2))], config).param_groups[0]
+        return {k: v for k, v in group.items() if k != "params"}
+
+    base = OptimConfig(name=name)
+    for field in ("momentum", "nesterov", "beta1", "beta2", "eps", "alpha", "weight_decay"):
+        changed = hyper(dataclasses.replace(base, **{field: _OTHER[field]})) != hyper(base)
+        assert changed == (field in OPTIMIZER_FIELDS[name]), (name, field)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "step", "warmup_cosine", "one_cycle"])
+def test_schedule_fields_name_exactly_what_each_schedule_reads(schedule):
+    from lab.config import SCHEDULE_FIELDS
+
+    base = OptimConfig(schedule=schedule)
+    for field in ("step_size", "gamma", "warmup_steps", "min_lr_ratio"):
+        other = dataclasses.replace(base, **{field: _OTHER[field]})
+        changed = not (lr_curve(other, 2000)[1] == lr_curve(base, 2000)[1]).all()
+        assert changed == (field in SCHEDULE_FIELDS[schedule]), (schedule, field)
