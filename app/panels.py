@@ -314,17 +314,21 @@ class KnobsPanel(QWidget):
         self.show_used(config)
 
     def show_used(self, config: ExperimentConfig) -> None:
-        """Knobs the chosen optimiser, schedule or clipping mode does not read
-        are greyed out, saying so: a student dragging SGD's momentum under
-        Adam saw nothing happen and no reason why."""
-        optim = config.optim
+        """Knobs the chosen init scheme, optimiser, schedule or clipping mode
+        does not read are greyed out, saying so: a student dragging SGD's
+        momentum under Adam saw nothing happen and no reason why."""
+        optim, scheme = config.optim, config.init.scheme
         optimiser_fields = {f for fields in OPTIMIZER_FIELDS.values() for f in fields}
         schedule_fields = {f for fields in SCHEDULE_FIELDS.values() for f in fields}
         for path, editor in self.form.editors.items():
             section, _, name = path.partition(".")
-            if section != "optim" or name == "lr":
+            if path == "init.std":  # the spread of the plain normal scheme only
+                on, why = scheme == "normal", f"{scheme} sets its own scale"
+            elif path == "init.gain":
+                on, why = scheme != "zeros", "zeros has no scale"
+            elif section != "optim" or name == "lr":
                 continue
-            if name in optimiser_fields:
+            elif name in optimiser_fields:
                 on = name in OPTIMIZER_FIELDS[optim.name]
                 why = f"{optim.name} does not use it"
             elif name in schedule_fields:

@@ -352,6 +352,9 @@ def test_knobs_the_chosen_optimiser_or_schedule_ignores_are_greyed_out(qtbot):
     assert editors["optim.momentum"].toolTip() == "optim.momentum: adam does not use it"
     assert not editors["optim.clip_value"].isEnabled()
     assert not editors["optim.step_size"].isEnabled()  # constant schedule
+    assert not editors["init.std"].isEnabled()  # he_normal sets its own scale
+    panel.set_config(adam.with_changes({"init.scheme": "normal"}))
+    assert editors["init.std"].isEnabled() and editors["init.gain"].isEnabled()
     panel.set_config(
         adam.with_changes({"optim.name": "sgd", "optim.schedule": "step", "optim.clip": "norm"})
     )
