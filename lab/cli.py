@@ -108,13 +108,20 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     trainer = load_trainer(args.run_dir)
     start = time.perf_counter()
 
-    shown = [-1]  # the last whole percent printed: a line per percent, not per chunk
+    # On a terminal one line redrawn per percent; into a file or pipe (where
+    # the carriage returns piled up 100 updates on one line) a line per quarter.
+    interactive = sys.stdout.isatty()
+    every = 1 if interactive else 25
+    shown = [-1]  # the last percent printed
 
     def progress(fraction: float, _partial: object) -> bool:
-        percent = int(100 * fraction)
+        percent = int(100 * fraction) // every * every
         if not args.quiet and percent != shown[0]:
             shown[0] = percent
-            print(f"\rlandscape {percent:3d}%", end="", flush=True)
+            if interactive:
+                print(f"\rlandscape {percent:3d}%", end="", flush=True)
+            else:
+                print(f"landscape {percent:3d}%", flush=True)
         return True
 
     result = landscape_for(
@@ -147,7 +154,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     atomic_write_with(args.out, lambda handle: np.savez_compressed(handle, **arrays))
     low, high = np.nanmin(result.surface.losses), np.nanmax(result.surface.losses)
     print(
-        f"\nknoblab: {args.grid}x{args.grid} {args.dirs} landscape of step {trainer.step_count} "
+        ("\n" if interactive and not args.quiet else "")
+        + f"knoblab: {args.grid}x{args.grid} {args.dirs} landscape of step {trainer.step_count} "
         f"in {elapsed:.2f} s; loss {low:.4g} .. {high:.4g}, centre {result.center_loss:.4g};"
         f" wrote {args.out}"
     )

@@ -128,7 +128,6 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
             "300",
             "--out",
             str(out),
-            "--quiet",
         ]
     )
     assert code == 0
@@ -158,7 +157,10 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
             p.copy_(restored.initial_params[name])
         start = restored.loss_fn(model(restored.x_train[:300]), restored.y_train[:300])
     assert line[np.isclose(line_t, 0.0)] == pytest.approx(float(start), rel=1e-5)
-    assert "11x11 pca landscape of step 200" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "11x11 pca landscape of step 200" in out
+    # not a terminal: a progress line per quarter, no carriage returns piling up
+    assert "\r" not in out and "landscape 100%\n" in out and "landscape  13%" not in out
 
 
 def test_export_and_landscape_need_a_checkpoint(tmp_path, capsys):
