@@ -8,7 +8,14 @@ import numpy as np
 import pyqtgraph as pg
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel, anchor_legend, depth_colours, layer_ticks
+from widgets.base import (
+    PALETTE,
+    ViewPanel,
+    depth_colours,
+    freest_height,
+    layer_ticks,
+    place_legend,
+)
 
 DEAD_TITLE = "dead units per layer over time (share)"
 MAP_TITLE = "dead unit map, latest window (yellow = dead)"
@@ -110,7 +117,7 @@ class ActivationView(ViewPanel):
             saturation = store["probe/saturation"].latest
             keep = np.isfinite(saturation)
             self.sat_curve.setData(x[keep], saturation[keep])
-            self._fit_legend(store["probe/act_std"].latest, saturating=bool(keep.any()))
+            self._fit_legend(store["probe/act_std"].latest, saturation, bool(keep.any()))
         if self.dead_reason is not None:
             self.caption.setText(self._saturation_text(store))
         elif "probe/dead_fraction" in store:
@@ -195,17 +202,19 @@ class ActivationView(ViewPanel):
         self.ranges = ranges
         self.dirty = True
 
-    def _fit_legend(self, std: np.ndarray, saturating: bool) -> None:
+    def _fit_legend(self, std: np.ndarray, saturation: np.ndarray, saturating: bool) -> None:
         """List saturation only where a layer saturates (sigmoid, tanh), and put
-        the legend in the right-hand corner the std curve leaves free."""
+        the legend where the right-hand edge has fewest points (the deep sigmoid
+        net's std ran high on the right, saturation along the bottom: the
+        middle is free)."""
         legend = self.stats_legend
         listed = any(sample.item is self.sat_curve for sample, _ in legend.items)
         if saturating and not listed:
             legend.addItem(self.sat_curve, "saturated share")
         elif listed and not saturating:
             legend.removeItem(self.sat_curve)
-        finite = std[np.isfinite(std)]
-        anchor_legend(legend, bottom=finite.size >= 2 and finite[-1] > finite[0])
+        curves = [std, saturation] if saturating else [std]
+        place_legend(legend, freest_height(np.arange(len(std)), curves))
 
     def _value_ticks(self, bins: int) -> list[tuple[float, str]]:
         spans = set(self.ranges.values())

@@ -103,8 +103,32 @@ def _round_steps(low: float, high: float) -> list[float]:
 def anchor_legend(legend: pg.LegendItem, bottom: bool) -> None:
     """Put ``legend`` in the top or bottom right-hand corner of its plot: the
     one the curves leave free."""
-    corner = (1, 1) if bottom else (1, 0)
-    legend.anchor(corner, corner, offset=(-10, -10 if bottom else 10))
+    place_legend(legend, 1.0 if bottom else 0.0)
+
+
+def place_legend(legend: pg.LegendItem, height: float) -> None:
+    """Put ``legend`` at the right-hand edge of its plot, ``height`` down it
+    (0 top, 0.5 middle, 1 bottom)."""
+    offset = 10 if height == 0 else -10 if height == 1 else 0
+    legend.anchor((1, height), (1, height), offset=(-10, offset))
+
+
+def freest_height(x: np.ndarray, ys: Sequence[np.ndarray]) -> float:
+    """Where on the right-hand edge of a plot of these curves (over x, on a
+    linear axis) a legend covers the fewest points: 0 top, 0.5 middle, 1
+    bottom. Counts the points in the right 40% of x in each third of the
+    curves' range; ties go to the top."""
+    values = np.concatenate([np.asarray(y, dtype=float) for y in ys])
+    xs = np.concatenate([np.asarray(x, dtype=float)] * len(ys))
+    keep = np.isfinite(values) & np.isfinite(xs)
+    values, xs = values[keep], xs[keep]
+    if values.size == 0 or xs.max() == xs.min():
+        return 0.0
+    right = values[xs >= xs.min() + 0.6 * (xs.max() - xs.min())]
+    low, span = values.min(), max(values.max() - values.min(), 1e-300)
+    third = np.clip(((right - low) / span * 3).astype(int), 0, 2)  # 0 bottom .. 2 top
+    counts = [int((third == band).sum()) for band in (2, 1, 0)]  # top, middle, bottom
+    return (0.0, 0.5, 1.0)[int(np.argmin(counts))]
 
 
 def log_axes() -> dict[str, pg.AxisItem]:

@@ -529,3 +529,16 @@ def test_log_axis_labels_round_values_where_no_three_1_2_5_marks_are_in_view(qtb
     np.testing.assert_allclose(10.0 ** np.array(narrow[1][1]), [2.04, 2.06, 2.08, 2.1])
     # far from 1, labels keep pyqtgraph's powers of ten
     assert axis.logTickStrings([-5.0, np.log10(2e-5), 0.0], 1.0, None) == ["10⁻⁵", "2·10⁻⁵", "1"]
+
+
+def test_legend_goes_where_the_right_hand_edge_has_fewest_points():
+    from widgets.base import freest_height
+
+    x = np.arange(20)
+    rising, falling = np.linspace(0.1, 1.0, 20), np.linspace(1.0, 0.1, 20)
+    assert freest_height(x, [rising]) == 1.0  # bottom right is free
+    assert freest_height(x, [falling]) == 0.0
+    # the deep sigmoid net: std high on the right, saturation flat at zero
+    std = np.r_[0.03, np.full(18, 0.13), 0.01]
+    assert freest_height(x, [std, np.zeros(20)]) == 0.5
+    assert freest_height(x, [np.full(20, np.nan)]) == 0.0  # nothing drawn yet
