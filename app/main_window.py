@@ -335,7 +335,26 @@ class MainWindow(QMainWindow):
         self.clear_error()
         self.apply_config(new, refresh_panels=len(changes) > 1)  # coupled fields changed too
 
+    def _show_probe_settings(self, config: ExperimentConfig) -> None:
+        """Histogram ranges and the dead-unit verdict follow the probe settings
+        (and the layers), also when a probe knob changes without a rebuild."""
+        self._spans = {
+            f"layer{i + 1}": histogram_span(layer.activation, config.probes)
+            for i, layer in enumerate(config.model.layers)
+        }
+        self._dead_reason = dead_units_absent(config.model, config.probes)
+        if "activation_view" in self._views:
+            self.activation_view.set_ranges(self._spans)
+            self.activation_view.set_dead_watch(self._dead_reason)
+
     def apply_config(self, config: ExperimentConfig, refresh_panels: bool = True) -> None:
+        if config.probes != self.config.probes:
+            if config.probes.hist_range != self.config.probes.hist_range:
+                # histograms binned over the old range would be labelled with the
+                # new one: drop them; the next collection brings new ones
+                for name in [n for n in self.store.series if n.startswith("probe/hist/")]:
+                    del self.store.series[name]
+            self._show_probe_settings(config)
         self.config = config
         if refresh_panels:
             self.show_config(config)
@@ -441,14 +460,7 @@ class MainWindow(QMainWindow):
         self.store = MetricStore()
         if "activation_view" in self._views:
             self.activation_view.clear()
-        self._spans = {
-            f"layer{i + 1}": histogram_span(layer.activation, self.config.probes)
-            for i, layer in enumerate(self.config.model.layers)
-        }
-        self._dead_reason = dead_units_absent(self.config.model, self.config.probes)
-        if "activation_view" in self._views:
-            self.activation_view.set_ranges(self._spans)
-            self.activation_view.set_dead_watch(self._dead_reason)
+        self._show_probe_settings(self.config)
         for view in self._store_views():
             view.set_store(self.store)
         if event.reason not in ("start",):

@@ -289,6 +289,11 @@ class KnobsPanel(QWidget):
                         ),
                         Field("train.precision", "precision", "choice", PRECISIONS),
                         Field("train.seed", "seed", "int", low=0, high=2**31 - 1),
+                    ],
+                ),
+                (
+                    "Probes",
+                    [
                         Field(
                             "probes.every",
                             "probe every",
@@ -296,6 +301,37 @@ class KnobsPanel(QWidget):
                             low=1,
                             high=10**6,
                             tip="steps between probe collections (cost knob)",
+                        ),
+                        Field(
+                            "probes.dead_window",
+                            "dead window",
+                            "int",
+                            low=1,
+                            high=1024,
+                            tip="a unit counts as dead when it gave no positive output on"
+                            " each of the last K probed batches",
+                        ),
+                        Field(
+                            "probes.hist_range",
+                            "histogram range",
+                            "float",
+                            low=0.01,
+                            high=1e6,
+                            decimals=2,
+                            step=0.5,
+                            tip="activation histograms span [0, r] after ReLU, [-r, r] after"
+                            " other activations; sigmoid and tanh keep their output range",
+                        ),
+                        Field(
+                            "probes.saturation",
+                            "saturated beyond",
+                            "float",
+                            low=0.51,
+                            high=0.9999,
+                            decimals=4,
+                            step=0.01,
+                            tip="sigmoid outputs below 1-s or above s, tanh |a| above s,"
+                            " count as saturated",
                         ),
                     ],
                 ),

@@ -361,3 +361,21 @@ def test_knobs_the_chosen_optimiser_or_schedule_ignores_are_greyed_out(qtbot):
     assert editors["optim.momentum"].isEnabled() and not editors["optim.beta1"].isEnabled()
     assert editors["optim.step_size"].isEnabled() and not editors["optim.warmup_steps"].isEnabled()
     assert editors["optim.clip_value"].isEnabled() and editors["optim.weight_decay"].isEnabled()
+
+
+def test_probe_knobs_apply_live_and_histograms_are_never_labelled_with_another_range(qtbot, window):
+    rec = recorder(window)
+    editors = window.knobs_panel.form.editors
+    editors["probes.every"].setValue(1)
+    mark = rec.mark()
+    window.step_action.trigger()
+    rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series, after=mark)
+    assert window.activation_view.ranges["layer1"] == (0.0, 4.0)  # ReLU: [0, hist_range]
+    editors["probes.hist_range"].setValue(2.0)
+    assert window.activation_view.ranges["layer1"] == (0.0, 2.0)
+    assert "probe/hist/layer1" not in window.store  # binned over [0, 4]: dropped
+    editors["probes.dead_window"].setValue(3)
+    mark = rec.mark()
+    window.step_action.trigger()
+    rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series, after=mark)
+    assert window.config.probes.dead_window == 3 and window.config.probes.hist_range == 2.0
