@@ -475,7 +475,7 @@ class MainWindow(QMainWindow):
             for step, row in zip(steps, values, strict=True):
                 self.store.append(name, int(step), row, columns)
         for view in self._store_views():
-            view.dirty = True
+            view.rows_arrived(list(event.series))
 
     def on_Status(self, event: p.Status) -> None:  # noqa: N802
         self.engine_state = event.state

@@ -167,6 +167,10 @@ class ViewPanel(QWidget):
 
     # ------------------------------------------------------------ drawing
 
+    def rows_arrived(self, names: Sequence[str]) -> None:
+        """New metric-store rows under these series: redraw on the next tick."""
+        self.dirty = True
+
     def refresh(self) -> None:
         if self.dirty:
             self.dirty = False

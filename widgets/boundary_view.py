@@ -37,17 +37,25 @@ class BoundaryView(ViewPanel):
         self.store = MetricStore()
         self.class_names: list[str] = []
         self.cell_texts: list[pg.TextItem] = []
+        self._points_shown = False
 
     def set_data(
         self, x: np.ndarray, y: np.ndarray, class_names: list[str] | tuple[str, ...] = ()
     ) -> None:
         self.x, self.y, self.boundary = x, y, None
         self.class_names = list(class_names)
+        self._points_shown = False  # the training points are drawn once per data set
         self.dirty = True
 
     def set_store(self, store: MetricStore) -> None:
         self.store = store
         self.dirty = True
+
+    def rows_arrived(self, names: list[str]) -> None:
+        """Only the confusion matrix comes from the store: other rows (every
+        tick while training) left the tab redrawing 1600 points at 30 Hz."""
+        if CONFUSION in names:
+            self.dirty = True
 
     def set_boundary(
         self,
@@ -77,7 +85,9 @@ class BoundaryView(ViewPanel):
             return
         if x.shape[1] == 1:  # regression: points and the fitted curve
             self.image.clear()
-            self.points.setData(x[:, 0], y.reshape(-1), brush=pg.mkBrush(PALETTE[0]))
+            if not self._points_shown:
+                self.points.setData(x[:, 0], y.reshape(-1), brush=pg.mkBrush(PALETTE[0]))
+                self._points_shown = True
             if self.boundary is not None:
                 xs, _, values, _, step = self.boundary
                 self.fit.setData(xs, values)
@@ -87,8 +97,10 @@ class BoundaryView(ViewPanel):
             return
         self.fit.setData([], [])
         colours = class_colours(int(y.max()) + 1 if y.size else 1)
-        brushes = [pg.mkBrush(*colours[int(c)]) for c in y]
-        self.points.setData(x[:, 0], x[:, 1], brush=brushes)
+        if not self._points_shown:  # one brush per class, not per point
+            palette = [pg.mkBrush(*c) for c in colours]
+            self.points.setData(x[:, 0], x[:, 1], brush=[palette[int(c)] for c in y])
+            self._points_shown = True
         if self.boundary is None:
             return
         xs, ys, classes, confidence, step = self.boundary
@@ -122,6 +134,7 @@ class BoundaryView(ViewPanel):
         """Rows are true classes (the first at the top), columns predictions;
         each cell shows its count, shaded by its share of the row."""
         self.points.clear()
+        self._points_shown = False
         self.fit.setData([], [])
         self._clear_cell_texts()
         if CONFUSION not in self.store:
