@@ -8,6 +8,10 @@ first paint < 1 s.
 
 Latency is measured as the lateness of a 10 ms timer: how long after it was due
 the GUI thread got to run it (what a click or a slider drag would wait).
+
+``--tab`` measures with another view on screen (boundary_view, gradient_view,
+...); those redraw when their data change, not every tick, so the redraw-rate
+target applies to the loss view only.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def time_to_first_paint(settings: str) -> float:
     return float(out.strip().splitlines()[-1]) - start
 
 
-def measure_app(seconds: float, settings: str) -> dict[str, float]:
+def measure_app(seconds: float, settings: str, tab: str = "loss_view") -> dict[str, float]:
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -95,7 +99,7 @@ def measure_app(seconds: float, settings: str) -> dict[str, float]:
         due["at"] = now + 10.0
 
     probe.timeout.connect(on_probe)
-    window.tabs.setCurrentWidget(window.loss_view)
+    window.tabs.setCurrentWidget(getattr(window, tab))
     redraws_before = window.redraws
     first_status = next(e for e in reversed(events) if isinstance(e, p.Status))
     clock.start()
@@ -137,18 +141,20 @@ def headless_rate(config, seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--tab", default="loss_view", help="the view on screen meanwhile")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
         settings = str(Path(tmp) / "bench.ini")
         paint = min(time_to_first_paint(settings) for _ in range(3))
-        app = measure_app(args.seconds, settings)
+        app = measure_app(args.seconds, settings, args.tab)
     config = app.pop("config")
     headless = headless_rate(config, min(args.seconds, 5.0))
     ratio = app["app_steps_per_s"] / headless
     print(
         f"experiment: {config.name} ({len(config.model.layers)} hidden layers, "
-        f"probes every {config.probes.every} steps), offscreen, {args.seconds:.0f} s at full speed"
+        f"probes every {config.probes.every} steps), offscreen, {args.seconds:.0f} s at full speed,"
+        f" {args.tab} on screen"
     )
     p50, p99, rate = app["latency_p50_ms"], app["latency_p99_ms"], app["app_steps_per_s"]
     print(f"GUI event-loop latency : p50 {p50:.1f} ms, p99 {p99:.1f} ms")
@@ -166,9 +172,10 @@ def main() -> None:
         "app_vs_headless_min": 0.8,
         "first_paint_s_max": 1.0,
     }
-    passed = (
-        app["latency_p99_ms"] < 50 and app["redraws_per_s"] >= 25 and ratio >= 0.8 and paint < 1.0
-    )
+    redraw_ok = app["redraws_per_s"] >= 25 or args.tab != "loss_view"
+    if args.tab != "loss_view":
+        del targets["redraws_per_s_min"]
+    passed = app["latency_p99_ms"] < 50 and redraw_ok and ratio >= 0.8 and paint < 1.0
     verdict(figures, targets, passed)
 
 

@@ -15,6 +15,7 @@ from widgets.base import (
     freest_height,
     layer_ticks,
     place_legend,
+    series_pen,
 )
 
 DEAD_TITLE = "dead units per layer over time (share)"
@@ -231,7 +232,7 @@ class ActivationView(ViewPanel):
         by_depth = len(names) > LEGEND_MOST
         colours = depth_colours(len(names)) if by_depth else PALETTE
         for index, name in enumerate(names):
-            pen = pg.mkPen(colours[index % len(colours)], width=1.5)
+            pen = series_pen(colours[index % len(colours)])
             curve = self.dead_plot.plot(pen=pen, name=None if by_depth else name)
             self.dead_curves[name] = curve
         self.dead_plot.setTitle(

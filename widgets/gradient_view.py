@@ -9,7 +9,15 @@ import numpy as np
 import pyqtgraph as pg
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel, decimate, depth_colours, layer_ticks, log_axes
+from widgets.base import (
+    PALETTE,
+    ViewPanel,
+    decimate,
+    depth_colours,
+    layer_ticks,
+    log_axes,
+    series_pen,
+)
 
 # A common rule of thumb (Karpathy, CS231n): updates near 1e-3 of the weights
 # per step; far below, learning crawls; far above, it is unstable.
@@ -90,8 +98,8 @@ class GradientView(ViewPanel):
         self.norm_plot.showGrid(y=True, alpha=0.3)
         self.norm_plot.setLabel("bottom", "step")
         self.norm_curves = {
-            "before_clip": self.norm_plot.plot(pen=pg.mkPen(PALETTE[0], width=1.5)),
-            "after_clip": self.norm_plot.plot(pen=pg.mkPen(PALETTE[1], width=1.5)),
+            "before_clip": self.norm_plot.plot(pen=series_pen(PALETTE[0])),
+            "after_clip": self.norm_plot.plot(pen=series_pen(PALETTE[1])),
             "clipped": self.norm_plot.plot(
                 pen=None, symbol="t", symbolSize=7, symbolBrush=PALETTE[1], symbolPen=None
             ),
@@ -153,7 +161,7 @@ class GradientView(ViewPanel):
             for curve in self.ratio_curves:
                 self.ratio_plot.removeItem(curve)
             self.ratio_curves = [
-                self.ratio_plot.plot(pen=pg.mkPen(colour, width=1.2))
+                self.ratio_plot.plot(pen=series_pen(colour))
                 for colour in depth_colours(values.shape[1])
             ]
         for curve, column in zip(self.ratio_curves, values.T, strict=True):
