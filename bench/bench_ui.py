@@ -60,7 +60,9 @@ def time_to_first_paint(settings: str) -> float:
     return float(out.strip().splitlines()[-1]) - start
 
 
-def measure_app(seconds: float, settings: str, tab: str = "loss_view") -> dict[str, float]:
+def measure_app(
+    seconds: float, settings: str, tab: str = "loss_view", preset: str | None = None
+) -> dict[str, float]:
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -78,6 +80,14 @@ def measure_app(seconds: float, settings: str, tab: str = "loss_view") -> dict[s
     while not any(isinstance(e, p.Status) for e in events) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.005)
+    if preset is not None:
+        from lab.presets import PRESETS
+
+        mark = len(events)
+        window.apply_config(PRESETS[preset])
+        while not any(isinstance(e, p.Built) for e in events[mark:]):
+            app.processEvents()
+            time.sleep(0.005)
     window.config = window.config.with_changes({"train.steps": 10**9})
     window.client.send(p.SetConfig(window.config.to_dict()))
     window.play_action.trigger()
@@ -142,12 +152,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--tab", default="loss_view", help="the view on screen meanwhile")
+    parser.add_argument("--preset", help="experiment (default: the app's own first one)")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as tmp:
         settings = str(Path(tmp) / "bench.ini")
         paint = min(time_to_first_paint(settings) for _ in range(3))
-        app = measure_app(args.seconds, settings, args.tab)
+        app = measure_app(args.seconds, settings, args.tab, args.preset)
     config = app.pop("config")
     headless = headless_rate(config, min(args.seconds, 5.0))
     ratio = app["app_steps_per_s"] / headless
