@@ -86,12 +86,16 @@ class ModelPanel(QWidget):
         self.form.set_values(flatten(data))
 
     def set_summary(self, rows: list[tuple[str, str, tuple[int, ...], int]], n_params: int) -> None:
-        lines = [f"{'layer':<7}{'what':<30}{'output':<13}{'params':>8}"]
+        # columns as wide as their longest entry: a fixed 29 characters cut
+        # CNN rows to "Conv2d-BatchNorm2d-ReLU-MaxPo"
+        what_w = max([len("what"), *(len(what) for _, what, _, _ in rows)]) + 2
+        shape_w = max([len("output"), *(len(str(shape)) for _, _, shape, _ in rows)]) + 2
+        lines = [f"{'layer':<7}{'what':<{what_w}}{'output':<{shape_w}}{'params':>9}"]
         lines += [
-            f"{name:<7}{what[:29]:<30}{str(shape):<13}{params:>8,}"
+            f"{name:<7}{what:<{what_w}}{str(shape):<{shape_w}}{params:>9,}"
             for name, what, shape, params in rows
         ]
-        lines.append(f"{'total':<50}{n_params:>8,}")
+        lines.append(f"{'total':<{7 + what_w + shape_w}}{n_params:>9,}")
         self.summary.setText("<pre>" + "\n".join(lines) + "</pre>")
 
 

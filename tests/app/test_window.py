@@ -379,3 +379,20 @@ def test_probe_knobs_apply_live_and_histograms_are_never_labelled_with_another_r
     window.step_action.trigger()
     rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series, after=mark)
     assert window.config.probes.dead_window == 3 and window.config.probes.hist_range == 2.0
+
+
+def test_layer_summary_shows_whole_module_names(qtbot):
+    from app.panels import ModelPanel
+
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    rows = [
+        ("layer1", "Conv2d-BatchNorm2d-ReLU-MaxPool2d", (16, 8, 8), 192),
+        ("head", "Linear", (4,), 132),
+    ]
+    panel.set_summary(rows, 324)
+    text = panel.summary.text()
+    assert "Conv2d-BatchNorm2d-ReLU-MaxPool2d" in text
+    lines = text.removeprefix("<pre>").removesuffix("</pre>").splitlines()
+    assert len({len(line) for line in lines}) == 1  # columns line up, totals included
+    assert lines[-1].startswith("total") and lines[-1].endswith("324")
