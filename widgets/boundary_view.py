@@ -137,22 +137,21 @@ class BoundaryView(ViewPanel):
         self._points_shown = False
         self.fit.setData([], [])
         self._clear_cell_texts()
-        if CONFUSION not in self.store:
+        latest = self._latest_confusion()
+        if latest is None:
             self.image.clear()
             self.caption.setText(
                 "Image data: the test set's confusion matrix appears at the first evaluation."
             )
             return
-        series = self.store[CONFUSION]
-        classes = int(round(np.sqrt(series.latest.size)))
-        counts = series.latest.reshape(classes, classes)
+        counts, names, step = latest
+        classes = len(names)
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         colour = np.array(QColor(PALETTE[0]).getRgb()[:3], dtype=np.float64)
         rgb = 255 * (1 - shares[..., None]) + colour * shares[..., None]
         # image axis 0 is x (prediction), axis 1 is y; true class t sits at y = k-1-t
         self.image.setImage(np.transpose(rgb[::-1], (1, 0, 2)).astype(np.uint8), levels=(0, 255))
         self.image.setRect(0, 0, classes, classes)
-        names = self._names(classes)
         self.plot.getAxis("bottom").setTicks([[(j + 0.5, n) for j, n in enumerate(names)]])
         self.plot.getAxis("left").setTicks(
             [[(classes - 1 - t + 0.5, n) for t, n in enumerate(names)]]
@@ -168,11 +167,17 @@ class BoundaryView(ViewPanel):
                 self.plot.addItem(text)
                 self.cell_texts.append(text)
         self.plot.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
-        self.caption.setText(self._confusion_text(counts, names, series.latest_step))
+        self.caption.setText(self._confusion_text(counts, names, step))
 
-    def _names(self, classes: int) -> list[str]:
+    def _latest_confusion(self) -> tuple[np.ndarray, list[str], int] | None:
+        """The latest counts (true x predicted), the class names and the step."""
+        if CONFUSION not in self.store:
+            return None
+        series = self.store[CONFUSION]
+        classes = int(round(np.sqrt(series.latest.size)))
         names = self.class_names[:classes]
-        return names + [f"class {c}" for c in range(len(names), classes)]
+        names += [f"class {c}" for c in range(len(names), classes)]
+        return series.latest.reshape(classes, classes), names, series.latest_step
 
     @staticmethod
     def _confusion_text(counts: np.ndarray, names: list[str], step: int) -> str:
@@ -189,16 +194,14 @@ class BoundaryView(ViewPanel):
 
     def csv_table(self):
         if self.x is not None and self.x.ndim != 2:
-            if CONFUSION not in self.store:
+            latest = self._latest_confusion()
+            if latest is None:
                 return ["true", "predicted", "count"], []
-            series = self.store[CONFUSION]
-            classes = int(round(np.sqrt(series.latest.size)))
-            names = self._names(classes)
-            counts = series.latest.reshape(classes, classes)
+            counts, names, _ = latest
             return ["true", "predicted", "count"], [
-                [names[t], names[j], int(counts[t, j])]
-                for t in range(classes)
-                for j in range(classes)
+                [true, guess, int(counts[t, j])]
+                for t, true in enumerate(names)
+                for j, guess in enumerate(names)
             ]
         if self.boundary is None:
             return ["x", "y", "value"], []
