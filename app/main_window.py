@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(lambda index: self._view(VIEW_TABS[index][0]))
         self._spans: dict[str, tuple[float, float]] = {}
         self._dead_reason: str | None = None  # why the run has no dead-unit figures
+        self._probes_shown = self.config.probes  # the probe settings the views label
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
@@ -343,18 +344,12 @@ class MainWindow(QMainWindow):
             for i, layer in enumerate(config.model.layers)
         }
         self._dead_reason = dead_units_absent(config.model, config.probes)
+        self._probes_shown = config.probes
         if "activation_view" in self._views:
             self.activation_view.set_ranges(self._spans)
             self.activation_view.set_dead_watch(self._dead_reason)
 
     def apply_config(self, config: ExperimentConfig, refresh_panels: bool = True) -> None:
-        if config.probes != self.config.probes:
-            if config.probes.hist_range != self.config.probes.hist_range:
-                # histograms binned over the old range would be labelled with the
-                # new one: drop them; the next collection brings new ones
-                for name in [n for n in self.store.series if n.startswith("probe/hist/")]:
-                    del self.store.series[name]
-            self._show_probe_settings(config)
         self.config = config
         if refresh_panels:
             self.show_config(config)
@@ -469,6 +464,15 @@ class MainWindow(QMainWindow):
     def on_ConfigApplied(self, event: p.ConfigApplied) -> None:  # noqa: N802
         if event.kind != "none":
             self.notice(event.message)
+        applied = ExperimentConfig.from_dict(event.config)
+        if applied.probes != self._probes_shown and event.kind != "rebuild":
+            # The engine sent every row of the old settings before this event:
+            # histograms binned over the old range go, so none is labelled with
+            # the new one; the next collection brings new ones.
+            if applied.probes.hist_range != self._probes_shown.hist_range:
+                for name in [n for n in self.store.series if n.startswith("probe/hist/")]:
+                    del self.store.series[name]
+            self._show_probe_settings(applied)
 
     def on_MetricRows(self, event: p.MetricRows) -> None:  # noqa: N802
         for name, (columns, steps, values) in event.series.items():

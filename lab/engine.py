@@ -379,6 +379,9 @@ class Engine:
         if self.trainer is None:
             self._build(config, "start")
             return
+        rows = self.outbox.flush()  # rows of the old config go out before the change
+        if rows is not None:
+            self.send(rows)
         self.trainer.submit(config)
         report = self.trainer.apply_pending()
         self.send(p.ConfigApplied(report.kind, report.message, self.trainer.config.to_dict()))

@@ -371,7 +371,9 @@ def test_probe_knobs_apply_live_and_histograms_are_never_labelled_with_another_r
     window.step_action.trigger()
     rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series, after=mark)
     assert window.activation_view.ranges["layer1"] == (0.0, 4.0)  # ReLU: [0, hist_range]
+    mark = rec.mark()
     editors["probes.hist_range"].setValue(2.0)
+    rec.wait_for(qtbot, p.ConfigApplied, after=mark)  # the engine bins over [0, 2] from here
     assert window.activation_view.ranges["layer1"] == (0.0, 2.0)
     assert "probe/hist/layer1" not in window.store  # binned over [0, 4]: dropped
     editors["probes.dead_window"].setValue(3)

@@ -78,6 +78,30 @@ def test_live_change_and_rebuild_are_reported(engine):
     engine.wait_for(p.Built, lambda e: e.reason.startswith("rebuilt"))
 
 
+def test_rows_of_the_old_settings_arrive_before_the_change_is_confirmed():
+    """The window relabels probe histograms when a change is confirmed: rows
+    binned under the old settings must not trail behind the confirmation.
+    Driven by hand, without the loop: steps whose rows wait in the outbox (a
+    flush is due only every 1/30 s), then the change."""
+    gui, engine_end = multiprocessing.Pipe()
+    engine = Engine(engine_end)
+    config = tiny_config(**{"probes.every": 1})
+    engine.handle(p.SetConfig(config.to_dict()))
+    engine._flush(force=True)
+    engine.trainer.run(3)  # rows of steps 1-3, binned over [0, 4], not yet sent
+    engine.handle(p.SetConfig(config.with_changes({"probes.hist_range": 2.0}).to_dict()))
+    events = []
+    while gui.poll(0.2):
+        events.append(gui.recv())
+    confirmed = next(i for i, e in enumerate(events) if isinstance(e, p.ConfigApplied))
+    old_rows = [
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, p.MetricRows) and 3 in e.series.get("probe/hist/layer1", ((), []))[1]
+    ]
+    assert old_rows and max(old_rows) < confirmed
+
+
 def test_bad_config_is_an_error_event_naming_the_field(engine):
     bad = tiny_config().to_dict()
     bad["optim"]["lr"] = -1
