@@ -32,7 +32,7 @@ class LayerEditor(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setDefaultSectionSize(26)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.setMinimumHeight(190)
+        self.table.setMinimumHeight(136)  # header and four rows; deeper nets scroll
         buttons = QHBoxLayout()
         for text, slot, tip in [
             ("+", self.add_layer, "add a layer after the selected one"),
