@@ -11,6 +11,7 @@ from lab.metrics import MetricStore
 from widgets.base import (
     PALETTE,
     ViewPanel,
+    blank_plot,
     depth_colours,
     freest_height,
     layer_ticks,
@@ -102,6 +103,8 @@ class ActivationView(ViewPanel):
             self.map_image.clear()
             self.std_curve.setData([], [])
             self.sat_curve.setData([], [])
+            for plot in (self.hist_plot, self.map_plot):
+                blank_plot(plot)
             self.caption.setText(WAITING)
             return
         counts = np.stack([store[n].latest for n in hist_names])  # layer x bin

@@ -30,6 +30,14 @@ def series_pen(colour: object) -> pg.QtGui.QPen:
     return pg.mkPen(colour, width=1)
 
 
+def blank_plot(plot: pg.PlotItem) -> None:
+    """A plot waiting for its first data: a plain 0..1 frame. An image plot
+    with nothing in it fell back to pyqtgraph's +-0.5 default, labelled in
+    thousandths ("layer (x0.001)", -400..400)."""
+    plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+    plot.enableAutoRange()  # setRange turned it off; the first data must still fit
+
+
 def decimate(x: np.ndarray, y: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """At most ``points`` samples, evenly strided (the store already bounds memory)."""
     if len(x) <= points:

@@ -12,6 +12,7 @@ from lab.metrics import MetricStore
 from widgets.base import (
     PALETTE,
     ViewPanel,
+    blank_plot,
     decimate,
     depth_colours,
     layer_ticks,
@@ -118,6 +119,7 @@ class GradientView(ViewPanel):
             for bars in self.bars.values():
                 bars.setOpts(x=[], height=[])
             self.image.clear()
+            blank_plot(self.heat_plot)
             for curve in (*self.ratio_curves, *self.norm_curves.values()):
                 curve.setData([], [])
             self.caption.setText("Gradient probes appear on the first probed step.")

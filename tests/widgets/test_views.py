@@ -562,3 +562,17 @@ def test_boundary_view_redraws_for_boundaries_and_confusion_rows_only(qtbot):
     view.refresh()
     assert view.points.data is points  # the training points are not rebuilt
     assert len(view.points.data) == 50 and view.image.image is not None
+
+
+def test_probe_views_wait_in_a_plain_frame_and_fit_the_first_data(qtbot):
+    view = ActivationView()
+    qtbot.addWidget(view)
+    view.resize(600, 800)
+    view.show()
+    view.refresh()  # nothing probed yet
+    assert view.hist_plot.viewRange()[0] == pytest.approx([0, 1])
+    view.set_store(fake_store())
+    view.refresh()
+    qtbot.waitUntil(lambda: view.hist_plot.viewRange()[0][1] >= 40)  # 40 bins in view
+    low, high = view.hist_plot.viewRange()[1]
+    assert low <= 0 and high >= 3  # three layers
