@@ -153,9 +153,7 @@ class Engine:
         if not force and now - self._last_flush < FLUSH_SECONDS:
             return
         self._last_flush = now
-        rows = self.outbox.flush()
-        if rows is not None:
-            self.send(rows)
+        self._send_rows()
         if self.trainer is not None:
             if self.state == "running":
                 self._send_status()
@@ -164,6 +162,12 @@ class Engine:
                 boundary_due or self.state != "running"
             ):
                 self._send_boundary()
+
+    def _send_rows(self) -> None:
+        """The metric rows gathered since the last send, if any."""
+        rows = self.outbox.flush()
+        if rows is not None:
+            self.send(rows)
 
     # ------------------------------------------------------------ building
 
@@ -379,9 +383,7 @@ class Engine:
         if self.trainer is None:
             self._build(config, "start")
             return
-        rows = self.outbox.flush()  # rows of the old config go out before the change
-        if rows is not None:
-            self.send(rows)
+        self._send_rows()  # rows of the old config go out before the change
         self.trainer.submit(config)
         report = self.trainer.apply_pending()
         self.send(p.ConfigApplied(report.kind, report.message, self.trainer.config.to_dict()))

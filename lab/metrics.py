@@ -16,6 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 DEFAULT_CAPACITY = 4096
+# The trainer's test-set confusion counts (true class x predicted, row-major),
+# named here where both the trainer and the window's view can read it.
+CONFUSION = "confusion"
 
 
 class Series:

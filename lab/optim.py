@@ -12,10 +12,6 @@ import torch
 
 from lab.config import OPTIMIZER_FIELDS, OptimConfig
 
-# Fields a running optimiser can take without being rebuilt: all it reads.
-_LIVE_FIELDS = OPTIMIZER_FIELDS
-
-
 # Adam, AdamW and Adagrad have fused kernels (one kernel for all tensors): on
 # this CPU they halve Adam's step against torch's default per-tensor loop. SGD
 # and RMSprop are fastest with the multi-tensor (foreach) path.
@@ -69,7 +65,7 @@ def needs_rebuild(old: OptimConfig, new: OptimConfig) -> bool:
 
 def apply_live(optimizer: torch.optim.Optimizer, config: OptimConfig) -> None:
     """Write ``config``'s hyper-parameters into every param group."""
-    fields = _LIVE_FIELDS[config.name]
+    fields = OPTIMIZER_FIELDS[config.name]  # a running optimiser takes all it reads
     for group in optimizer.param_groups:
         for name in fields:
             if name in ("beta1", "beta2"):

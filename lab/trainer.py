@@ -35,7 +35,7 @@ from lab.config import ConfigError, ExperimentConfig
 from lab.data import Dataset, make_dataset
 from lab.devices import resolve_device, supports_bf16
 from lab.init import apply_init
-from lab.metrics import MetricStore
+from lab.metrics import CONFUSION, MetricStore
 from lab.models import Net, build_model
 from lab.optim import apply_live, build_optimizer, needs_rebuild, set_lr
 from lab.probes import Probes
@@ -66,7 +66,6 @@ EVAL_COLUMNS = ("train_loss", "test_loss", "train_acc", "test_acc", "lr", "batch
 # Rows per evaluation forward pass: small enough for activations to stay in
 # cache (1024 rows ran 2.7x faster than 4096 on a 4x64 MLP here).
 EVAL_CHUNK = 1024
-CONFUSION = "confusion"  # series: test-set counts, true class x predicted class, row-major
 
 
 def confusion_columns(classes: int) -> tuple[str, ...]:

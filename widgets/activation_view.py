@@ -17,6 +17,7 @@ from widgets.base import (
     layer_ticks,
     place_legend,
     series_pen,
+    show_plot,
 )
 
 DEAD_TITLE = "dead units per layer over time (share)"
@@ -83,7 +84,7 @@ class ActivationView(ViewPanel):
         stayed on screen)."""
         self.dead_reason = reason
         for plot in (self.dead_plot, self.map_plot):
-            plot.setVisible(reason is None)
+            show_plot(plot, reason is None)
         if reason is not None:
             self._drop_dead_curves()
             self.map_image.clear()

@@ -22,12 +22,22 @@ pg.setConfigOptions(antialias=True, background="w", foreground="k")
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 
 
+UNBOUNDED = 16777215  # Qt's QWIDGETSIZE_MAX
+
+
 def series_pen(colour: object) -> pg.QtGui.QPen:
     """The pen of a curve with a point per step or per probe: one pixel wide.
     Qt paints an antialiased line wider than one pixel through a slow path:
     300 noisy points took 2-17 ms a curve at width 1.2-2 and 0.2 ms at width
     1, and the Gradients tab of a 20-layer net took 50 ms a frame."""
     return pg.mkPen(colour, width=1)
+
+
+def show_plot(plot: pg.PlotItem, shown: bool) -> None:
+    """Show or hide a plot of a layout; hidden, it gives up its room (a hidden
+    item keeps its minimum height in a QGraphicsGridLayout otherwise)."""
+    plot.setVisible(shown)
+    plot.setMaximumHeight(UNBOUNDED if shown else 0)
 
 
 def blank_plot(plot: pg.PlotItem) -> None:

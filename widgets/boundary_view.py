@@ -9,10 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-from lab.metrics import MetricStore
+from lab.metrics import CONFUSION, MetricStore
 from widgets.base import PALETTE, ViewPanel
-
-CONFUSION = "confusion"  # the trainer's series: counts, true x predicted, row-major
 
 
 def class_colours(n: int) -> np.ndarray:

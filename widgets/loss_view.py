@@ -8,9 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox
 
 from lab.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel, decimate, log_axes
-
-UNBOUNDED = 16777215  # Qt's QWIDGETSIZE_MAX
+from widgets.base import PALETTE, ViewPanel, decimate, log_axes, show_plot
 
 
 class LossView(ViewPanel):
@@ -84,9 +82,8 @@ class LossView(ViewPanel):
 
     def _show_accuracy(self, shown: bool) -> None:
         """Regression has no accuracy: no empty plot, and its room goes to the
-        loss (a hidden plot keeps its row's stretch and minimum height: both go)."""
-        self.acc_plot.setVisible(shown)
-        self.acc_plot.setMaximumHeight(UNBOUNDED if shown else 0)
+        loss (a hidden plot also keeps its row's stretch: that goes too)."""
+        show_plot(self.acc_plot, shown)
         self.canvas.ci.layout.setRowStretchFactor(1, 2 if shown else 0)
 
     def csv_table(self):
