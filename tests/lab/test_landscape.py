@@ -61,6 +61,7 @@ MODELS = {
         "model.norm_position": "pre",
     },
     "regression (mse)": {"data.name": "regression1d"},
+    "four classes": {"data.name": "gaussians", "data.n_classes": 4},
     "label smoothing": {"train.label_smoothing": 0.2},
     "scaled residual, tanh": {
         "model.layers[1].residual": True,
@@ -79,6 +80,9 @@ def test_grid_equals_a_one_point_at_a_time_loop(changes, kind):
     x, y = trainer.x_train[:128], trainer.y_train[:128]
     evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
     assert evaluator.fast  # the batched MLP pass is what runs here
+    # two-class cross-entropy takes the logit-difference shortcut; the rest the logits
+    binary = changes.get("data.name", "moons") == "moons" and "train.label_smoothing" not in changes
+    assert (evaluator._binary_sign is not None) == binary
     surface = surface_2d(
         evaluator,
         params,
