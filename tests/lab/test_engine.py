@@ -207,12 +207,13 @@ def test_landscape_job_streams_partial_grids_while_training(engine):
     engine.wait_for(p.Status, lambda e: e.step == 30)
     engine.send(p.Play())
     engine.wait_for(p.Status, lambda e: e.state == "running")
-    engine.send(p.ComputeLandscape(kind="filter", resolution=41, span=0.5, n_points=400))
+    # big enough not to finish within one slice of work (~17 ms) on a fast machine
+    engine.send(p.ComputeLandscape(kind="filter", resolution=81, span=0.5, n_points=400))
     first = engine.wait_for(p.LandscapeUpdate)
     assert first.step >= 30 and not first.complete  # partial grids arrive first
     final = engine.wait_for(p.LandscapeUpdate, lambda e: e.complete)
-    assert np.isfinite(final.losses).all() and final.losses.shape == (41, 41)
-    assert final.losses[20, 20] == pytest.approx(final.center_loss, rel=1e-6)
+    assert np.isfinite(final.losses).all() and final.losses.shape == (81, 81)
+    assert final.losses[40, 40] == pytest.approx(final.center_loss, rel=1e-6)
     assert np.isfinite(final.line_losses).all()  # and the line from the initial weights
     position = {id(e): i for i, e in enumerate(engine.events)}  # by identity: events hold arrays
     between = engine.events[position[id(first)] : position[id(final)]]
