@@ -222,7 +222,7 @@ class LandscapeView(ViewPanel):
 
             self.gl_view = gl.GLViewWidget()
             self.gl_view.setCameraPosition(
-                pos=QVector3D(0, 0, 0.8), distance=6.0, elevation=28, azimuth=-60
+                pos=QVector3D(0, 0, 0.8), distance=4.2, elevation=28, azimuth=-60
             )
             self.gl_view.setBackgroundColor("w")
             self.stack.addWidget(self.gl_view)
@@ -292,7 +292,8 @@ class LandscapeView(ViewPanel):
             text += f"; PCA explains {first:.0f}% + {second:.0f}% of the path"
             text += f"; axes fit the path: 1 = {norm_a:.3g} in weight space"
         elif np.isfinite(norm_a):
-            text += f"; |d1| = {norm_a:.3g}, |d2| = {norm_b:.3g}"
+            # norm bars and no-break spaces: Qt wrapped after '|', splitting "|d1|"
+            text += f"; ‖d1‖\u00a0=\u00a0{norm_a:.3g}, ‖d2‖\u00a0=\u00a0{norm_b:.3g}"
         if event.cancelled:
             text += " (cancelled: partial)"
         elif not event.complete:

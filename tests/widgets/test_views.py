@@ -271,7 +271,7 @@ def test_landscape_view_draws_grid_path_and_centre(qtbot, tmp_path):
     np.testing.assert_allclose(ends_t, [0.0, 1.0])  # the initial and the current weights
     np.testing.assert_allclose(ends_loss, [0.5 + 1.2**2, 0.5 + 0.2**2])
     assert len(view.contours) == 10 and "step 7" in view.caption.text()
-    assert "|d1| = 2, |d2| = 3" in view.caption.text()
+    assert "‖d1‖\u00a0=\u00a02, ‖d2‖\u00a0=\u00a03" in view.caption.text()
     pca = dataclasses.replace(fake_landscape(), kind="pca", explained=np.array([0.8, 0.1]))
     view.set_landscape(pca)
     view.refresh()
