@@ -98,6 +98,24 @@ def test_grid_equals_a_one_point_at_a_time_loop(changes, kind):
             assert surface.losses[i, j] == pytest.approx(loss_at(trainer, point, x, y), rel=1e-5)
 
 
+def test_the_two_class_shortcut_holds_for_confident_and_badly_wrong_logits():
+    """softplus of the logit difference against cross-entropy on the logits,
+    where the logits are hundreds apart (exp overflows without care)."""
+    trainer = trained()
+    params = parameters_of(trainer.model)
+    x, y = trainer.x_train[:64], trainer.y_train[:64]
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
+    assert evaluator._binary_sign is not None
+    losses = []
+    for scale in (1.0, 300.0, -300.0):  # -300: confidently wrong
+        point = dict(params)
+        point["head.weight"] = params["head.weight"] * scale
+        losses.append(loss_at(trainer, point, x, y))
+        stacked = {name: p.unsqueeze(0) for name, p in point.items()}
+        assert float(evaluator(stacked)[0]) == pytest.approx(losses[-1], rel=1e-5)
+    assert losses[2] > 100  # the logits really were far apart
+
+
 CNNS = {
     "batchnorm folded into the conv, residual": {},
     "layer + rms norm, pre-norm, rezero": {
