@@ -234,12 +234,8 @@ class LossEvaluator:
         reported equals the grid's centre to the last bit)."""
         if self.fast:
             return float(self({name: p.unsqueeze(0) for name, p in params.items()})[0])
-        was_training = self.model.training
-        self.model.eval()
-        try:
+        with self.eval_mode():
             return float(self._one(params))
-        finally:
-            self.model.train(was_training)
 
 
 def _binary_sign(model: nn.Module, loss_fn: Callable, y: torch.Tensor) -> torch.Tensor | None:
@@ -605,14 +601,12 @@ def refinement_order(resolution: int) -> list[np.ndarray]:
     return passes
 
 
-@dataclass
 class Plane:
     """Points params + a*d1 + b*d2 for many (a, b) at once (or params + t*d
     along a line, with one direction): one small matmul over the flattened
     weights instead of three ops per parameter tensor."""
 
     def __init__(self, params: Params, *directions: Params) -> None:
-        self.like = params
         self.origin = flatten(params)
         # each direction flattened in the parameters' order, whatever its own
         self.basis = torch.stack([flatten({n: d[n] for n in params}) for d in directions])

@@ -126,12 +126,6 @@ def _round_steps(low: float, high: float) -> list[float]:
     return [float(np.log10(v)) for v in values if low * (1 - 1e-12) <= v <= high * (1 + 1e-12)]
 
 
-def anchor_legend(legend: pg.LegendItem, bottom: bool) -> None:
-    """Put ``legend`` in the top or bottom right-hand corner of its plot: the
-    one the curves leave free."""
-    place_legend(legend, 1.0 if bottom else 0.0)
-
-
 def place_legend(legend: pg.LegendItem, height: float) -> None:
     """Put ``legend`` at the right-hand edge of its plot, ``height`` down it
     (0 top, 0.5 middle, 1 bottom)."""

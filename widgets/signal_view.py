@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from widgets.base import PALETTE, ViewPanel, anchor_legend, layer_ticks, log_axes
+from widgets.base import PALETTE, ViewPanel, layer_ticks, log_axes, place_legend
 
 
 class SignalView(ViewPanel):
@@ -73,7 +73,7 @@ class SignalView(ViewPanel):
         if len(hidden) >= 2:
             ratio = grads[hidden[0]] / grads[hidden[-1]]
             # gradients growing towards the head (vanishing) leave the bottom free
-            anchor_legend(self.legend, bottom=ratio < 1)
+            place_legend(self.legend, 1.0 if ratio < 1 else 0.0)
             verdict = "vanishing" if ratio < 0.1 else "exploding" if ratio > 10 else "healthy"
             self.caption.setText(
                 f"‖dL/dh‖ first/last hidden layer at init: {ratio:.3g} ({verdict})"
