@@ -39,6 +39,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from lab import fused_mlp
+
 Params = dict[str, torch.Tensor]
 DIRECTION_KINDS = ("random", "filter", "layer", "model", "pca")
 
@@ -149,6 +151,10 @@ def project(snapshots: torch.Tensor, params: Params, d1: Params, d2: Params) -> 
 # ---------------------------------------------------------------- evaluation
 
 
+FUSED_CHUNK_MACS = 2.5e8  # multiply-adds per thread in one fused call: ~5 ms here
+FUSED_CHUNK_MAX = 512
+
+
 class LossEvaluator:
     """Loss of ``model`` at many parameter points at once, on a fixed batch.
 
@@ -160,7 +166,13 @@ class LossEvaluator:
     """
 
     def __init__(
-        self, model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor
+        self,
+        model: nn.Module,
+        loss_fn: Callable,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        fused: bool = True,
     ) -> None:
         self.model, self.loss_fn, self.x, self.y = model, loss_fn, x, y
         self.buffers = {name: b.detach() for name, b in model.named_buffers()}
@@ -174,6 +186,9 @@ class LossEvaluator:
         self._forward = _batched_forward_for(model)
         self._cache: dict = {}  # what a batched forward pass keeps between chunks
         self.fast = self._forward is not None and getattr(loss_fn, "reduction", None) == "mean"
+        # MLPs the compiled fused pass can run (lab.fused_mlp), fp32 on the CPU
+        self._plan = _fused_plan(model, x) if self.fast and fused else None
+        self.fused = self._plan is not None
         if self.fast:  # the same loss per sample; the mean is taken per point
             self._per_sample = copy.copy(loss_fn)
             self._per_sample.reduction = "none"
@@ -200,33 +215,72 @@ class LossEvaluator:
         with contextlib.nullcontext() if not self.model.training else self.eval_mode():
             if not self.fast:
                 return self._batched(stacked)
+            stacked = self._head_difference(stacked)
+            if self._plan is not None:
+                with fused_mlp.torch_single_threaded() as threads:
+                    layout, packed = fused_mlp.pack(self._plan, stacked, self.x.shape[1])
+                    return self._losses(fused_mlp.run(layout, self.x, packed, threads=threads))
             assert self._forward is not None
-            if self._binary_sign is not None:
-                return self._binary_losses(stacked)
-            logits = self._forward(self.model, stacked, self.buffers, self.x, self._cache)
-            logits = logits.float()  # P x out x S
-            points = logits.shape[0]
-            if isinstance(self.loss_fn, nn.CrossEntropyLoss) and self.y.dim() == 1:
-                # (points, classes, samples) is cross-entropy's own layout: no copy
-                per_sample = self._per_sample(logits, self.y.expand(points, -1))
-            else:
-                out = logits.transpose(1, 2)
-                target = self.y.expand(points, *self.y.shape)
-                per_sample = self._per_sample(out, target)
-            return per_sample.reshape(points, -1).mean(dim=1)
+            return self._losses(
+                self._forward(self.model, stacked, self.buffers, self.x, self._cache)
+            )
 
-    def _binary_losses(self, stacked: Params) -> torch.Tensor:
-        """Mean two-class cross-entropy per point, from the logit difference
-        d = l1 - l0: the loss of a sample is softplus(d) for class 0 and
-        softplus(-d) for class 1 (log-sum-exp minus the true logit)."""
-        assert self._forward is not None and self._binary_sign is not None
+    @torch.no_grad()
+    def on_plane(self, plane: Plane, coords: torch.Tensor) -> torch.Tensor:
+        """Losses at the plane's points for ``coords`` (points x directions).
+        The fused pass forms each point itself, from the plane packed once."""
+        if self._plan is None:
+            return self(plane.points(coords))
+        if self._cache.get("plane") is not plane:
+            rows = self._head_difference(plane.rows())
+            self._cache["plane"] = plane
+            self._cache["plane_packed"] = fused_mlp.pack(self._plan, rows, self.x.shape[1])
+        layout, packed = self._cache["plane_packed"]
+        with fused_mlp.torch_single_threaded() as threads:
+            outputs = fused_mlp.run(layout, self.x, packed, coords=coords, threads=threads)
+            return self._losses(outputs)
+
+    def _head_difference(self, stacked: Params) -> Params:
+        """For two-class cross-entropy, the head's two rows replaced by their
+        difference (l1 - l0, one output); else ``stacked`` as it is."""
+        if self._binary_sign is None:
+            return stacked
         weight, bias = stacked["head.weight"], stacked.get("head.bias")
         stacked = dict(stacked, **{"head.weight": weight[:, 1:] - weight[:, :1]})
         if bias is not None:
             stacked["head.bias"] = bias[:, 1:] - bias[:, :1]
-        difference = self._forward(self.model, stacked, self.buffers, self.x, self._cache)
-        signed = difference.float().view(difference.shape[0], -1).mul_(self._binary_sign)
-        return torch.nn.functional.softplus(signed).mean(dim=1)
+        return stacked
+
+    def _losses(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Mean loss per point from the outputs (points x outputs x samples).
+        Two-class cross-entropy from the logit difference d = l1 - l0: the
+        loss of a sample is softplus(d) for class 0 and softplus(-d) for
+        class 1 (log-sum-exp minus the true logit)."""
+        logits = outputs.float()
+        points = logits.shape[0]
+        if self._binary_sign is not None:
+            signed = logits.reshape(points, -1) * self._binary_sign
+            return torch.nn.functional.softplus(signed).mean(dim=1)
+        if isinstance(self.loss_fn, nn.CrossEntropyLoss) and self.y.dim() == 1:
+            # (points, classes, samples) is cross-entropy's own layout: no copy
+            per_sample = self._per_sample(logits, self.y.expand(points, -1))
+        else:
+            target = self.y.expand(points, *self.y.shape)
+            per_sample = self._per_sample(logits.transpose(1, 2), target)
+        return per_sample.reshape(points, -1).mean(dim=1)
+
+    def chunk_size(self, params: Params) -> int:
+        """Grid points per batched call. The fused pass keeps no activations
+        for the whole chunk, so its chunks are bounded by work instead: ~5 ms
+        per thread on this CPU (the engine computes a chunk between training
+        chunks of 1/60 s); fewer, longer calls spread their overhead (Python,
+        packing, waking threads) thinner: 12 points per call took 13% longer
+        than 48."""
+        if not self.fused:
+            return chunk_size_for(params, self.x)
+        macs = sum(p.numel() for p in params.values() if p.dim() > 1)  # per sample
+        work = FUSED_CHUNK_MACS * torch.get_num_threads() / max(1, macs * self.x.shape[0])
+        return int(max(1, min(FUSED_CHUNK_MAX, work)))
 
     @torch.no_grad()
     def single(self, params: Params) -> float:
@@ -255,6 +309,17 @@ def _binary_sign(model: nn.Module, loss_fn: Callable, y: torch.Tensor) -> torch.
     if y.dtype.is_floating_point or not bool(((y == 0) | (y == 1)).all()):
         return None
     return 1.0 - 2.0 * y.float()
+
+
+def _fused_plan(model: nn.Module, x: torch.Tensor) -> fused_mlp.Plan | None:
+    """The fused pass's description of ``model``, where it can run it: an MLP
+    of Linear layers and ReLU-family activations, fp32 on the CPU, on a
+    machine where the kernel could be built."""
+    tensors = [x, *model.parameters()]
+    if not all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors):
+        return None
+    plan = fused_mlp.plan_for(model)
+    return plan if plan is not None and fused_mlp.library() is not None else None
 
 
 # (model, stacked parameters, buffers, inputs, a cache kept per evaluator) -> logits
@@ -613,9 +678,16 @@ class Plane:
         self._shapes = [(name, p.shape) for name, p in params.items()]
         self._sizes = [p.numel() for p in params.values()]
 
+    def rows(self) -> Params:
+        """The origin, then each direction, stacked like points."""
+        return self._views(torch.cat([self.origin.unsqueeze(0), self.basis]))
+
     def points(self, ab: torch.Tensor) -> Params:
         """The points at coordinates ``ab`` (points x directions)."""
-        flat = torch.addmm(self.origin.unsqueeze(0), ab, self.basis)  # points x n
+        return self._views(torch.addmm(self.origin.unsqueeze(0), ab, self.basis))
+
+    def _views(self, flat: torch.Tensor) -> Params:
+        """Each parameter's view of flat rows (rows x n)."""
         pieces = flat.split(self._sizes, dim=1)  # one call for all the views
         return {
             name: piece.view(-1, *shape)
@@ -646,7 +718,7 @@ def _losses_by_block(
         for block in blocks:
             coords = torch.as_tensor(block, dtype=torch.float32, device=device)
             with evaluator.eval_mode() if mode_per_chunk else contextlib.nullcontext():
-                yield evaluator(plane.points(coords)).cpu().numpy()
+                yield evaluator.on_plane(plane, coords).cpu().numpy()
 
 
 def iter_surface(
@@ -667,7 +739,7 @@ def iter_surface(
     surface = Surface(
         coords, coords.copy(), np.full((resolution, resolution), np.nan), complete=False
     )
-    chunk = chunk or chunk_size_for(params, evaluator.x)
+    chunk = chunk or evaluator.chunk_size(params)
     blocks = [  # grid indices, chunk by chunk, each refinement pass on its own
         indices[start : start + chunk]
         for indices in refinement_order(resolution)
@@ -720,7 +792,7 @@ def iter_line(
 ) -> Iterator[tuple[float, np.ndarray]]:
     """L(start + t*direction) for each t in ``coords``, chunk by chunk, yielding
     (fraction done, the values so far; NaN = not yet) after each chunk."""
-    chunk = chunk or chunk_size_for(start, evaluator.x)
+    chunk = chunk or evaluator.chunk_size(start)
     starts = range(0, len(coords), chunk)
     losses = _losses_by_block(
         evaluator,

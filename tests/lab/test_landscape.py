@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from lab import fused_mlp
 from lab.landscape import (
     LossEvaluator,
     landscape_for,
@@ -52,6 +53,13 @@ def test_centre_is_the_current_loss_and_the_grid_is_regular():
 
 
 MODELS = {
+    "plain relu": {},
+    "leaky relu, identity, widths 20 and 37": {
+        "model.layers[0].activation": "leaky_relu",
+        "model.layers[0].width": 20,
+        "model.layers[1].activation": "identity",
+        "model.layers[1].width": 37,
+    },
     "batchnorm+dropout": {"model.layers[0].norm": "batch", "model.layers[1].dropout": 0.3},
     "layer+rms norm": {"model.layers[0].norm": "layer", "model.layers[1].norm": "rms"},
     "rezero residual, pre-norm": {
@@ -71,15 +79,19 @@ MODELS = {
 }
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused kernel", "torch"])
 @pytest.mark.parametrize("kind", ["filter", "random"])
 @pytest.mark.parametrize("changes", list(MODELS.values()), ids=list(MODELS))
-def test_grid_equals_a_one_point_at_a_time_loop(changes, kind):
+def test_grid_equals_a_one_point_at_a_time_loop(changes, kind, fused):
     trainer = trained(**changes)
     params = parameters_of(trainer.model)
     d1, d2 = make_directions(params, kind, seed=3)  # random: norm scales move too
     x, y = trainer.x_train[:128], trainer.y_train[:128]
-    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y)
-    assert evaluator.fast  # the batched MLP pass is what runs here
+    evaluator = LossEvaluator(trainer.model, trainer.loss_fn, x, y, fused=fused)
+    assert evaluator.fast  # a batched MLP pass is what runs here
+    # the compiled kernel where it was asked for and the model is one it runs
+    runnable = fused_mlp.plan_for(trainer.model) is not None and fused_mlp.library() is not None
+    assert evaluator.fused == (fused and runnable)
     # two-class cross-entropy takes the logit-difference shortcut; the rest the logits
     binary = changes.get("data.name", "moons") == "moons" and "train.label_smoothing" not in changes
     assert (evaluator._binary_sign is not None) == binary
