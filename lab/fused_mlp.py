@@ -18,6 +18,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -92,6 +93,9 @@ def build(directory: Path, flags: Sequence[str] = FLAGS) -> Path | None:
     except (OSError, subprocess.SubprocessError):
         Path(scratch).unlink(missing_ok=True)
         return None
+    for stale in directory.glob("fused_mlp-*.so"):  # older sources, other flags or CPUs
+        if stale != target:
+            stale.unlink(missing_ok=True)
     return target
 
 
@@ -104,8 +108,6 @@ def _cpu_identity() -> bytes:
                 return line.encode()
     except OSError:
         pass
-    import platform
-
     return f"{platform.machine()} {platform.processor()}".encode()
 
 
@@ -122,7 +124,10 @@ def library() -> FusedLibrary | None:
         path = build(Path(tempfile.mkdtemp(prefix="knoblab-kernels-")))
     if path is None:
         return None
-    loaded = FusedLibrary(path)
+    try:
+        loaded = FusedLibrary(path)
+    except OSError:  # a damaged file: torch's path serves
+        return None
     return loaded if loaded.vector_width > 0 else None
 
 
