@@ -34,7 +34,9 @@ from torch import nn
 SOURCE = Path(__file__).with_name("fused_mlp.c")
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11")
 PAD = 16  # output widths are padded to this (a multiple of every vector width)
-_ACTS = {nn.Identity: (0, 0.0), nn.ReLU: (1, 0.0)}  # leaky ReLU carries its slope
+# activation kinds, as fused_mlp.c's ACT_NONE, ACT_RELU, ACT_LEAKY
+NONE, RELU, LEAKY = 0, 1, 2
+_ACTS = {nn.Identity: (NONE, 0.0), nn.ReLU: (RELU, 0.0)}  # leaky ReLU carries its slope
 
 Params = dict[str, torch.Tensor]
 
@@ -60,7 +62,7 @@ class FusedLibrary:
         + coords @ packed[1:], formed point by point in the kernel."""
         dirs = 0 if coords is None else coords.shape[1]
         status = self._forward(
-            p0, p1, x.shape[0], len(layout.acts), layout.c_widths, layout.c_acts,
+            p0, p1, x.shape[0], len(layout.widths) - 1, layout.c_widths, layout.c_acts,
             layout.c_slopes, x.data_ptr(), packed.data_ptr(), packed.shape[1], dirs,
             packed[1:].data_ptr() if dirs else None, coords.data_ptr() if dirs else None,
             out.data_ptr(), out.shape[2],
@@ -164,13 +166,13 @@ def plan_for(model: nn.Module) -> Plan | None:
         acts.append(act)
     weights.append("head.weight")
     biases.append("head.bias" if model.head.bias is not None else None)
-    acts.append((0, 0.0))
+    acts.append((NONE, 0.0))
     return Plan(tuple(weights), tuple(biases), tuple(acts))
 
 
 def _activation(module: nn.Module) -> tuple[int, float] | None:
     if isinstance(module, nn.LeakyReLU):
-        return (2, float(module.negative_slope))
+        return (LEAKY, float(module.negative_slope))
     return _ACTS.get(type(module))
 
 
@@ -189,7 +191,6 @@ class Layout:
         self.stride = offset
         self.outputs = outputs[-1]
         self.c_widths = (ctypes.c_int * len(self.widths))(*self.widths)
-        self.acts = plan.acts
         self.c_acts = (ctypes.c_int * len(plan.acts))(*(kind for kind, _ in plan.acts))
         self.c_slopes = (ctypes.c_float * len(plan.acts))(*(slope for _, slope in plan.acts))
 
@@ -262,6 +263,8 @@ def run(
             raise ValueError(f"the fused MLP pass takes fp32 CPU tensors, not {tensor.dtype}")
     if not packed.is_contiguous() or packed.shape[1] != layout.stride:
         raise ValueError("packed points do not have the layout's shape")
+    if coords is not None and packed.shape[0] != 1 + coords.shape[1]:
+        raise ValueError(f"{coords.shape[1]} coordinates need an origin and as many directions")
     if x.shape[1] != layout.widths[0]:
         raise ValueError(
             f"inputs have {x.shape[1]} features, the first layer takes {layout.widths[0]}"

@@ -236,11 +236,14 @@ class LossEvaluator:
         The fused pass forms each point itself, from the plane packed once."""
         if self._plan is None:
             return self(plane.points(coords))
-        if self._cache.get("plane") is not plane:
+        cached = self._cache.get("plane")  # (plane, its layout, its packed rows)
+        if cached is None or cached[0] is not plane:
             rows = self._head_difference(plane.rows())
-            self._cache["plane"] = plane
-            self._cache["plane_packed"] = fused_mlp.pack(self._plan, rows, self.x.shape[1])
-        layout, packed = self._cache["plane_packed"]
+            cached = self._cache["plane"] = (
+                plane,
+                *fused_mlp.pack(self._plan, rows, self.x.shape[1]),
+            )
+        _, layout, packed = cached
         with fused_mlp.torch_single_threaded() as threads:
             outputs = fused_mlp.run(layout, self.x, packed, coords=coords, threads=threads)
             return self._losses(outputs)

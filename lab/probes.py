@@ -130,7 +130,7 @@ class _Transfer:
         if not self.tensors:
             return {}
         device = self.tensors[0].device
-        if device.type == "cpu":  # no transfer to save: numpy views, no concatenation
+        if device.type == "cpu":  # no transfer to save: each tensor to numpy, no concatenation
             arrays = [t.numpy().astype(np.float64) for t in self.tensors]
             return dict(zip(self.keys, arrays, strict=True))
         flat = torch.cat(self.tensors, out=torch.empty(0, dtype=torch.float64, device=device))

@@ -42,7 +42,12 @@ ACTS = [nn.ReLU(), nn.LeakyReLU(0.2), nn.Identity(), nn.Identity()]
 PLAN = fused_mlp.Plan(
     weights=tuple(f"{2 * i}.weight" for i in range(4)),
     biases=tuple(f"{2 * i}.bias" for i in range(4)),
-    acts=((1, 0.0), (2, 0.2), (0, 0.0), (0, 0.0)),
+    acts=(
+        (fused_mlp.RELU, 0.0),
+        (fused_mlp.LEAKY, 0.2),
+        (fused_mlp.NONE, 0.0),
+        (fused_mlp.NONE, 0.0),
+    ),
 )
 
 
@@ -172,7 +177,8 @@ def test_a_plain_mlp_plan_names_each_layer_and_activation():
     plan = fused_mlp.plan_for(Trainer(tiny_config(**changes)).model)
     assert plan is not None
     assert plan.weights == ("blocks.0.transform.weight", "blocks.1.transform.weight", "head.weight")
-    assert plan.acts == ((2, 0.01), (1, 0.0), (0, 0.0))  # dropout is off in eval mode
+    # dropout is off in eval mode
+    assert plan.acts == ((fused_mlp.LEAKY, 0.01), (fused_mlp.RELU, 0.0), (fused_mlp.NONE, 0.0))
 
 
 @needs_compiler
@@ -204,3 +210,5 @@ def test_inputs_the_kernel_would_misread_are_refused():
         fused_mlp.run(layout, torch.randn(4, 4), packed)
     with pytest.raises(ValueError, match="layout"):
         fused_mlp.run(layout, torch.randn(4, 3), packed[:, :-1])
+    with pytest.raises(ValueError, match="3 coordinates"):  # two rows: one direction only
+        fused_mlp.run(layout, torch.randn(4, 3), packed, coords=torch.zeros(5, 3))
