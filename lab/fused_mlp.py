@@ -16,23 +16,19 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 import torch
 from torch import nn
 
+from lab import native
+
 SOURCE = Path(__file__).with_name("fused_mlp.c")
-FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11")
+FLAGS = native.FLAGS
 PAD = 16  # output widths are padded to this (a multiple of every vector width)
 # activation kinds, as fused_mlp.c's ACT_NONE, ACT_RELU, ACT_LEAKY
 NONE, RELU, LEAKY = 0, 1, 2
@@ -71,59 +67,16 @@ class FusedLibrary:
             raise RuntimeError(f"the fused MLP kernel failed (status {status})")
 
 
-def build(directory: Path, flags: Sequence[str] = FLAGS) -> Path | None:
-    """Compile ``fused_mlp.c`` into ``directory`` (once per source, flags and
-    CPU; written atomically so processes building at once do not collide).
-    None without a C compiler or when it fails."""
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        return None
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(source + " ".join(flags).encode() + _cpu_identity()).hexdigest()[:16]
-    target = directory / f"fused_mlp-{key}.so"
-    if target.exists():
-        return target
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(suffix=".so", dir=directory)
-    os.close(handle)
-    try:
-        subprocess.run(
-            [compiler, *flags, str(SOURCE), "-o", scratch],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
-        os.replace(scratch, target)
-    except (OSError, subprocess.SubprocessError):
-        Path(scratch).unlink(missing_ok=True)
-        return None
-    for stale in directory.glob("fused_mlp-*.so"):  # older sources, other flags or CPUs
-        if stale != target:
-            stale.unlink(missing_ok=True)
-    return target
-
-
-def _cpu_identity() -> bytes:
-    """What -march=native compiled for: the CPU's feature flags (a cache shared
-    between machines must not hand one CPU another's build)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line.encode()
-    except OSError:
-        pass
-    return f"{platform.machine()} {platform.processor()}".encode()
+def build(directory: Path, flags: Sequence[str] = native.FLAGS) -> Path | None:
+    """Compile ``fused_mlp.c`` into ``directory`` (see ``native.build``)."""
+    return native.build(SOURCE, directory, flags)
 
 
 @functools.cache
 def library() -> FusedLibrary | None:
     """The kernel built for this machine, or None where it cannot be (no
     compiler, no known vector unit, or ``KNOBLAB_NO_FUSED`` set)."""
-    if os.environ.get("KNOBLAB_NO_FUSED"):
-        return None
-    directory = Path(platformdirs.user_cache_dir("knoblab")) / "kernels"
-    try:
-        path = build(directory)
-    except OSError:  # an unwritable cache directory: build in a temporary one
-        path = build(Path(tempfile.mkdtemp(prefix="knoblab-kernels-")))
+    path = native.load(SOURCE)
     if path is None:
         return None
     try:

@@ -1,0 +1,85 @@
+"""Small C kernels in ``lab/`` built on first use with the machine's C compiler.
+
+Each source is compiled once per (source, flags, CPU) into the user cache
+directory, written atomically so processes building at once do not collide,
+and loaded with ctypes. Without a compiler, with a failed build or with
+``KNOBLAB_NO_FUSED`` set, ``load`` gives None and the caller keeps its torch
+path: every kernel is an optimisation, never the only way to a figure.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import platformdirs
+
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11")
+SWITCH = "KNOBLAB_NO_FUSED"  # set: no compiled kernels, torch paths only
+
+
+def build(source: Path, directory: Path, flags: Sequence[str] = FLAGS) -> Path | None:
+    """Compile ``source`` into ``directory`` as ``<stem>-<key>.so`` and remove
+    the stem's older builds (other sources, flags or CPUs). None without a C
+    compiler or when the compiler fails."""
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        return None
+    text = source.read_bytes()
+    key = hashlib.sha256(text + " ".join(flags).encode() + _cpu_identity()).hexdigest()[:16]
+    target = directory / f"{source.stem}-{key}.so"
+    if target.exists():
+        return target
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, scratch = tempfile.mkstemp(suffix=".so", dir=directory)
+    os.close(handle)
+    try:
+        subprocess.run(
+            [compiler, *flags, str(source), "-o", scratch],
+            check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        os.replace(scratch, target)
+    except (OSError, subprocess.SubprocessError):
+        Path(scratch).unlink(missing_ok=True)
+        return None
+    for stale in directory.glob(f"{source.stem}-*.so"):
+        if stale != target:
+            stale.unlink(missing_ok=True)
+    return target
+
+
+def _cpu_identity() -> bytes:
+    """What -march=native compiled for: the CPU's feature flags (a cache shared
+    between machines must not hand one CPU another's build)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.encode()
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()}".encode()
+
+
+def load(source: Path) -> Path | None:
+    """The path of ``source`` built for this machine (in the user cache, or a
+    temporary directory where that is not writable), or None where it cannot
+    be built or ``KNOBLAB_NO_FUSED`` is set."""
+    if os.environ.get(SWITCH):
+        return None
+    directory = Path(platformdirs.user_cache_dir("knoblab")) / "kernels"
+    try:
+        return build(source, directory)
+    except OSError:
+        return build(source, Path(tempfile.mkdtemp(prefix="knoblab-kernels-")))
+
+
+def pointers(addresses: Sequence[int | None]) -> ctypes.Array:
+    """A C array of pointers (NULL for None)."""
+    return (ctypes.c_void_p * len(addresses))(*addresses)

@@ -1,0 +1,250 @@
+/* Probe statistics of float32 tensors, for lab/probes.py.
+ *
+ * knoblab_layer_stats: one forward call's output of a layer (N samples, C
+ * units, P positions per unit), summarised while the hook that sees it has it
+ * in cache, into the layer's running figures for the step: count, mean and
+ * centred sum of squares, a fixed-bin histogram, saturated values, and which
+ * units gave a positive output. knoblab_add_squares: a gradient's sum of
+ * squares. knoblab_param_norms: every parameter's gradient and weight norm,
+ * copying the weights on the way; knoblab_norms: L2 norms of a list of
+ * tensors, or of their differences from another list (the weight updates).
+ *
+ * Plain C shaped so that -O3 vectorises it for whatever vector unit the
+ * machine has: LANES independent partial results per loop (no reassociation
+ * of float sums needed), float partial sums joining a double total per BLOCK.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LANES 16     /* one 512-bit vector of floats (two 256-bit ones) */
+#define BLOCK 2048   /* values per block: a block's float sums join a double */
+#define SUBS 8       /* sub-histograms: runs of one bin (ReLU's zeros) don't wait on one counter */
+#define MAX_BINS 1024
+#define UNIT_CHUNK 512 /* units whose running maxima sit on the stack at once */
+
+enum { STAT_HIST = 1, STAT_SATURATION = 2, STAT_ALIVE = 4 };
+
+static double sum_block(const float *x, long len) {
+    float acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= len; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
+    for (; i < len; i++) acc[0] += x[i];
+    double total = 0.0;
+    for (int j = 0; j < LANES; j++) total += acc[j];
+    return total;
+}
+
+/* Adds to sums[0] the sum of (x - centre) and to sums[1] that of its squares. */
+static void centred_block(const float *x, long len, float centre, double *sums) {
+    float dev[LANES] = {0}, sq[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= len; i += LANES)
+        for (int j = 0; j < LANES; j++) {
+            float d = x[i + j] - centre;
+            dev[j] += d;
+            sq[j] += d * d;
+        }
+    for (; i < len; i++) {
+        float d = x[i] - centre;
+        dev[0] += d;
+        sq[0] += d * d;
+    }
+    for (int j = 0; j < LANES; j++) {
+        sums[0] += dev[j];
+        sums[1] += sq[j];
+    }
+}
+
+/* Bin of each value: (x - lo) * bins / (hi - lo), truncated, values beyond
+ * the range in the edge bins (numpy.histogram of the clipped values); NaN in
+ * the extra cell `bins`, which is not reported (numpy drops NaN too). */
+static void bin_block(const float *x, long len, float scale, float shift, float top,
+                      uint16_t nan_bin, uint16_t *index) {
+    for (long i = 0; i < len; i++) {
+        float v = x[i];
+        float t = v * scale + shift;
+        t = t > 0.0f ? t : 0.0f; /* NaN fails the test: 0, so the conversion is defined */
+        t = t < top ? t : top;
+        index[i] = v == v ? (uint16_t)(int)t : nan_bin;
+    }
+}
+
+static long count_outside(const float *x, long len, float below, float above) {
+    int acc[LANES] = {0};
+    long i = 0;
+    for (; i + LANES <= len; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += (x[i + j] < below) | (x[i + j] > above);
+    long total = 0;
+    for (; i < len; i++) total += (x[i] < below) | (x[i] > above);
+    for (int j = 0; j < LANES; j++) total += acc[j];
+    return total;
+}
+
+/* alive[c] |= whether any value of unit c (any sample, any position) is > 0.
+ * NaN is never > 0: it neither keeps a unit alive nor hides a positive value. */
+static void alive_units(const float *x, long N, long C, long P, uint8_t *alive) {
+    if (P == 1) { /* (N, C): running maxima over the samples, a chunk of units at a time */
+        float top[UNIT_CHUNK];
+        for (long c0 = 0; c0 < C; c0 += UNIT_CHUNK) {
+            long width = C - c0 < UNIT_CHUNK ? C - c0 : UNIT_CHUNK;
+            for (long c = 0; c < width; c++) top[c] = -INFINITY;
+            for (long n = 0; n < N; n++) {
+                const float *row = x + n * C + c0;
+                for (long c = 0; c < width; c++) top[c] = row[c] > top[c] ? row[c] : top[c];
+            }
+            for (long c = 0; c < width; c++) alive[c0 + c] |= top[c] > 0.0f;
+        }
+        return;
+    }
+    for (long n = 0; n < N; n++)
+        for (long c = 0; c < C; c++) {
+            if (alive[c]) continue;
+            const float *map = x + (n * C + c) * P;
+            float top[LANES];
+            for (int j = 0; j < LANES; j++) top[j] = -INFINITY;
+            long i = 0;
+            for (; i + LANES <= P; i += LANES)
+                for (int j = 0; j < LANES; j++) top[j] = map[i + j] > top[j] ? map[i + j] : top[j];
+            for (; i < P; i++) top[0] = map[i] > top[0] ? map[i] : top[0];
+            for (int j = 0; j < LANES; j++) alive[c] |= top[j] > 0.0f;
+        }
+}
+
+/* One call's values x, laid out (N, C, P) and contiguous, into a layer's
+ * running figures for the step:
+ *   moments = (count, mean, sum of squares about the mean), this call's merged
+ *     with the earlier calls' (Chan et al.'s pairwise update; count 0: none yet);
+ *   with STAT_HIST, hist[b] += the count in bin b of `bins` equal bins over
+ *     [range[0], range[1]] (values beyond in the edge bins, NaN in none);
+ *   with STAT_SATURATION, *saturated += the count below range[2] or above range[3];
+ *   with STAT_ALIVE, alive[c] |= whether unit c gave a value > 0.
+ * 0 on success, 1 for bins out of range. */
+int knoblab_layer_stats(const float *x, int64_t N, int64_t C, int64_t P, int32_t flags,
+                        const float *range, int32_t bins, double *moments, int64_t *hist,
+                        int64_t *saturated, uint8_t *alive) {
+    if ((flags & STAT_HIST) && (bins < 1 || bins > MAX_BINS)) return 1;
+    long n = N * C * P;
+    if (n == 0) return 0;
+    float scale = (flags & STAT_HIST) ? (float)bins / (range[1] - range[0]) : 0.0f;
+    float shift = (flags & STAT_HIST) ? -range[0] * scale : 0.0f;
+    uint32_t sub[SUBS][MAX_BINS + 1]; /* 32 KiB of stack; only bins + 1 cells are used */
+    uint16_t index[BLOCK];
+    if (flags & STAT_HIST)
+        for (int s = 0; s < SUBS; s++) memset(sub[s], 0, sizeof(uint32_t) * (size_t)(bins + 1));
+    double total = 0.0;
+    long outside = 0;
+    for (long start = 0; start < n; start += BLOCK) {
+        long len = n - start < BLOCK ? n - start : BLOCK;
+        const float *block = x + start;
+        total += sum_block(block, len);
+        if (flags & STAT_SATURATION) outside += count_outside(block, len, range[2], range[3]);
+        if (flags & STAT_HIST) {
+            bin_block(block, len, scale, shift, (float)(bins - 1), (uint16_t)bins, index);
+            long i = 0;
+            for (; i + SUBS <= len; i += SUBS)
+                for (int s = 0; s < SUBS; s++) sub[s][index[i + s]]++;
+            for (; i < len; i++) sub[0][index[i]]++;
+        }
+    }
+    /* A second pass about the first pass's (rough) mean: the corrected
+     * two-pass algorithm, exact to rounding even where the mean dwarfs the
+     * spread (the first pass's float partial sums are not, there). */
+    float centre = (float)(total / (double)n);
+    double sums[2] = {0.0, 0.0};
+    for (long start = 0; start < n; start += BLOCK) {
+        long len = n - start < BLOCK ? n - start : BLOCK;
+        centred_block(x + start, len, centre, sums);
+    }
+    double mean = (double)centre + sums[0] / (double)n;
+    double squares = sums[1] - sums[0] * sums[0] / (double)n;
+    if (squares < 0.0) squares = 0.0;
+    double before = moments[0];
+    if (before == 0.0) {
+        moments[1] = mean;
+        moments[2] = squares;
+    } else {
+        double count = before + (double)n, delta = mean - moments[1];
+        moments[1] += delta * (double)n / count;
+        moments[2] += squares + delta * delta * before * (double)n / count;
+    }
+    moments[0] = before + (double)n;
+    if (flags & STAT_HIST)
+        for (int b = 0; b < bins; b++) {
+            int64_t count = 0;
+            for (int s = 0; s < SUBS; s++) count += sub[s][b];
+            hist[b] += count;
+        }
+    if (flags & STAT_SATURATION) *saturated += outside;
+    if (flags & STAT_ALIVE) alive_units(x, N, C, P, alive);
+    return 0;
+}
+
+static double squares_block(const float *a, const float *b, float *copy, long len) {
+    float acc[LANES] = {0};
+    long i = 0;
+    if (b) {
+        for (; i + LANES <= len; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float d = a[i + j] - b[i + j];
+                acc[j] += d * d;
+            }
+        for (; i < len; i++) {
+            float d = a[i] - b[i];
+            acc[0] += d * d;
+        }
+    } else {
+        for (; i + LANES <= len; i += LANES)
+            for (int j = 0; j < LANES; j++) acc[j] += a[i + j] * a[i + j];
+        for (; i < len; i++) acc[0] += a[i] * a[i];
+        if (copy) memcpy(copy, a, sizeof(float) * (size_t)len);
+    }
+    double total = 0.0;
+    for (int j = 0; j < LANES; j++) total += acc[j];
+    return total;
+}
+
+/* slot[0] += the sum of squares of x (n values), slot[1] += 1. */
+void knoblab_add_squares(const float *x, int64_t n, double *slot) {
+    double total = 0.0;
+    for (long start = 0; start < n; start += BLOCK) {
+        long len = n - start < BLOCK ? n - start : BLOCK;
+        total += squares_block(x + start, 0, 0, len);
+    }
+    slot[0] += total;
+    slot[1] += 1.0;
+}
+
+/* out[k] = ||a[k]||, or ||a[k] - b[k]|| where b is given; a NULL a[k] (a
+ * parameter without a gradient) has norm 0. */
+void knoblab_norms(int count, const float *const *a, const float *const *b, const int64_t *sizes,
+                   double *out) {
+    for (int k = 0; k < count; k++) {
+        double total = 0.0;
+        if (a[k])
+            for (long start = 0; start < sizes[k]; start += BLOCK) {
+                long len = sizes[k] - start < BLOCK ? sizes[k] - start : BLOCK;
+                total += squares_block(a[k] + start, b ? b[k] + start : 0, 0, len);
+            }
+        out[k] = sqrt(total);
+    }
+}
+
+/* The probed step's parameters before the optimiser moves them, in one pass
+ * per parameter: grad_out[k] = ||grads[k]|| (0 where grads[k] is NULL),
+ * weight_out[k] = ||weights[k]||, and weights[k] copied into copies[k]. */
+void knoblab_param_norms(int count, const float *const *grads, const float *const *weights,
+                         float *const *copies, const int64_t *sizes, double *grad_out,
+                         double *weight_out) {
+    for (int k = 0; k < count; k++) {
+        double g = 0.0, w = 0.0;
+        for (long start = 0; start < sizes[k]; start += BLOCK) {
+            long len = sizes[k] - start < BLOCK ? sizes[k] - start : BLOCK;
+            if (grads[k]) g += squares_block(grads[k] + start, 0, 0, len);
+            w += squares_block(weights[k] + start, 0, copies[k] + start, len);
+        }
+        grad_out[k] = sqrt(g);
+        weight_out[k] = sqrt(w);
+    }
+}

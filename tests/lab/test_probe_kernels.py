@@ -1,0 +1,165 @@
+"""probe_stats.c against numpy and torch on the same tensors: shapes that end
+mid-vector and mid-block, conv maps, several calls merged, NaN and infinity;
+the same figures from a build without vector instructions; and the probes
+using it on the CPU (torch's path otherwise)."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from lab import native, probe_kernels
+from lab.probes import _CompiledCollector, _TorchCollector
+from lab.trainer import Trainer
+from tests.lab.helpers import tiny_config
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler"
+)
+ALL = probe_kernels.HIST | probe_kernels.SATURATION | probe_kernels.ALIVE
+PLAIN = ("-O2", "-mno-avx", "-shared", "-fPIC", "-std=c11")  # scalar and SSE code only
+
+
+@pytest.fixture(params=["native", "plain"])
+def kernels(request, tmp_path) -> probe_kernels.ProbeKernels:
+    """The build the probes use, and one without AVX: plain C, same figures."""
+    if request.param == "native":
+        lib = probe_kernels.library()
+        assert lib is not None, "the probe kernels did not build"
+        return lib
+    path = native.build(probe_kernels.SOURCE, tmp_path, PLAIN)
+    assert path is not None
+    return probe_kernels.ProbeKernels(path)
+
+
+def numpy_figures(a: np.ndarray, lo: float, hi: float, bounds: tuple[float, float], bins: int):
+    a64 = a.astype(np.float64)
+    finite = a64[~np.isnan(a64)]
+    counts, _ = np.histogram(np.clip(finite, lo, hi), bins=bins, range=(lo, hi))
+    saturated = np.sum((a < bounds[0]) | (a > bounds[1]))
+    alive = (a > 0).any(axis=tuple(i for i in range(a.ndim) if i != 1))
+    return a64.mean(), a64.std(), counts, saturated, alive
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(256, 128), (37, 53), (5, 3, 7, 7), (2, 4, 17), (1, 1)],
+    ids=["mlp", "odd", "conv", "sequence", "one"],
+)
+def test_layer_figures_equal_numpy(kernels, shape):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=generator) * 1.5 - 0.2
+    acc = probe_kernels.Accumulator(kernels, [ALL], [(-1.0, 2.5, -0.9, 0.9)], 24)
+    acc.add(0, x)
+    mean, std, counts, saturated, alive = numpy_figures(x.numpy(), -1.0, 2.5, (-0.9, 0.9), 24)
+    assert acc.moments[0, 0] == x.numel()
+    assert acc.moments[0, 1] == pytest.approx(mean, rel=1e-6, abs=1e-7)
+    assert np.sqrt(acc.moments[0, 2] / x.numel()) == pytest.approx(std, rel=1e-6)
+    np.testing.assert_array_equal(acc.hist[0], counts)
+    assert acc.saturated[0] == saturated
+    np.testing.assert_array_equal(acc.alive[0], alive)
+
+
+def test_calls_merge_as_one_tensor(kernels):
+    """Gradient accumulation: three calls count as their concatenation, a unit
+    positive in one call only is alive."""
+    generator = torch.Generator().manual_seed(1)
+    calls = [torch.randn(n, 16, generator=generator) for n in (7, 64, 33)]
+    for number, call in enumerate(calls):
+        call[:, 3] = 0.5 if number == 1 else -0.5
+        call[:, 5] = 0.0  # never positive: dead
+    acc = probe_kernels.Accumulator(kernels, [ALL], [(-2.0, 2.0, -1.5, 1.5)], 10)
+    for call in calls:
+        acc.add(0, call)
+    whole = torch.cat(calls).numpy()
+    mean, std, counts, saturated, alive = numpy_figures(whole, -2.0, 2.0, (-1.5, 1.5), 10)
+    assert acc.moments[0, 1] == pytest.approx(mean, rel=1e-6, abs=1e-7)
+    assert np.sqrt(acc.moments[0, 2] / whole.size) == pytest.approx(std, rel=1e-6)
+    np.testing.assert_array_equal(acc.hist[0], counts)
+    assert acc.saturated[0] == saturated
+    np.testing.assert_array_equal(acc.alive[0], alive)
+    assert acc.alive[0][3] and not acc.alive[0][5]
+    acc.reset()
+    assert not acc.moments.any() and not acc.hist.any() and not acc.alive[0].any()
+
+
+def test_spread_survives_a_mean_that_dwarfs_it(kernels):
+    """Values near 1000 spread by 1e-3 (sigmoid outputs near 0.5 are the
+    everyday case): the sum of squares is taken about the mean, and calls
+    merge with Chan's update, so no cancellation."""
+    generator = torch.Generator().manual_seed(3)
+    calls = [1000.0 + 1e-3 * torch.rand(n, 8, generator=generator) for n in (5, 40, 21)]
+    acc = probe_kernels.Accumulator(kernels, [0], [(0.0, 1.0, 0.0, 0.0)], 1)
+    for call in calls:
+        acc.add(0, call)
+    whole = torch.cat(calls).numpy().astype(np.float64)
+    assert np.sqrt(acc.moments[0, 2] / whole.size) == pytest.approx(whole.std(), rel=1e-3)
+
+
+def test_nan_and_infinity(kernels):
+    """NaN counts in no bin and keeps no unit alive; infinities land in the
+    edge bins (numpy.histogram of the clipped values)."""
+    x = torch.tensor([[np.nan, -np.inf, 0.5], [np.nan, np.inf, -0.5]], dtype=torch.float32)
+    acc = probe_kernels.Accumulator(kernels, [ALL], [(-1.0, 1.0, -0.9, 0.9)], 4)
+    acc.add(0, x)
+    np.testing.assert_array_equal(acc.hist[0], [1, 1, 0, 2])  # 0.5 opens the last bin
+    np.testing.assert_array_equal(acc.alive[0], [0, 1, 1])
+    assert acc.saturated[0] == 2  # the infinities
+    assert np.isnan(acc.moments[0, 1])
+
+
+def test_strided_and_bf16_values_are_converted(kernels):
+    x = torch.randn(16, 12)
+    acc = probe_kernels.Accumulator(kernels, [ALL], [(-2.0, 2.0, -1.0, 1.0)], 8)
+    acc.add(0, x.T)  # not contiguous
+    mean, _, counts, _, alive = numpy_figures(x.T.numpy(), -2.0, 2.0, (-1.0, 1.0), 8)
+    np.testing.assert_array_equal(acc.hist[0], counts)
+    np.testing.assert_array_equal(acc.alive[0], alive)
+    acc.add_squares(0, x.T.to(torch.bfloat16))
+    expected = float(torch.sum(x.to(torch.bfloat16).float() ** 2))
+    assert acc.squares[0, 0] == pytest.approx(expected, rel=1e-5)
+    assert acc.squares[0, 1] == 1
+
+
+def test_norms_equal_torch(kernels):
+    generator = torch.Generator().manual_seed(2)
+    weights = [torch.randn(*s, generator=generator) for s in [(33, 7), (7,), (3000,)]]
+    grads = [torch.randn_like(w) for w in weights]
+    grads[1] = None  # a parameter without a gradient
+    copies = [torch.empty_like(w) for w in weights]
+    sizes = np.array([w.numel() for w in weights], dtype=np.int64)
+    grad_norms, weight_norms = kernels.param_norms(grads, weights, copies, sizes)
+    by_hand = [float(grads[0].norm()), 0.0, float(grads[2].norm())]
+    np.testing.assert_allclose(grad_norms, by_hand, rtol=1e-6)
+    np.testing.assert_allclose(weight_norms, [float(w.norm()) for w in weights], rtol=1e-6)
+    assert all(torch.equal(c, w) for c, w in zip(copies, weights, strict=True))
+    moved = [w - 0.01 * torch.randn_like(w) for w in weights]
+    by_hand = [float((c - m).norm()) for c, m in zip(copies, moved, strict=True)]
+    np.testing.assert_allclose(kernels.norms(copies, moved, sizes), by_hand, rtol=1e-6)
+    np.testing.assert_allclose(kernels.norms(grads), grad_norms, rtol=1e-12)
+
+
+def test_bins_out_of_range_are_refused():
+    lib = probe_kernels.library()
+    assert lib is not None
+    with pytest.raises(ValueError, match="bins"):
+        probe_kernels.Accumulator(lib, [ALL], [(0.0, 1.0, 0.0, 1.0)], probe_kernels.MAX_BINS + 1)
+
+
+def test_cpu_probes_use_the_kernels_and_switch_off(monkeypatch):
+    """CI has a compiler: the probe tests' compiled runs really are compiled;
+    KNOBLAB_NO_FUSED leaves torch's path."""
+    trainer = Trainer(tiny_config(**{"probes.every": 1}))
+    trainer.step()
+    assert isinstance(trainer.probes._collector, _CompiledCollector)
+    assert trainer.probes._params_compiled
+    monkeypatch.setenv("KNOBLAB_NO_FUSED", "1")
+    probe_kernels.library.cache_clear()
+    try:
+        trainer = Trainer(tiny_config(**{"probes.every": 1}))
+        trainer.step()
+        assert isinstance(trainer.probes._collector, _TorchCollector)
+        assert not trainer.probes._params_compiled
+    finally:
+        probe_kernels.library.cache_clear()
