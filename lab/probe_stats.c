@@ -25,46 +25,43 @@
 
 enum { STAT_HIST = 1, STAT_SATURATION = 2, STAT_ALIVE = 4 };
 
-static double sum_block(const float *x, long len) {
+/* The sum of (x - shift). */
+static double sum_block(const float *x, long len, float shift) {
     float acc[LANES] = {0};
     long i = 0;
     for (; i + LANES <= len; i += LANES)
-        for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
-    for (; i < len; i++) acc[0] += x[i];
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j] - shift;
+    for (; i < len; i++) acc[0] += x[i] - shift;
     double total = 0.0;
     for (int j = 0; j < LANES; j++) total += acc[j];
     return total;
 }
 
-/* Adds to sums[0] the sum of (x - centre) and to sums[1] that of its squares. */
-static void centred_block(const float *x, long len, float centre, double *sums) {
-    float dev[LANES] = {0}, sq[LANES] = {0};
+static double centred_squares_block(const float *x, long len, float mean) {
+    float acc[LANES] = {0};
     long i = 0;
     for (; i + LANES <= len; i += LANES)
         for (int j = 0; j < LANES; j++) {
-            float d = x[i + j] - centre;
-            dev[j] += d;
-            sq[j] += d * d;
+            float d = x[i + j] - mean;
+            acc[j] += d * d;
         }
     for (; i < len; i++) {
-        float d = x[i] - centre;
-        dev[0] += d;
-        sq[0] += d * d;
+        float d = x[i] - mean;
+        acc[0] += d * d;
     }
-    for (int j = 0; j < LANES; j++) {
-        sums[0] += dev[j];
-        sums[1] += sq[j];
-    }
+    double total = 0.0;
+    for (int j = 0; j < LANES; j++) total += acc[j];
+    return total;
 }
 
 /* Bin of each value: (x - lo) * bins / (hi - lo), truncated, values beyond
  * the range in the edge bins (numpy.histogram of the clipped values); NaN in
  * the extra cell `bins`, which is not reported (numpy drops NaN too). */
-static void bin_block(const float *x, long len, float scale, float shift, float top,
+static void bin_block(const float *x, long len, float scale, float offset, float top,
                       uint16_t nan_bin, uint16_t *index) {
     for (long i = 0; i < len; i++) {
         float v = x[i];
-        float t = v * scale + shift;
+        float t = v * scale + offset;
         t = t > 0.0f ? t : 0.0f; /* NaN fails the test: 0, so the conversion is defined */
         t = t < top ? t : top;
         index[i] = v == v ? (uint16_t)(int)t : nan_bin;
@@ -128,37 +125,38 @@ int knoblab_layer_stats(const float *x, int64_t N, int64_t C, int64_t P, int32_t
     long n = N * C * P;
     if (n == 0) return 0;
     float scale = (flags & STAT_HIST) ? (float)bins / (range[1] - range[0]) : 0.0f;
-    float shift = (flags & STAT_HIST) ? -range[0] * scale : 0.0f;
+    float offset = (flags & STAT_HIST) ? -range[0] * scale : 0.0f;
     uint32_t sub[SUBS][MAX_BINS + 1]; /* 32 KiB of stack; only bins + 1 cells are used */
     uint16_t index[BLOCK];
     if (flags & STAT_HIST)
         for (int s = 0; s < SUBS; s++) memset(sub[s], 0, sizeof(uint32_t) * (size_t)(bins + 1));
-    double total = 0.0;
+    /* Sums are taken about the first value (about 0 where it is not finite):
+     * where the mean dwarfs the spread (sigmoid outputs near 0.5), the
+     * differences keep the digits that float partial sums of the values lose. */
+    float shift = isfinite(x[0]) ? x[0] : 0.0f;
+    double total = 0.0; /* of x - shift */
     long outside = 0;
     for (long start = 0; start < n; start += BLOCK) {
         long len = n - start < BLOCK ? n - start : BLOCK;
         const float *block = x + start;
-        total += sum_block(block, len);
+        total += sum_block(block, len, shift);
         if (flags & STAT_SATURATION) outside += count_outside(block, len, range[2], range[3]);
         if (flags & STAT_HIST) {
-            bin_block(block, len, scale, shift, (float)(bins - 1), (uint16_t)bins, index);
+            bin_block(block, len, scale, offset, (float)(bins - 1), (uint16_t)bins, index);
             long i = 0;
             for (; i + SUBS <= len; i += SUBS)
                 for (int s = 0; s < SUBS; s++) sub[s][index[i + s]]++;
             for (; i < len; i++) sub[0][index[i]]++;
         }
     }
-    /* A second pass about the first pass's (rough) mean: the corrected
-     * two-pass algorithm, exact to rounding even where the mean dwarfs the
-     * spread (the first pass's float partial sums are not, there). */
-    float centre = (float)(total / (double)n);
-    double sums[2] = {0.0, 0.0};
+    double mean = (double)shift + total / (double)n;
+    float centre = (float)mean; /* the second pass: squares about the mean */
+    double squares = 0.0;
     for (long start = 0; start < n; start += BLOCK) {
         long len = n - start < BLOCK ? n - start : BLOCK;
-        centred_block(x + start, len, centre, sums);
+        squares += centred_squares_block(x + start, len, centre);
     }
-    double mean = (double)centre + sums[0] / (double)n;
-    double squares = sums[1] - sums[0] * sums[0] / (double)n;
+    squares -= (double)n * (mean - centre) * (mean - centre); /* about the exact mean */
     if (squares < 0.0) squares = 0.0;
     double before = moments[0];
     if (before == 0.0) {

@@ -2,8 +2,12 @@
 
 On a collection step (every ``probes.every`` steps) hooks attach before the
 forward pass and come off after the optimiser step; other steps pay nothing.
-Statistics accumulate as tensors on the model's device and reach the host in
-one transfer per collection.
+The hooks hand each tensor to a collector. On the CPU (with a C compiler) the
+compiled one summarises it on the spot with ``probe_kernels`` while it is in
+cache and keeps only running figures; elsewhere (a GPU) torch's collector
+keeps references, summarises on the device after the step and brings
+everything to the host in one transfer per collection. Tests hold both to
+the same independent figures.
 
 Measured per named layer (``layer1``..``layerN`` and ``head``):
 
