@@ -48,14 +48,14 @@ class ProbeKernels:
 
     def param_norms(
         self,
-        grads: Sequence[torch.Tensor | None],
-        weights: Sequence[torch.Tensor],
-        copies: Sequence[torch.Tensor],
+        grads: Tensors,
+        weights: Tensors,
+        copies: Tensors,
         sizes: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(||grad||, ||weight||) of each parameter in one pass, copying each
         weight into ``copies`` on the way; ``sizes`` (int64) their lengths."""
-        count = len(weights)
+        count = len(sizes)
         grad_norms, weight_norms = np.empty(count), np.empty(count)
         self._param_norms(
             count, _addresses(grads), _addresses(weights), _addresses(copies),
@@ -65,16 +65,16 @@ class ProbeKernels:
 
     def norms(
         self,
-        tensors: Sequence[torch.Tensor | None],
-        minus: Sequence[torch.Tensor] | None = None,
+        tensors: Tensors,
+        minus: Tensors | None = None,
         sizes: np.ndarray | None = None,
     ) -> np.ndarray:
         """||t|| of each tensor (0 for None), or ||t - m|| pairing ``minus``.
         All float32, contiguous, on the CPU, paired tensors of equal size;
         ``sizes`` (int64), where given, their lengths."""
-        count = len(tensors)
         if sizes is None:
             sizes = np.array([0 if t is None else t.numel() for t in tensors], dtype=np.int64)
+        count = len(sizes)
         out = np.empty(count)
         pairs = None if minus is None else _addresses(minus)
         self._norms(count, _addresses(tensors), pairs, sizes.ctypes.data, out.ctypes.data)
@@ -166,8 +166,29 @@ class Accumulator:
         self._add_squares(values.data_ptr(), values.numel(), self._square_slots[layer])
 
 
-def _addresses(tensors: Sequence[torch.Tensor | None]) -> ctypes.Array:
+Tensors = Sequence[torch.Tensor | None] | ctypes.Array  # tensors, or their C pointer array
+
+
+def _addresses(tensors: Tensors) -> ctypes.Array:
+    if isinstance(tensors, ctypes.Array):
+        return tensors
     return native.pointers([None if t is None else t.data_ptr() for t in tensors])
+
+
+class PointerCache:
+    """The C array of some tensors' data pointers, made again only when one of
+    them moved (the parameters and the probes' own buffers stay put, and
+    making the array cost more than reading the pointers)."""
+
+    def __init__(self) -> None:
+        self._addresses: list[int] = []
+        self._array: ctypes.Array = native.pointers([])
+
+    def __call__(self, tensors: Sequence[torch.Tensor]) -> ctypes.Array:
+        addresses = [t.data_ptr() for t in tensors]
+        if addresses != self._addresses:
+            self._addresses, self._array = addresses, native.pointers(addresses)
+        return self._array
 
 
 def usable(tensors: Sequence[torch.Tensor | None]) -> bool:

@@ -386,6 +386,8 @@ class Probes:
         }
         self._param_sizes = np.array([p.numel() for p in self.params], dtype=np.int64)
         self._params_compiled = False  # this step's parameter norms came from the kernels
+        self._param_ptrs = probe_kernels.PointerCache()
+        self._before_ptrs = probe_kernels.PointerCache()
         # Every ReLU-family layer's units in one vector laid out as ``_alive_layout``
         # (act, units); per unit the number of the last probed batch it was alive
         # on, of the ``_batches`` probed so far: dead over the window when that is
@@ -522,7 +524,7 @@ class Probes:
         self._params_compiled = self._compiled_params(grads)
         if self._params_compiled:  # both norms and the copy in one pass
             self._grad_norms, self._weight_norms = self._kernels.param_norms(  # type: ignore[union-attr]
-                grads, self.params, before, self._param_sizes
+                grads, self._param_ptrs(self.params), self._before_ptrs(before), self._param_sizes
             )
             return torch.from_numpy(self._grad_norms)
         pairs = zip(grads, self.params, strict=True)
@@ -559,7 +561,9 @@ class Probes:
             if self._params_compiled:
                 batch.put("param_grad_norm", self._grad_norms)  # type: ignore[arg-type]
                 batch.put("param_weight_norm", self._weight_norms)  # type: ignore[arg-type]
-                updates = self._kernels.norms(before, self.params, self._param_sizes)  # type: ignore[union-attr]
+                updates = self._kernels.norms(  # type: ignore[union-attr]
+                    self._before_ptrs(before), self._param_ptrs(self.params), self._param_sizes
+                )
                 batch.put("param_update_norm", updates)
             else:
                 batch.add("param_grad_norm", self._grad_norms)  # type: ignore[arg-type]
