@@ -157,7 +157,7 @@ class Accumulator:
             if alive is None or len(alive) != c:  # first call (or the width changed)
                 alive = self.alive[layer] = np.zeros(c, dtype=np.uint8)
                 args = self._args[layer] = self._layer_args(layer, alive)
-        self._stats(values.data_ptr(), n, c, p, *args)
+        self._stats(values.data_ptr(), n, c, p, *args)  # (its only error, bins, is checked above)
 
     def add_squares(self, layer: int, values: torch.Tensor) -> None:
         """Add the sum of squares of ``values`` (on the CPU) to ``layer``'s."""

@@ -26,9 +26,9 @@
 enum { STAT_HIST = 1, STAT_SATURATION = 2, STAT_ALIVE = 4 };
 
 /* The sum of (x - shift). */
-static double sum_block(const float *x, long len, float shift) {
+static double sum_block(const float *x, int64_t len, float shift) {
     float acc[LANES] = {0};
-    long i = 0;
+    int64_t i = 0;
     for (; i + LANES <= len; i += LANES)
         for (int j = 0; j < LANES; j++) acc[j] += x[i + j] - shift;
     for (; i < len; i++) acc[0] += x[i] - shift;
@@ -37,9 +37,9 @@ static double sum_block(const float *x, long len, float shift) {
     return total;
 }
 
-static double centred_squares_block(const float *x, long len, float mean) {
+static double centred_squares_block(const float *x, int64_t len, float mean) {
     float acc[LANES] = {0};
-    long i = 0;
+    int64_t i = 0;
     for (; i + LANES <= len; i += LANES)
         for (int j = 0; j < LANES; j++) {
             float d = x[i + j] - mean;
@@ -57,9 +57,9 @@ static double centred_squares_block(const float *x, long len, float mean) {
 /* Bin of each value: (x - lo) * bins / (hi - lo), truncated, values beyond
  * the range in the edge bins (numpy.histogram of the clipped values); NaN in
  * the extra cell `bins`, which is not reported (numpy drops NaN too). */
-static void bin_block(const float *x, long len, float scale, float offset, float top,
+static void bin_block(const float *x, int64_t len, float scale, float offset, float top,
                       uint16_t nan_bin, uint16_t *index) {
-    for (long i = 0; i < len; i++) {
+    for (int64_t i = 0; i < len; i++) {
         float v = x[i];
         float t = v * scale + offset;
         t = t > 0.0f ? t : 0.0f; /* NaN fails the test: 0, so the conversion is defined */
@@ -68,12 +68,12 @@ static void bin_block(const float *x, long len, float scale, float offset, float
     }
 }
 
-static long count_outside(const float *x, long len, float below, float above) {
+static int64_t count_outside(const float *x, int64_t len, float below, float above) {
     int acc[LANES] = {0};
-    long i = 0;
+    int64_t i = 0;
     for (; i + LANES <= len; i += LANES)
         for (int j = 0; j < LANES; j++) acc[j] += (x[i + j] < below) | (x[i + j] > above);
-    long total = 0;
+    int64_t total = 0;
     for (; i < len; i++) total += (x[i] < below) | (x[i] > above);
     for (int j = 0; j < LANES; j++) total += acc[j];
     return total;
@@ -81,27 +81,27 @@ static long count_outside(const float *x, long len, float below, float above) {
 
 /* alive[c] |= whether any value of unit c (any sample, any position) is > 0.
  * NaN is never > 0: it neither keeps a unit alive nor hides a positive value. */
-static void alive_units(const float *x, long N, long C, long P, uint8_t *alive) {
+static void alive_units(const float *x, int64_t N, int64_t C, int64_t P, uint8_t *alive) {
     if (P == 1) { /* (N, C): running maxima over the samples, a chunk of units at a time */
         float top[UNIT_CHUNK];
-        for (long c0 = 0; c0 < C; c0 += UNIT_CHUNK) {
-            long width = C - c0 < UNIT_CHUNK ? C - c0 : UNIT_CHUNK;
-            for (long c = 0; c < width; c++) top[c] = -INFINITY;
-            for (long n = 0; n < N; n++) {
+        for (int64_t c0 = 0; c0 < C; c0 += UNIT_CHUNK) {
+            int64_t width = C - c0 < UNIT_CHUNK ? C - c0 : UNIT_CHUNK;
+            for (int64_t c = 0; c < width; c++) top[c] = -INFINITY;
+            for (int64_t n = 0; n < N; n++) {
                 const float *row = x + n * C + c0;
-                for (long c = 0; c < width; c++) top[c] = row[c] > top[c] ? row[c] : top[c];
+                for (int64_t c = 0; c < width; c++) top[c] = row[c] > top[c] ? row[c] : top[c];
             }
-            for (long c = 0; c < width; c++) alive[c0 + c] |= top[c] > 0.0f;
+            for (int64_t c = 0; c < width; c++) alive[c0 + c] |= top[c] > 0.0f;
         }
         return;
     }
-    for (long n = 0; n < N; n++)
-        for (long c = 0; c < C; c++) {
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
             if (alive[c]) continue;
             const float *map = x + (n * C + c) * P;
             float top[LANES];
             for (int j = 0; j < LANES; j++) top[j] = -INFINITY;
-            long i = 0;
+            int64_t i = 0;
             for (; i + LANES <= P; i += LANES)
                 for (int j = 0; j < LANES; j++) top[j] = map[i + j] > top[j] ? map[i + j] : top[j];
             for (; i < P; i++) top[0] = map[i] > top[0] ? map[i] : top[0];
@@ -122,7 +122,7 @@ int knoblab_layer_stats(const float *x, int64_t N, int64_t C, int64_t P, int32_t
                         const float *range, int32_t bins, double *moments, int64_t *hist,
                         int64_t *saturated, uint8_t *alive) {
     if ((flags & STAT_HIST) && (bins < 1 || bins > MAX_BINS)) return 1;
-    long n = N * C * P;
+    int64_t n = N * C * P;
     if (n == 0) return 0;
     float scale = (flags & STAT_HIST) ? (float)bins / (range[1] - range[0]) : 0.0f;
     float offset = (flags & STAT_HIST) ? -range[0] * scale : 0.0f;
@@ -135,15 +135,15 @@ int knoblab_layer_stats(const float *x, int64_t N, int64_t C, int64_t P, int32_t
      * differences keep the digits that float partial sums of the values lose. */
     float shift = isfinite(x[0]) ? x[0] : 0.0f;
     double total = 0.0; /* of x - shift */
-    long outside = 0;
-    for (long start = 0; start < n; start += BLOCK) {
-        long len = n - start < BLOCK ? n - start : BLOCK;
+    int64_t outside = 0;
+    for (int64_t start = 0; start < n; start += BLOCK) {
+        int64_t len = n - start < BLOCK ? n - start : BLOCK;
         const float *block = x + start;
         total += sum_block(block, len, shift);
         if (flags & STAT_SATURATION) outside += count_outside(block, len, range[2], range[3]);
         if (flags & STAT_HIST) {
             bin_block(block, len, scale, offset, (float)(bins - 1), (uint16_t)bins, index);
-            long i = 0;
+            int64_t i = 0;
             for (; i + SUBS <= len; i += SUBS)
                 for (int s = 0; s < SUBS; s++) sub[s][index[i + s]]++;
             for (; i < len; i++) sub[0][index[i]]++;
@@ -152,8 +152,8 @@ int knoblab_layer_stats(const float *x, int64_t N, int64_t C, int64_t P, int32_t
     double mean = (double)shift + total / (double)n;
     float centre = (float)mean; /* the second pass: squares about the mean */
     double squares = 0.0;
-    for (long start = 0; start < n; start += BLOCK) {
-        long len = n - start < BLOCK ? n - start : BLOCK;
+    for (int64_t start = 0; start < n; start += BLOCK) {
+        int64_t len = n - start < BLOCK ? n - start : BLOCK;
         squares += centred_squares_block(x + start, len, centre);
     }
     squares -= (double)n * (mean - centre) * (mean - centre); /* about the exact mean */
@@ -179,9 +179,9 @@ int knoblab_layer_stats(const float *x, int64_t N, int64_t C, int64_t P, int32_t
     return 0;
 }
 
-static double squares_block(const float *a, const float *b, float *copy, long len) {
+static double squares_block(const float *a, const float *b, float *copy, int64_t len) {
     float acc[LANES] = {0};
-    long i = 0;
+    int64_t i = 0;
     if (b) {
         for (; i + LANES <= len; i += LANES)
             for (int j = 0; j < LANES; j++) {
@@ -206,8 +206,8 @@ static double squares_block(const float *a, const float *b, float *copy, long le
 /* slot[0] += the sum of squares of x (n values), slot[1] += 1. */
 void knoblab_add_squares(const float *x, int64_t n, double *slot) {
     double total = 0.0;
-    for (long start = 0; start < n; start += BLOCK) {
-        long len = n - start < BLOCK ? n - start : BLOCK;
+    for (int64_t start = 0; start < n; start += BLOCK) {
+        int64_t len = n - start < BLOCK ? n - start : BLOCK;
         total += squares_block(x + start, 0, 0, len);
     }
     slot[0] += total;
@@ -221,8 +221,8 @@ void knoblab_norms(int count, const float *const *a, const float *const *b, cons
     for (int k = 0; k < count; k++) {
         double total = 0.0;
         if (a[k])
-            for (long start = 0; start < sizes[k]; start += BLOCK) {
-                long len = sizes[k] - start < BLOCK ? sizes[k] - start : BLOCK;
+            for (int64_t start = 0; start < sizes[k]; start += BLOCK) {
+                int64_t len = sizes[k] - start < BLOCK ? sizes[k] - start : BLOCK;
                 total += squares_block(a[k] + start, b ? b[k] + start : 0, 0, len);
             }
         out[k] = sqrt(total);
@@ -237,8 +237,8 @@ void knoblab_param_norms(int count, const float *const *grads, const float *cons
                          double *weight_out) {
     for (int k = 0; k < count; k++) {
         double g = 0.0, w = 0.0;
-        for (long start = 0; start < sizes[k]; start += BLOCK) {
-            long len = sizes[k] - start < BLOCK ? sizes[k] - start : BLOCK;
+        for (int64_t start = 0; start < sizes[k]; start += BLOCK) {
+            int64_t len = sizes[k] - start < BLOCK ? sizes[k] - start : BLOCK;
             if (grads[k]) g += squares_block(grads[k] + start, 0, 0, len);
             w += squares_block(weights[k] + start, 0, copies[k] + start, len);
         }

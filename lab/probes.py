@@ -286,6 +286,7 @@ class _CompiledCollector:
         self.acts = probe_kernels.Accumulator(kernels, flags, ranges, cfg.hist_bins)
         plain = [0] * self.n_layers  # outputs and gradients: moments and squares only
         self.outputs = probe_kernels.Accumulator(kernels, plain, [(0.0,) * 4] * len(plain), 1)
+        # what the hooks call (as _TorchCollector's methods), bound straight to the accumulators
         self.activation = self.acts.add
         self.output = self.outputs.add
         self.grad = self.outputs.add_squares

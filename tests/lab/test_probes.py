@@ -333,3 +333,22 @@ def test_dead_unit_figures_exist_exactly_where_the_config_says(activation):
     assert has_figures == (absent is None)
     off = config.probes.__class__(dead_units=False)
     assert dead_units_absent(config.model, off) == "the dead-unit probe is off"
+
+
+def test_bf16_activations_are_summarised_as_their_float_values():
+    """Under bf16 autocast the hooks see bf16 outputs; the figures are those
+    of the same values in float32."""
+    trainer = probed(**{"train.precision": "bf16", "optim.name": "adam"})
+    seen: list[np.ndarray] = []
+    handle = trainer.model.blocks[0].act.register_forward_hook(
+        lambda _m, _i, out: seen.append(out.detach().float().numpy().copy())
+    )
+    trainer.step()
+    handle.remove()
+    snap = trainer.probes.latest
+    a = seen[0].astype(np.float64)
+    assert snap.act_mean[0] == pytest.approx(a.mean(), rel=1e-5, abs=1e-7)
+    assert snap.act_std[0] == pytest.approx(a.std(), rel=1e-4)
+    counts, _ = np.histogram(np.clip(a, 0, 4), bins=40, range=(0, 4))
+    np.testing.assert_array_equal(snap.hist["layer1"], counts)
+    assert np.isfinite(snap.act_grad_norm).all()
