@@ -13,6 +13,7 @@ import time
 import torch
 from common import interleaved_rates, median, median_ratio, verdict  # also sets sys.path
 
+from lab import probe_kernels
 from lab.config import DataConfig, ExperimentConfig, ModelConfig, OptimConfig, mlp_layers
 from lab.trainer import Trainer
 
@@ -88,9 +89,11 @@ def main() -> None:
     cost_10 = median_ratio(rates["bare"], rates["probes_every_10"]) - 1
     bare_vs_hand = median_ratio(rates["hand"], rates["bare"]) - 1
     layers = len(trainers["bare"].model.layer_names)
+    compiled = probe_kernels.library() is not None
     print(
         f"threads {args.threads}, 20x128 MLP ({layers} probed layers), batch 256, Adam; "
-        f"median of {args.rounds} interleaved rounds of {args.steps} steps"
+        f"median of {args.rounds} interleaved rounds of {args.steps} steps; probes by "
+        + ("the compiled kernels (probe_stats.c)" if compiled else "torch's ops (no C compiler)")
     )
     for name, value in rate.items():
         print(f"{name:<18}: {value:7.1f} steps/s  {1e3 / value:6.2f} ms/step")
@@ -108,6 +111,7 @@ def main() -> None:
         "bare_over_hand": round(bare_vs_hand, 4),
         "collection_ms": round(collection_ms, 3),
         "cost_every_10_by_step": round(cost_10_by_step, 4),
+        "compiled_probes": compiled,
     }
     # Every 10 passes only when both estimates do: the rounds' ratio swings by
     # several points on this VM, the step-by-step medians much less.
