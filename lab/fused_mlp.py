@@ -76,14 +76,8 @@ def build(directory: Path, flags: Sequence[str] = native.FLAGS) -> Path | None:
 def library() -> FusedLibrary | None:
     """The kernel built for this machine, or None where it cannot be (no
     compiler, no known vector unit, or ``KNOBLAB_NO_FUSED`` set)."""
-    path = native.load(SOURCE)
-    if path is None:
-        return None
-    try:
-        loaded = FusedLibrary(path)
-    except OSError:  # a damaged file: torch's path serves
-        return None
-    return loaded if loaded.vector_width > 0 else None
+    loaded = native.open_library(SOURCE, FusedLibrary)
+    return loaded if loaded is not None and loaded.vector_width > 0 else None
 
 
 # ---------------------------------------------------------------- the model

@@ -16,13 +16,15 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import platformdirs
 
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11")
 SWITCH = "KNOBLAB_NO_FUSED"  # set: no compiled kernels, torch paths only
+Library = TypeVar("Library")
 
 
 def build(source: Path, directory: Path, flags: Sequence[str] = FLAGS) -> Path | None:
@@ -78,6 +80,19 @@ def load(source: Path) -> Path | None:
         return build(source, directory)
     except OSError:
         return build(source, Path(tempfile.mkdtemp(prefix="knoblab-kernels-")))
+
+
+def open_library(source: Path, wrap: Callable[[Path], Library]) -> Library | None:
+    """``wrap`` (which loads it with ctypes) of ``source`` built for this
+    machine; None where it cannot be built or loaded (a damaged file): the
+    caller's torch path serves then."""
+    path = load(source)
+    if path is None:
+        return None
+    try:
+        return wrap(path)
+    except OSError:
+        return None
 
 
 def pointers(addresses: Sequence[int | None]) -> ctypes.Array:

@@ -142,8 +142,7 @@ class Accumulator:
 
     def add(self, layer: int, values: torch.Tensor) -> None:
         """Fold one call's output of ``layer`` ((N, C, ...) on the CPU) in."""
-        if not (values.dtype is torch.float32 and values.is_contiguous()):
-            values = values.detach().float().contiguous()  # bf16 autocast, strided views
+        values = _readable(values)
         shape = values.shape
         if len(shape) == 2:  # (N, C): the common case, without arithmetic
             n, c, p = shape[0], shape[1], 1
@@ -161,9 +160,16 @@ class Accumulator:
 
     def add_squares(self, layer: int, values: torch.Tensor) -> None:
         """Add the sum of squares of ``values`` (on the CPU) to ``layer``'s."""
-        if not (values.dtype is torch.float32 and values.is_contiguous()):
-            values = values.detach().float().contiguous()
+        values = _readable(values)
         self._add_squares(values.data_ptr(), values.numel(), self._square_slots[layer])
+
+
+def _readable(values: torch.Tensor) -> torch.Tensor:
+    """``values`` as the kernel reads them: float32 and contiguous (a copy for
+    bf16 under autocast, or a strided view)."""
+    if values.dtype is torch.float32 and values.is_contiguous():
+        return values
+    return values.detach().float().contiguous()
 
 
 Tensors = Sequence[torch.Tensor | None] | ctypes.Array  # tensors, or their C pointer array
@@ -203,10 +209,4 @@ def usable(tensors: Sequence[torch.Tensor | None]) -> bool:
 def library() -> ProbeKernels | None:
     """The kernels built for this machine; None without a C compiler or with
     ``KNOBLAB_NO_FUSED`` set (torch's path then)."""
-    path = native.load(SOURCE)
-    if path is None:
-        return None
-    try:
-        return ProbeKernels(path)
-    except OSError:  # a damaged file: torch's path serves
-        return None
+    return native.open_library(SOURCE, ProbeKernels)

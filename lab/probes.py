@@ -529,9 +529,7 @@ class Probes:
                 grads, self._param_ptrs(self.params), self._before_ptrs(before), self._param_sizes
             )
             return torch.from_numpy(self._grad_norms)
-        pairs = zip(grads, self.params, strict=True)
-        grads = [g if g is not None else torch.zeros_like(p) for g, p in pairs]
-        self._grad_norms = torch.stack(torch._foreach_norm(grads))
+        self._grad_norms = self._torch_grad_norms()
         self._weight_norms = torch.stack(torch._foreach_norm(self.params))
         torch._foreach_copy_(before, self.params)
         return self._grad_norms
@@ -541,14 +539,17 @@ class Probes:
         self._clipped = clipped
         if not (self.config.gradients and clipped):
             return
-        grads = [p.grad for p in self.params]
         if self._params_compiled:
-            norms = self._kernels.norms(grads)  # type: ignore[union-attr]
+            grads = [p.grad for p in self.params]
+            norms = self._kernels.norms(grads, sizes=self._param_sizes)  # type: ignore[union-attr]
             self._clipped_norm = np.array([np.sqrt(np.sum(norms**2))])
         else:
-            pairs = zip(grads, self.params, strict=True)
-            grads = [g if g is not None else torch.zeros_like(p) for g, p in pairs]
-            self._clipped_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            self._clipped_norm = torch.linalg.vector_norm(self._torch_grad_norms())
+
+    def _torch_grad_norms(self) -> torch.Tensor:
+        """||grad|| of every parameter by torch's ops (0 without a gradient)."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        return torch.stack(torch._foreach_norm(grads))
 
     @torch.no_grad()
     def finish(self, step: int, store: MetricStore | None = None) -> ProbeSnapshot:
