@@ -54,8 +54,15 @@ class StreamingStore(MetricStore):
         self, name: str, step: int, values: Any, columns: Any = None, capacity: Any = None
     ) -> None:
         super().append(name, step, values, columns, capacity)
-        series = self.series[name]
+        series = self._series[name]
         self.outbox.add(name, series.columns, step, series.latest)
+
+    def extend(self, name: str, steps: Any, rows: Any, columns: Any, capacity: Any = None) -> None:
+        super().extend(name, steps, rows, columns, capacity)
+        series = self._series[name]
+        self.outbox.add_rows(
+            name, series.columns, np.asarray(steps), np.asarray(rows).reshape(len(steps), -1)
+        )
 
 
 class Engine:
@@ -165,6 +172,8 @@ class Engine:
 
     def _send_rows(self) -> None:
         """The metric rows gathered since the last send, if any."""
+        if self.trainer is not None:
+            self.trainer.store.sync()  # rows the probes hold back, into the outbox
         rows = self.outbox.flush()
         if rows is not None:
             self.send(rows)

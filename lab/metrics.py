@@ -5,13 +5,18 @@ dropped and from then on only every second offered row is kept (the stride
 doubles), so a run of any length keeps an evenly spaced picture of its whole
 history in fixed memory. This module imports no torch: the GUI keeps a store of
 its own, fed from the engine's batches.
+
+A producer may hold rows back and write them in batches (the probes turn many
+collections into rows at once, far cheaper than one at a time): it registers
+its flush with ``defer``, and every read of the store runs it first, so no
+reader ever sees a store behind its producers.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -65,6 +70,45 @@ class Series:
         self._values[self._len] = row
         self._len += 1
 
+    def extend(self, steps: Sequence[int] | np.ndarray, rows: np.ndarray) -> None:
+        """Offer many rows (one per step) at once; the same rows are kept as
+        by one ``append`` each, with a few array copies instead of a call per row."""
+        n = len(steps)
+        rows = np.asarray(rows, dtype=np.float64).reshape(n, -1 if n else len(self.columns))
+        if rows.shape[1] != len(self.columns):
+            raise ValueError(f"expected {len(self.columns)} values, got {rows.shape[1]}")
+        if n == 0:
+            return
+        steps = np.asarray(steps, dtype=np.int64)
+        self.latest, self.latest_step = rows[-1].copy(), int(steps[-1])
+        i = 0  # the next row to offer; self._offered is its number among all offered
+        while i < n:
+            skip = -self._offered % self._stride  # rows before the next one kept
+            if skip >= n - i:
+                self._offered += n - i
+                return
+            i += skip
+            self._offered += skip
+            if self._len == self.capacity:  # full: thin by half, as append does
+                half = self.capacity // 2
+                self._steps[:half] = self._steps[0 : self.capacity : 2]
+                self._values[:half] = self._values[0 : self.capacity : 2]
+                self._len = half
+                self._stride *= 2
+                if self._offered % self._stride:  # falls between the coarser samples
+                    self._offered += 1
+                    i += 1
+                    continue
+            stride = self._stride
+            count = min(self.capacity - self._len, (n - 1 - i) // stride + 1)
+            span = stride * (count - 1) + 1  # rows offered, first to last kept
+            kept = slice(i, i + span, stride)
+            self._steps[self._len : self._len + count] = steps[kept]
+            self._values[self._len : self._len + count] = rows[kept]
+            self._len += count
+            self._offered += span
+            i += span
+
     @property
     def steps(self) -> np.ndarray:
         return self._steps[: self._len].copy()
@@ -85,7 +129,35 @@ class MetricStore:
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
-        self.series: dict[str, Series] = {}
+        self._series: dict[str, Series] = {}
+        self._deferred: list[Callable[[], None]] = []
+
+    @property
+    def series(self) -> dict[str, Series]:
+        """Every series by name, after the rows producers hold back are in."""
+        self.sync()
+        return self._series
+
+    @series.setter
+    def series(self, series: dict[str, Series]) -> None:
+        self._series = series
+
+    def defer(self, flush: Callable[[], None]) -> None:
+        """Have ``flush`` (which writes rows its producer holds back) run
+        before the store is next read; once, however often it is deferred."""
+        if flush not in self._deferred:
+            self._deferred.append(flush)
+
+    def sync(self) -> None:
+        """Run the deferred flushes (each once)."""
+        while self._deferred:
+            self._deferred.pop(0)()
+
+    def _series_for(self, name: str, columns: Sequence[str] | None, capacity: int | None) -> Series:
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = Series(columns or ("value",), capacity or self.capacity)
+        return series
 
     def append(
         self,
@@ -99,10 +171,18 @@ class MetricStore:
         (or the dict's keys) and ``capacity`` (default: the store's)."""
         if isinstance(values, dict):
             columns, values = tuple(values), list(values.values())
-        series = self.series.get(name)
-        if series is None:
-            series = self.series[name] = Series(columns or ("value",), capacity or self.capacity)
-        series.append(step, values)
+        self._series_for(name, columns, capacity).append(step, values)
+
+    def extend(
+        self,
+        name: str,
+        steps: Sequence[int] | np.ndarray,
+        rows: np.ndarray,
+        columns: Sequence[str],
+        capacity: int | None = None,
+    ) -> None:
+        """Append ``rows`` (one per step) as one ``append`` each would."""
+        self._series_for(name, columns, capacity).extend(steps, rows)
 
     def __contains__(self, name: str) -> bool:
         return name in self.series
@@ -111,7 +191,8 @@ class MetricStore:
         return self.series[name]
 
     def clear(self) -> None:
-        self.series.clear()
+        self._series.clear()
+        self._deferred.clear()  # rows held back belong to what is being cleared
 
     def nbytes(self) -> int:
         return sum(s.nbytes() for s in self.series.values())

@@ -52,11 +52,14 @@ class ProbeKernels:
         weights: Tensors,
         copies: Tensors,
         sizes: np.ndarray,
+        out: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(||grad||, ||weight||) of each parameter in one pass, copying each
-        weight into ``copies`` on the way; ``sizes`` (int64) their lengths."""
+        weight into ``copies`` on the way; ``sizes`` (int64) their lengths;
+        ``out`` (2, parameters), C-contiguous float64, receives them."""
         count = len(sizes)
-        grad_norms, weight_norms = np.empty(count), np.empty(count)
+        out = np.empty((2, count)) if out is None else out
+        grad_norms, weight_norms = out
         self._param_norms(
             count, _addresses(grads), _addresses(weights), _addresses(copies),
             sizes.ctypes.data, grad_norms.ctypes.data, weight_norms.ctypes.data,
@@ -68,80 +71,122 @@ class ProbeKernels:
         tensors: Tensors,
         minus: Tensors | None = None,
         sizes: np.ndarray | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """||t|| of each tensor (0 for None), or ||t - m|| pairing ``minus``.
         All float32, contiguous, on the CPU, paired tensors of equal size;
-        ``sizes`` (int64), where given, their lengths."""
+        ``sizes`` (int64), where given, their lengths; ``out`` (contiguous
+        float64) receives the norms."""
         if sizes is None:
             sizes = np.array([0 if t is None else t.numel() for t in tensors], dtype=np.int64)
         count = len(sizes)
-        out = np.empty(count)
+        out = np.empty(count) if out is None else out
         pairs = None if minus is None else _addresses(minus)
         self._norms(count, _addresses(tensors), pairs, sizes.ctypes.data, out.ctypes.data)
         return out
 
 
 class Accumulator:
-    """Running figures of one step for a list of layers, which the kernel
-    updates call by call (several forward calls with gradient accumulation):
+    """Running per-layer figures of a collection, in one row of a table of
+    ``rows`` collections (kept until they are turned into metric rows
+    together); the kernel updates the selected row call by call (several
+    forward calls with gradient accumulation):
 
-    - ``moments`` (layers, 3): values seen, their mean, and their sum of
-      squares about the mean;
-    - ``hist`` (layers, bins) with HIST: counts in ``bins`` equal bins over
-      the layer's range[0:2], values beyond in the edge bins;
-    - ``saturated`` with SATURATION: values below range[2] or above range[3];
-    - ``alive[layer]`` with ALIVE: per unit (dim 1), 1 once it gave a value > 0;
-    - ``squares`` (layers, 2): the sum of squares of ``add_squares``'s tensors
-      and how many there were.
+    - ``moments`` (rows, layers, 3): values seen, their mean, and their sum
+      of squares about the mean;
+    - ``hist`` (rows, layers, bins) with HIST: counts in ``bins`` equal bins
+      over the layer's range[0:2], values beyond in the edge bins;
+    - ``saturated`` (rows, layers) with SATURATION: values below range[2] or
+      above range[3];
+    - ``alive`` (rows, units of every layer seen with ALIVE, in layer order,
+      laid out as ``alive_layout``) and its per-layer views ``units(layer)``:
+      1 where a unit (dim 1) gave a value > 0;
+    - ``squares`` (rows, layers, 2): the sum of squares of ``add_squares``'s
+      tensors and how many there were.
+
+    Without ``kernels`` it is only the tables, which torch's collector fills.
     """
 
     def __init__(
         self,
-        kernels: ProbeKernels,
+        kernels: ProbeKernels | None,
         flags: Sequence[int],
         ranges: Sequence[Sequence[float]],
         bins: int,
+        rows: int = 1,
     ) -> None:
         if not 1 <= bins <= MAX_BINS:
             raise ValueError(f"histogram bins must be 1..{MAX_BINS}, got {bins}")
         layers = len(flags)
         self.flags = list(flags)
         self.bins = bins
-        self.moments = np.zeros((layers, 3))
-        self.hist = np.zeros((layers, bins), dtype=np.int64)
-        self.saturated = np.zeros(layers, dtype=np.int64)
-        self.alive: list[np.ndarray | None] = [None] * layers
-        self.squares = np.zeros((layers, 2))
+        self.rows = rows
+        self.moments = np.zeros((rows, layers, 3))
+        self.hist = np.zeros((rows, layers, bins), dtype=np.int64)
+        self.saturated = np.zeros((rows, layers), dtype=np.int64)
+        self.squares = np.zeros((rows, layers, 2))
+        self.alive = np.zeros((rows, 0), dtype=np.uint8)
+        self.alive_layout: list[tuple[int, int]] = []  # (layer, units) of its columns
+        self._widths = [0] * layers  # units of each layer's part of ``alive`` (0: none)
+        self._views: list[np.ndarray | None] = [None] * layers
         self._ranges = np.zeros((layers, 4), dtype=np.float32)
         self._ranges[:] = ranges if layers else 0.0
-        self._stats = kernels.layer_stats
-        self._add_squares = kernels.add_squares
-        # each layer's constant arguments to the kernel: flags, range, bins, outputs
-        self._args = [self._layer_args(layer, None) for layer in range(layers)]
-        self._square_slots = [row.ctypes.data for row in self.squares]
+        self._stats = None if kernels is None else kernels.layer_stats
+        self._add_squares = None if kernels is None else kernels.add_squares
+        self.row = 0
+        # each row's and layer's constant arguments to the kernel: flags, range,
+        # bins, outputs; made when first needed
+        self._args: list[list[tuple] | None] = [None] * rows
+        self._square_slots = [[cell.ctypes.data for cell in row] for row in self.squares]
 
-    def _layer_args(self, layer: int, alive: np.ndarray | None) -> tuple:
+    def _layer_args(self, row: int, layer: int) -> tuple:
+        units = self._views[layer]
         return (
             self.flags[layer],
             self._ranges[layer].ctypes.data,
             self.bins,
-            self.moments[layer].ctypes.data,
-            self.hist[layer].ctypes.data,
-            self.saturated[layer:].ctypes.data,
-            None if alive is None else alive.ctypes.data,
+            self.moments[row, layer].ctypes.data,
+            self.hist[row, layer].ctypes.data,
+            self.saturated[row, layer:].ctypes.data,
+            None if units is None else units[row].ctypes.data,
         )
 
+    def select(self, row: int) -> None:
+        """Clear ``row`` and gather into it from now on."""
+        self.row = row
+        self.moments[row] = 0.0
+        self.hist[row] = 0
+        self.saturated[row] = 0
+        self.squares[row] = 0.0
+        self.alive[row] = 0
+
     def reset(self) -> None:
-        self.moments.fill(0.0)
-        self.hist.fill(0)
-        self.saturated.fill(0)
-        self.squares.fill(0.0)
-        for alive in self.alive:
-            if alive is not None:
-                alive.fill(0)
+        """Clear every row; gather into the first."""
+        for table in (self.moments, self.hist, self.saturated, self.squares, self.alive):
+            table.fill(0)
+        self.row = 0
+
+    def units(self, layer: int, count: int | None = None) -> np.ndarray | None:
+        """``layer``'s part of ``alive`` (rows, units); with ``count``, made
+        for that many units (zeroed) when it is new or its width changed."""
+        if count is not None and self._widths[layer] != count:
+            self._widths[layer] = count
+            old, views = self.alive, self._views
+            self.alive = np.zeros((self.rows, sum(self._widths)), dtype=np.uint8)
+            self.alive_layout = [(i, w) for i, w in enumerate(self._widths) if w]
+            self._views, start = [None] * len(self._widths), 0
+            for index, width in self.alive_layout:
+                view = self._views[index] = self.alive[:, start : start + width]
+                if index != layer:  # the other layers' figures so far stay
+                    view[:] = views[index]  # type: ignore[index]
+                start += width
+            del old
+            self._args = [None] * self.rows  # they point at the old table
+        return self._views[layer]
 
     def add(self, layer: int, values: torch.Tensor) -> None:
-        """Fold one call's output of ``layer`` ((N, C, ...) on the CPU) in."""
+        """Fold one call's output of ``layer`` ((N, C, ...) on the CPU) into
+        the selected row."""
         values = _readable(values)
         shape = values.shape
         if len(shape) == 2:  # (N, C): the common case, without arithmetic
@@ -150,18 +195,72 @@ class Accumulator:
             n = shape[0] if shape else 1
             c = shape[1] if len(shape) > 1 else 1
             p = values.numel() // (n * c) if n * c else 0
-        args = self._args[layer]
-        if self.flags[layer] & ALIVE:
-            alive = self.alive[layer]
-            if alive is None or len(alive) != c:  # first call (or the width changed)
-                alive = self.alive[layer] = np.zeros(c, dtype=np.uint8)
-                args = self._args[layer] = self._layer_args(layer, alive)
-        self._stats(values.data_ptr(), n, c, p, *args)  # (its only error, bins, is checked above)
+        if self._widths[layer] != c and self.flags[layer] & ALIVE:  # first call, or new width
+            self.units(layer, c)
+        args = self._args[self.row]
+        if args is None:
+            args = self._args[self.row] = [
+                self._layer_args(self.row, layer) for layer in range(len(self.flags))
+            ]
+        # (the kernel's only error, bins out of range, is checked in __init__)
+        self._stats(values.data_ptr(), n, c, p, *args[layer])  # type: ignore[misc]
 
     def add_squares(self, layer: int, values: torch.Tensor) -> None:
         """Add the sum of squares of ``values`` (on the CPU) to ``layer``'s."""
         values = _readable(values)
-        self._add_squares(values.data_ptr(), values.numel(), self._square_slots[layer])
+        self._add_squares(  # type: ignore[misc]
+            values.data_ptr(), values.numel(), self._square_slots[self.row][layer]
+        )
+
+
+class ParamNorms:
+    """Per-parameter figures of a probed step from the kernels: ||grad|| and
+    ||w|| before the optimiser step with a copy of w taken in the same pass,
+    and ||w_before - w_after|| after it. The C arrays of the parameters' and
+    copies' addresses are made again only when a parameter moved.
+
+    Gradients are read as the parameters are laid out: autograd gives a
+    parameter's gradient its dtype, device and strides (the gradient layout
+    contract), so only the parameters are checked, and a norm is the same in
+    any order of a dense tensor's values."""
+
+    def __init__(self, kernels: ProbeKernels, params: Sequence[torch.Tensor]) -> None:
+        self._kernels = kernels
+        self.params = list(params)
+        self.sizes = np.array([p.numel() for p in self.params], dtype=np.int64)
+        self._addresses: list[int] | None = None
+        self.usable = False
+        self._params: ctypes.Array = native.pointers([])
+        self._copies: ctypes.Array = native.pointers([])
+        self._copy_tensors: list[torch.Tensor] = []
+
+    def check(self) -> bool:
+        """Whether the kernels read the parameters as they are now (float32,
+        contiguous, on the CPU)."""
+        addresses = [p.data_ptr() for p in self.params]
+        if addresses != self._addresses:
+            self._addresses = addresses
+            self.usable = usable(self.params)
+            if self.usable:
+                self._copy_tensors = [torch.empty_like(p) for p in self.params]
+                self._params = native.pointers(addresses)
+                self._copies = native.pointers([c.data_ptr() for c in self._copy_tensors])
+        return self.usable
+
+    def _grads(self) -> ctypes.Array:
+        return native.pointers([None if p.grad is None else p.grad.data_ptr() for p in self.params])
+
+    def before_step(self, out: np.ndarray) -> None:
+        """``out`` (2, parameters), C-contiguous float64: ||grad|| (0 without
+        one) and ||w|| of each parameter; w copied for ``after_step``."""
+        self._kernels.param_norms(self._grads(), self._params, self._copies, self.sizes, out)
+
+    def grad_norms(self) -> np.ndarray:
+        return self._kernels.norms(self._grads(), sizes=self.sizes)
+
+    def after_step(self, out: np.ndarray) -> None:
+        """``out`` (parameters, contiguous float64): ||w_before - w_after||."""
+        self._kernels.norms(self._copies, self._params, self.sizes, out)
 
 
 def _readable(values: torch.Tensor) -> torch.Tensor:
@@ -179,22 +278,6 @@ def _addresses(tensors: Tensors) -> ctypes.Array:
     if isinstance(tensors, ctypes.Array):
         return tensors
     return native.pointers([None if t is None else t.data_ptr() for t in tensors])
-
-
-class PointerCache:
-    """The C array of some tensors' data pointers, made again only when one of
-    them moved (the parameters and the probes' own buffers stay put, and
-    making the array cost more than reading the pointers)."""
-
-    def __init__(self) -> None:
-        self._addresses: list[int] = []
-        self._array: ctypes.Array = native.pointers([])
-
-    def __call__(self, tensors: Sequence[torch.Tensor]) -> ctypes.Array:
-        addresses = [t.data_ptr() for t in tensors]
-        if addresses != self._addresses:
-            self._addresses, self._array = addresses, native.pointers(addresses)
-        return self._array
 
 
 def usable(tensors: Sequence[torch.Tensor | None]) -> bool:

@@ -249,6 +249,15 @@ class Outbox:
         entry[1].append(step)
         entry[2].append(values)
 
+    def add_rows(
+        self, name: str, columns: tuple[str, ...], steps: np.ndarray, rows: np.ndarray
+    ) -> None:
+        entry = self.rows.get(name)
+        if entry is None:
+            entry = self.rows[name] = (columns, [], [])
+        entry[1].extend(steps.tolist())
+        entry[2].append(rows)
+
     def flush(self) -> MetricRows | None:
         if not self.rows:
             return None

@@ -238,6 +238,7 @@ class Trainer:
             self.loss_fn = _loss_fn(new)  # label smoothing is a live knob
             if any(f.startswith("probes.") for f in report.fields):
                 self.probes.detach()
+                self.probes.flush()  # its pending collections, into the store
                 self.probes = Probes(self.model, new.probes)
         self._lr_in_groups = new.optim.lr  # what build_optimizer/apply_live wrote
         if report.kind != "none":

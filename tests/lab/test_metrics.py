@@ -45,3 +45,52 @@ def test_csv_writes_nan_as_empty():
 def test_wrong_row_width_is_refused():
     with pytest.raises(ValueError, match="expected 2 values"):
         Series(("a", "b")).append(0, (1.0,))
+
+
+@pytest.mark.parametrize("capacity", [2, 4, 16])
+def test_extend_keeps_the_rows_appending_one_by_one_keeps(capacity):
+    """Batches of any size, across any number of thinnings: the same rows, the
+    same stride and the same latest row as one append per row."""
+    rng = np.random.default_rng(capacity)
+    one_by_one, batched = Series(("a", "b"), capacity), Series(("a", "b"), capacity)
+    step = 0
+    for size in rng.integers(0, 40, size=60):
+        steps = np.arange(step, step + size)
+        rows = rng.normal(size=(size, 2))
+        for s, row in zip(steps, rows, strict=True):
+            one_by_one.append(int(s), row)
+        batched.extend(steps, rows)
+        step += size
+        np.testing.assert_array_equal(batched.steps, one_by_one.steps)
+        np.testing.assert_array_equal(batched.values, one_by_one.values)
+        assert batched.stride == one_by_one.stride
+        assert batched.latest_step == one_by_one.latest_step
+        np.testing.assert_array_equal(batched.latest, one_by_one.latest)
+    assert one_by_one.stride > 1  # thinned along the way
+
+
+def test_extend_refuses_a_wrong_width():
+    with pytest.raises(ValueError, match="expected 2 values"):
+        Series(("a", "b")).extend([1, 2], np.zeros((2, 3)))
+
+
+def test_rows_held_back_are_written_before_any_read():
+    store = MetricStore()
+    held = []
+
+    def flush() -> None:
+        store.extend("probe/x", [s for s, _ in held], np.array([[v] for _, v in held]), ("v",))
+        held.clear()
+
+    for step in range(3):
+        held.append((step, float(step)))
+        store.defer(flush)  # deferred once, however often
+    assert store._deferred == [flush]
+    store.append("step", 5, (1.0,))  # writing does not flush
+    assert held
+    assert "probe/x" in store and len(held) == 0
+    np.testing.assert_array_equal(store["probe/x"].steps, [0, 1, 2])
+    held.append((9, 9.0))
+    store.defer(flush)
+    store.clear()  # what was held belongs to what is cleared
+    assert "probe/x" not in store.series

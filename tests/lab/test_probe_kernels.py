@@ -4,13 +4,14 @@ the same figures from a build without vector instructions; and the probes
 using it on the CPU (torch's path otherwise)."""
 
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from lab import native, probe_kernels
-from lab.probes import _CompiledCollector, _TorchCollector
+from lab.probe_collectors import CompiledCollector, TorchCollector
 from lab.trainer import Trainer
 from tests.lab.helpers import tiny_config
 
@@ -42,6 +43,17 @@ def numpy_figures(a: np.ndarray, lo: float, hi: float, bounds: tuple[float, floa
     return a64.mean(), a64.std(), counts, saturated, alive
 
 
+def row(acc: probe_kernels.Accumulator, number: int = 0) -> SimpleNamespace:
+    """One row of an accumulator's tables (one collection), per layer."""
+    return SimpleNamespace(
+        moments=acc.moments[number],
+        hist=acc.hist[number],
+        saturated=acc.saturated[number],
+        squares=acc.squares[number],
+        alive=[None if (a := acc.units(i)) is None else a[number] for i in range(len(acc.flags))],
+    )
+
+
 @pytest.mark.parametrize(
     "shape",
     [(256, 128), (37, 53), (5, 3, 7, 7), (2, 4, 17), (1, 1)],
@@ -53,12 +65,12 @@ def test_layer_figures_equal_numpy(kernels, shape):
     acc = probe_kernels.Accumulator(kernels, [ALL], [(-1.0, 2.5, -0.9, 0.9)], 24)
     acc.add(0, x)
     mean, std, counts, saturated, alive = numpy_figures(x.numpy(), -1.0, 2.5, (-0.9, 0.9), 24)
-    assert acc.moments[0, 0] == x.numel()
-    assert acc.moments[0, 1] == pytest.approx(mean, rel=1e-6, abs=1e-7)
-    assert np.sqrt(acc.moments[0, 2] / x.numel()) == pytest.approx(std, rel=1e-6)
-    np.testing.assert_array_equal(acc.hist[0], counts)
-    assert acc.saturated[0] == saturated
-    np.testing.assert_array_equal(acc.alive[0], alive)
+    assert row(acc).moments[0, 0] == x.numel()
+    assert row(acc).moments[0, 1] == pytest.approx(mean, rel=1e-6, abs=1e-7)
+    assert np.sqrt(row(acc).moments[0, 2] / x.numel()) == pytest.approx(std, rel=1e-6)
+    np.testing.assert_array_equal(row(acc).hist[0], counts)
+    assert row(acc).saturated[0] == saturated
+    np.testing.assert_array_equal(row(acc).alive[0], alive)
 
 
 def test_calls_merge_as_one_tensor(kernels):
@@ -74,14 +86,39 @@ def test_calls_merge_as_one_tensor(kernels):
         acc.add(0, call)
     whole = torch.cat(calls).numpy()
     mean, std, counts, saturated, alive = numpy_figures(whole, -2.0, 2.0, (-1.5, 1.5), 10)
-    assert acc.moments[0, 1] == pytest.approx(mean, rel=1e-6, abs=1e-7)
-    assert np.sqrt(acc.moments[0, 2] / whole.size) == pytest.approx(std, rel=1e-6)
-    np.testing.assert_array_equal(acc.hist[0], counts)
-    assert acc.saturated[0] == saturated
-    np.testing.assert_array_equal(acc.alive[0], alive)
-    assert acc.alive[0][3] and not acc.alive[0][5]
+    assert row(acc).moments[0, 1] == pytest.approx(mean, rel=1e-6, abs=1e-7)
+    assert np.sqrt(row(acc).moments[0, 2] / whole.size) == pytest.approx(std, rel=1e-6)
+    np.testing.assert_array_equal(row(acc).hist[0], counts)
+    assert row(acc).saturated[0] == saturated
+    np.testing.assert_array_equal(row(acc).alive[0], alive)
+    assert row(acc).alive[0][3] and not row(acc).alive[0][5]
     acc.reset()
-    assert not acc.moments.any() and not acc.hist.any() and not acc.alive[0].any()
+    assert not acc.moments.any() and not acc.hist.any() and not acc.alive.any()
+
+
+def test_each_collection_gathers_into_its_own_row(kernels):
+    """Collections wait as rows of the tables: selecting a row clears it and
+    leaves the others as they were."""
+    generator = torch.Generator().manual_seed(2)
+    first, second = torch.randn(9, 5, generator=generator), torch.randn(4, 5, generator=generator)
+    second[:, 2] = -1.0
+    acc = probe_kernels.Accumulator(kernels, [ALL], [(-2.0, 2.0, -1.0, 1.0)], 6, rows=3)
+    acc.add(0, first)
+    acc.add_squares(0, first)
+    acc.select(2)
+    acc.add(0, second)
+    acc.add(0, second)  # a second call merges into the same row
+    for number, x in ((0, first.numpy()), (2, np.concatenate([second.numpy()] * 2))):
+        mean, std, counts, saturated, alive = numpy_figures(x, -2.0, 2.0, (-1.0, 1.0), 6)
+        assert row(acc, number).moments[0, 0] == x.size
+        assert row(acc, number).moments[0, 1] == pytest.approx(mean, rel=1e-6, abs=1e-7)
+        np.testing.assert_array_equal(row(acc, number).hist[0], counts)
+        assert row(acc, number).saturated[0] == saturated
+        np.testing.assert_array_equal(row(acc, number).alive[0], alive)
+    assert row(acc, 0).squares[0, 0] == pytest.approx(float((first**2).sum()), rel=1e-5)
+    assert not row(acc, 1).moments.any() and not row(acc, 2).squares.any()
+    acc.select(0)
+    assert not row(acc, 0).moments.any() and row(acc, 2).moments[0, 0] == second.numel() * 2
 
 
 def test_spread_survives_a_mean_that_dwarfs_it(kernels):
@@ -94,7 +131,7 @@ def test_spread_survives_a_mean_that_dwarfs_it(kernels):
     for call in calls:
         acc.add(0, call)
     whole = torch.cat(calls).numpy().astype(np.float64)
-    assert np.sqrt(acc.moments[0, 2] / whole.size) == pytest.approx(whole.std(), rel=1e-3)
+    assert np.sqrt(row(acc).moments[0, 2] / whole.size) == pytest.approx(whole.std(), rel=1e-3)
 
 
 def test_nan_and_infinity(kernels):
@@ -103,10 +140,10 @@ def test_nan_and_infinity(kernels):
     x = torch.tensor([[np.nan, -np.inf, 0.5], [np.nan, np.inf, -0.5]], dtype=torch.float32)
     acc = probe_kernels.Accumulator(kernels, [ALL], [(-1.0, 1.0, -0.9, 0.9)], 4)
     acc.add(0, x)
-    np.testing.assert_array_equal(acc.hist[0], [1, 1, 0, 2])  # 0.5 opens the last bin
-    np.testing.assert_array_equal(acc.alive[0], [0, 1, 1])
-    assert acc.saturated[0] == 2  # the infinities
-    assert np.isnan(acc.moments[0, 1])
+    np.testing.assert_array_equal(row(acc).hist[0], [1, 1, 0, 2])  # 0.5 opens the last bin
+    np.testing.assert_array_equal(row(acc).alive[0], [0, 1, 1])
+    assert row(acc).saturated[0] == 2  # the infinities
+    assert np.isnan(row(acc).moments[0, 1])
 
 
 def test_strided_and_bf16_values_are_converted(kernels):
@@ -114,12 +151,12 @@ def test_strided_and_bf16_values_are_converted(kernels):
     acc = probe_kernels.Accumulator(kernels, [ALL], [(-2.0, 2.0, -1.0, 1.0)], 8)
     acc.add(0, x.T)  # not contiguous
     mean, _, counts, _, alive = numpy_figures(x.T.numpy(), -2.0, 2.0, (-1.0, 1.0), 8)
-    np.testing.assert_array_equal(acc.hist[0], counts)
-    np.testing.assert_array_equal(acc.alive[0], alive)
+    np.testing.assert_array_equal(row(acc).hist[0], counts)
+    np.testing.assert_array_equal(row(acc).alive[0], alive)
     acc.add_squares(0, x.T.to(torch.bfloat16))
     expected = float(torch.sum(x.to(torch.bfloat16).float() ** 2))
-    assert acc.squares[0, 0] == pytest.approx(expected, rel=1e-5)
-    assert acc.squares[0, 1] == 1
+    assert row(acc).squares[0, 0] == pytest.approx(expected, rel=1e-5)
+    assert row(acc).squares[0, 1] == 1
 
 
 def test_norms_equal_torch(kernels):
@@ -152,14 +189,14 @@ def test_cpu_probes_use_the_kernels_and_switch_off(monkeypatch):
     KNOBLAB_NO_FUSED leaves torch's path."""
     trainer = Trainer(tiny_config(**{"probes.every": 1}))
     trainer.step()
-    assert isinstance(trainer.probes._collector, _CompiledCollector)
+    assert isinstance(trainer.probes._collector, CompiledCollector)
     assert trainer.probes._params_compiled
     monkeypatch.setenv("KNOBLAB_NO_FUSED", "1")
     probe_kernels.library.cache_clear()
     try:
         trainer = Trainer(tiny_config(**{"probes.every": 1}))
         trainer.step()
-        assert isinstance(trainer.probes._collector, _TorchCollector)
+        assert isinstance(trainer.probes._collector, TorchCollector)
         assert not trainer.probes._params_compiled
     finally:
         probe_kernels.library.cache_clear()

@@ -10,6 +10,7 @@ import torch
 
 from lab import probe_kernels, probes
 from lab.config import ExperimentConfig, InitConfig, LayerConfig, ModelConfig, mlp_layers
+from lab.probe_collectors import TorchCollector
 from lab.signal import signal_propagation
 from lab.trainer import Trainer
 from tests.lab.helpers import tiny_config
@@ -26,12 +27,14 @@ def collector(request, monkeypatch) -> str:
     return request.param
 
 
-def recorded_nothing(trainer: Trainer) -> bool:
+def recorded(trainer: Trainer) -> list:
+    """What the probes' collector holds: its tables, and torch's kept tensors."""
     collector = trainer.probes._collector
-    if isinstance(collector, probes._TorchCollector):
-        return not any(collector.acts + collector.outputs + collector.grad_norms)
-    acts, outputs = collector.acts, collector.outputs
-    return not (acts.moments.any() or outputs.moments.any() or outputs.squares.any())
+    tables = [collector.acts.moments, collector.outputs.moments, collector.outputs.squares]
+    kept = []
+    if isinstance(collector, TorchCollector):
+        kept = [len(k) for k in collector.kept_acts + collector.kept_outputs + collector.grad_norms]
+    return [table.copy() for table in tables] + [kept]
 
 
 def probed(**changes) -> Trainer:
@@ -119,9 +122,12 @@ def test_equal_layers_summarised_together_match_numpy_and_ignore_other_calls():
     trainer = probed(**{"model.layers": [LayerConfig(w, "relu").__dict__ for w in widths]})
     trainer.run(2)
     assert trainer.probes._handles  # left on: the next step is probed too
+    before = recorded(trainer)
     trainer.evaluate()
     copy.deepcopy(trainer.model)(trainer.x_train[:5])
-    assert recorded_nothing(trainer)
+    after = recorded(trainer)
+    for held, now in zip(before, after, strict=True):
+        np.testing.assert_array_equal(now, held)
     seen: list[list[np.ndarray]] = [[] for _ in widths]
     handles = [capture(block.act, seen[i]) for i, block in enumerate(trainer.model.blocks)]
     trainer.step()
@@ -352,3 +358,34 @@ def test_bf16_activations_are_summarised_as_their_float_values():
     counts, _ = np.histogram(np.clip(a, 0, 4), bins=40, range=(0, 4))
     np.testing.assert_array_equal(snap.hist["layer1"], counts)
     assert np.isfinite(snap.act_grad_norm).all()
+
+
+def test_collections_written_in_batches_equal_those_written_one_by_one(monkeypatch):
+    """Collections wait as rows and become store rows together; every series
+    (dead units over the window, histograms, clipping included) is what one
+    collection at a time gives, and reading the store brings it up to date."""
+    changes = {
+        "probes.every": 2, "probes.dead_window": 3, "optim.clip": "norm", "optim.clip_value": 0.5,
+        "model.layers[0].activation": "relu", "model.layers[1].activation": "tanh",
+    }  # fmt: skip
+    batched = probed(**changes)
+    batched.run(2 * probes.PENDING_ROWS + 10)  # a full batch, then part of one
+    assert batched.probes._pending == 5
+    monkeypatch.setattr(probes, "PENDING_ROWS", 1)
+    one_by_one = probed(**changes)
+    one_by_one.run(2 * 32 + 10)
+    series = [name for name in one_by_one.store.series if name.startswith("probe/")]
+    assert "probe/dead_map/layer1" in series and "probe/hist/layer2" in series
+    assert batched.probes._pending == 5  # listing one store read nothing of the other
+    assert sorted(batched.store.series) == sorted(one_by_one.store.series)
+    assert batched.probes._pending == 0
+    for name in series:
+        np.testing.assert_array_equal(batched.store[name].steps, one_by_one.store[name].steps)
+        np.testing.assert_allclose(
+            batched.store[name].values, one_by_one.store[name].values, rtol=1e-12, err_msg=name
+        )
+    assert batched.store["probe/global_grad_norm"].column("clipped").any()
+    latest, expected = batched.probes.latest, one_by_one.probes.latest
+    assert latest.step == expected.step == 74
+    np.testing.assert_array_equal(latest.dead_map["layer1"], expected.dead_map["layer1"])
+    np.testing.assert_allclose(latest.update_ratio, expected.update_ratio, rtol=1e-12)
