@@ -96,6 +96,33 @@ def test_calls_merge_as_one_tensor(kernels):
     assert not acc.moments.any() and not acc.hist.any() and not acc.alive.any()
 
 
+@pytest.mark.parametrize("bins", [4, 40, 64, 65, 300])
+def test_histograms_of_many_values_equal_numpy(kernels, bins):
+    """Counts in the tens of thousands in one bin (a ReLU's zeros; a dead
+    layer's), NaN, infinities and values far outside the range: more of one
+    bin than the bit-sliced histogram (up to 64 bins, AVX-512) counts before
+    reading out its counters."""
+    generator = torch.Generator().manual_seed(bins)
+    x = torch.relu(torch.randn(300, 130, generator=generator) * 2.0)
+    x.view(-1)[::97] = float("nan")
+    x.view(-1)[5::101] = float("inf")
+    x.view(-1)[7::103] = -float("inf")
+    x.view(-1)[9::89] = 1e30
+    x.view(-1)[11::83] = -7.0
+    acc = probe_kernels.Accumulator(kernels, [ALL], [(-0.5, 4.0, -0.1, 3.0)], bins)
+    dead = torch.relu(torch.randn(400, 130, generator=generator) - 3.0)  # ~all in one bin
+    acc.add(0, x)
+    acc.add(0, dead)
+    acc.add(0, x[:3])  # and a call too short for a vector round
+    whole = torch.cat([x, dead, x[:3]]).numpy()
+    with np.errstate(invalid="ignore"):  # the mean of inf and -inf
+        _, _, counts, saturated, alive = numpy_figures(whole, -0.5, 4.0, (-0.1, 3.0), bins)
+    assert counts.max() > 60_000 and row(acc).hist[0].sum() == counts.sum()
+    np.testing.assert_array_equal(row(acc).hist[0], counts)
+    assert row(acc).saturated[0] == saturated
+    np.testing.assert_array_equal(row(acc).alive[0], alive)
+
+
 def test_each_collection_gathers_into_its_own_row(kernels):
     """Collections wait as rows of the tables: selecting a row clears it and
     leaves the others as they were."""
