@@ -214,20 +214,26 @@ class Accumulator:
 
 
 class ParamNorms:
-    """Per-parameter figures of a probed step from the kernels: ||grad|| and
-    ||w|| before the optimiser step with a copy of w taken in the same pass,
-    and ||w_before - w_after|| after it. The C arrays of the parameters' and
-    copies' addresses are made again only when a parameter moved.
+    """Per-parameter figures of a probed step from the kernels, into rows of
+    ``table`` (rows, 3, parameters): ||grad|| and ||w|| before the optimiser
+    step, with a copy of w taken in the same pass, and ||w_before - w_after||
+    after it. The C arrays of the parameters' and copies' addresses are made
+    again only when a parameter moved, the rows' addresses once.
 
     Gradients are read as the parameters are laid out: autograd gives a
     parameter's gradient its dtype, device and strides (the gradient layout
     contract), so only the parameters are checked, and a norm is the same in
     any order of a dense tensor's values."""
 
-    def __init__(self, kernels: ProbeKernels, params: Sequence[torch.Tensor]) -> None:
+    def __init__(
+        self, kernels: ProbeKernels, params: Sequence[torch.Tensor], table: np.ndarray
+    ) -> None:
         self._kernels = kernels
         self.params = list(params)
         self.sizes = np.array([p.numel() for p in self.params], dtype=np.int64)
+        self._sizes = self.sizes.ctypes.data
+        assert table.shape[1:] == (3, len(self.params)) and table.flags.c_contiguous
+        self._rows = [[cell.ctypes.data for cell in row] for row in table]
         self._addresses: list[int] | None = None
         self.usable = False
         self._params: ctypes.Array = native.pointers([])
@@ -248,19 +254,26 @@ class ParamNorms:
         return self.usable
 
     def _grads(self) -> ctypes.Array:
-        return native.pointers([None if p.grad is None else p.grad.data_ptr() for p in self.params])
+        return native.pointers(
+            [None if (g := p.grad) is None else g.data_ptr() for p in self.params]
+        )
 
-    def before_step(self, out: np.ndarray) -> None:
-        """``out`` (2, parameters), C-contiguous float64: ||grad|| (0 without
-        one) and ||w|| of each parameter; w copied for ``after_step``."""
-        self._kernels.param_norms(self._grads(), self._params, self._copies, self.sizes, out)
+    def before_step(self, row: int) -> None:
+        """Into ``table[row, 0:2]``: ||grad|| (0 without one) and ||w|| of each
+        parameter; w copied for ``after_step``."""
+        grads, weights, _ = self._rows[row]
+        count = len(self.params)
+        self._kernels._param_norms(
+            count, self._grads(), self._params, self._copies, self._sizes, grads, weights
+        )
 
     def grad_norms(self) -> np.ndarray:
         return self._kernels.norms(self._grads(), sizes=self.sizes)
 
-    def after_step(self, out: np.ndarray) -> None:
-        """``out`` (parameters, contiguous float64): ||w_before - w_after||."""
-        self._kernels.norms(self._copies, self._params, self.sizes, out)
+    def after_step(self, row: int) -> None:
+        """Into ``table[row, 2]``: ||w_before - w_after|| of each parameter."""
+        count = len(self.params)
+        self._kernels._norms(count, self._copies, self._params, self._sizes, self._rows[row][2])
 
 
 def _readable(values: torch.Tensor) -> torch.Tensor:

@@ -236,7 +236,9 @@ class Probes:
         # The compiled CPU path (probe_kernels), and the collectors made so far.
         self._kernels = probe_kernels.library()
         self._param_kernels = (
-            None if self._kernels is None else probe_kernels.ParamNorms(self._kernels, self.params)
+            None
+            if self._kernels is None
+            else probe_kernels.ParamNorms(self._kernels, self.params, self._norms)
         )
         self._params_compiled = False  # this step's parameter norms came from the kernels
         self._collectors: dict[str, TorchCollector | CompiledCollector] = {}
@@ -364,9 +366,8 @@ class Probes:
         kernels = self._param_kernels
         self._params_compiled = kernels is not None and kernels.check()
         if self._params_compiled:  # both norms and the copy in one pass, into the row
-            norms = self._norms[self._pending, :2]
-            kernels.before_step(norms)  # type: ignore[union-attr]
-            return torch.from_numpy(norms[0])
+            kernels.before_step(self._pending)  # type: ignore[union-attr]
+            return torch.from_numpy(self._norms[self._pending, 0])
         before = self._weights_before
         if len(before) != len(self.params) or before[0].device != self.params[0].device:
             self._weights_before = before = [torch.empty_like(p) for p in self.params]
@@ -405,7 +406,7 @@ class Probes:
         row = self._pending
         batch = Transfer()
         if self._params_compiled:
-            self._param_kernels.after_step(self._norms[row, 2])  # type: ignore[union-attr]
+            self._param_kernels.after_step(row)  # type: ignore[union-attr]
         elif self._grad_norms is not None and self._weight_norms is not None:
             before = self._weights_before
             batch.add("param_grad_norm", self._grad_norms)
@@ -509,10 +510,12 @@ class Probes:
             ]
         alive = acts.alive[:n].view(bool)
         numbers = np.arange(self._batches + 1, self._batches + n + 1)  # of the probed batches
-        # each unit's last batch alive, as of each batch
+        # each unit's last batch alive, as of each batch: a running maximum down
+        # the rows (row by row: numpy's maximum.accumulate took 0.9 ms here, 15x more)
         last = np.where(alive, numbers[:, None], NEVER)
-        np.maximum.accumulate(last, axis=0, out=last)
-        np.maximum(last, self._last_alive, out=last)
+        np.maximum(last[0], self._last_alive, out=last[0])
+        for row in range(1, n):
+            np.maximum(last[row], last[row - 1], out=last[row])
         self._last_alive, self._batches = last[-1].copy(), self._batches + n
         # dead over the window: last alive before its first batch (or never)
         window = (last <= (numbers - self.config.dead_window)[:, None]).astype(np.float64)
