@@ -104,9 +104,8 @@ class _Rows:
     per_act: dict[str, np.ndarray] = field(default_factory=dict)  # (rows, activations)
     param_grad_norm: np.ndarray | None = None  # (rows, parameters)
     global_norm: np.ndarray | None = None  # (rows, 3): GLOBAL_COLUMNS
-    hist: dict[str, tuple[np.ndarray, np.ndarray]] = field(
-        default_factory=dict
-    )  # rows seen, counts
+    # per activation: which rows saw it called, and their counts (seen rows, bins)
+    hist: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     dead_map: dict[str, np.ndarray] = field(default_factory=dict)  # (rows, units)
 
     def record(self, store: MetricStore, probes: Probes) -> None:
@@ -170,9 +169,12 @@ class Probes:
     each dL/dh; on the CPU the compiled collector summarises them on the spot,
     elsewhere torch's collector keeps them for ``finish``."""
 
-    def __init__(self, model: nn.Module, config: ProbesConfig) -> None:
+    def __init__(
+        self, model: nn.Module, config: ProbesConfig, store: MetricStore | None = None
+    ) -> None:
         self.model = model
         self.config = config
+        self.store = store  # where the figures go (only ``latest`` without one)
         self.layers: list[tuple[str, nn.Module]] = model.named_layers()  # type: ignore[operator]
         self.layer_names = [name for name, _ in self.layers]
         self.acts = [(name, block.act) for name, block in self.layers if hasattr(block, "act")]
@@ -221,7 +223,6 @@ class Probes:
         self._steps = np.zeros(PENDING_ROWS, dtype=np.int64)
         self._norms = np.zeros((PENDING_ROWS, 3, len(self.params)))
         self._clipping = np.zeros((PENDING_ROWS, 2))  # clipped (1/0), global norm after (or NaN)
-        self._store: MetricStore | None = None  # where the pending rows go
         self._latest: ProbeSnapshot | None = None
         # Every ReLU-family layer's units in one vector laid out as ``_alive_layout``
         # (act, units); per unit the number of the last probed batch it was alive
@@ -393,16 +394,13 @@ class Probes:
         return torch.stack(torch._foreach_norm(grads))
 
     @torch.no_grad()
-    def finish(self, step: int, store: MetricStore | None = None) -> None:
+    def finish(self, step: int) -> None:
         """End this collection: its figures become a row of the tables, which
-        go to ``store`` (and ``latest``) when they fill or the store is read.
+        go to the store (and ``latest``) when they fill or the store is read.
         The hooks stay on when the next step is probed too."""
         self._collecting = False
         if not self.wants(step + 1):
             self.detach()
-        if store is not self._store:
-            self.flush()  # the pending rows belong to the other store
-            self._store = store
         row = self._pending
         batch = Transfer()
         if self._params_compiled:
@@ -428,8 +426,8 @@ class Probes:
         self._pending += 1
         if self._pending == PENDING_ROWS:
             self.flush()
-        elif store is not None:
-            store.defer(self.flush)
+        elif self.store is not None:
+            self.store.defer(self.flush)
 
     # ------------------------------------------------------------ host side
 
@@ -439,8 +437,8 @@ class Probes:
         if not count:
             return
         rows = self._rows(count)
-        if self._store is not None:
-            rows.record(self._store, self)
+        if self.store is not None:
+            rows.record(self.store, self)
         self._latest = rows.snapshot(self)
 
     def _per_layer(self, per_param: np.ndarray) -> np.ndarray:

@@ -165,7 +165,7 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)
         self._lr_in_groups = config.optim.lr
-        self.probes = Probes(self.model, config.probes)
+        self.probes = Probes(self.model, config.probes, self.store)
         # The training path, for landscapes: the weights at the start and every
         # few steps, in a bounded buffer (thinned by half whenever it fills).
         self.initial_params = {n: p.detach().clone() for n, p in self.model.named_parameters()}
@@ -239,7 +239,7 @@ class Trainer:
             if any(f.startswith("probes.") for f in report.fields):
                 self.probes.detach()
                 self.probes.flush()  # its pending collections, into the store
-                self.probes = Probes(self.model, new.probes)
+                self.probes = Probes(self.model, new.probes, self.store)
         self._lr_in_groups = new.optim.lr  # what build_optimizer/apply_live wrote
         if report.kind != "none":
             self.stop_reason = None  # a change is the user's answer to a divergence
@@ -354,7 +354,7 @@ class Trainer:
         self.optimizer.step()
         self.step_count += 1
         if probing:
-            self.probes.finish(self.step_count, self.store)
+            self.probes.finish(self.step_count)
         if self.step_count % (TRAJECTORY_EVERY * self._trajectory_stride) == 0:
             self._record_trajectory()
         self.store.append("step", self.step_count, (loss_value, lr, float(clipped)), STEP_COLUMNS)
