@@ -179,9 +179,13 @@ class TorchCollector:
             outputs.squares[row, layers, 0] = np.add.reduceat(arrays["out_grad_norms"] ** 2, starts)
             outputs.squares[row, layers, 1] = [calls[i] for i in layers]
         if "alive_now" in arrays:
-            alive_now, start = arrays["alive_now"], 0
+            alive_now = arrays["alive_now"] > 0
+            if self._layout == acts.alive_layout:  # the table's order: one copy
+                acts.alive[row] = alive_now
+                return
+            start = 0
             for index, units in self._layout:
-                acts.units(index, units)[row] = alive_now[start : start + units] > 0
+                acts.units(index, units)[row] = alive_now[start : start + units]
                 start += units
 
 
