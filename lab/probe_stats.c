@@ -24,7 +24,7 @@
 #include <immintrin.h>
 #endif
 
-#define LANES 16     /* one 512-bit vector of floats (two 256-bit ones) */
+#define LANES 32     /* independent partial sums, so a loop's adds overlap, not wait on each other */
 #define BLOCK 2048   /* values per block: a block's float sums join a double */
 #define SUBS 8       /* sub-histograms: runs of one bin (ReLU's zeros) don't wait on one counter */
 #define MAX_BINS 1024
