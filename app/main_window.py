@@ -468,8 +468,13 @@ class MainWindow(QMainWindow):
         if applied.probes != self._probes_shown and event.kind != "rebuild":
             # The engine sent every row of the old settings before this event:
             # histograms binned over the old range go, so none is labelled with
-            # the new one; the next collection brings new ones.
-            if applied.probes.hist_range != self._probes_shown.hist_range:
+            # the new one; the next collection brings new ones (the engine's
+            # store drops its own the same way).
+            shown = self._probes_shown
+            if (applied.probes.hist_range, applied.probes.hist_bins) != (
+                shown.hist_range,
+                shown.hist_bins,
+            ):
                 for name in [n for n in self.store.series if n.startswith("probe/hist/")]:
                     del self.store.series[name]
             self._show_probe_settings(applied)

@@ -389,3 +389,23 @@ def test_collections_written_in_batches_equal_those_written_one_by_one(monkeypat
     assert latest.step == expected.step == 74
     np.testing.assert_array_equal(latest.dead_map["layer1"], expected.dead_map["layer1"])
     np.testing.assert_allclose(latest.update_ratio, expected.update_ratio, rtol=1e-12)
+
+
+def test_a_new_binning_replaces_the_histograms_and_keeps_the_rest():
+    """Changing the histogram bins (or range) while training: the pending
+    collections land under the old settings, the old histograms go (a series
+    holds one binning), the next collection brings new ones; other series go on."""
+    trainer = probed()
+    trainer.run(3)
+    assert trainer.store["probe/hist/layer1"].values.shape == (3, 40)
+    trainer.submit({"probes.hist_bins": 12})
+    trainer.run(2)
+    hist = trainer.store["probe/hist/layer1"]
+    assert hist.values.shape == (2, 12) and list(hist.steps) == [4, 5]
+    np.testing.assert_array_equal(trainer.store["probe/grad_norm"].steps, [1, 2, 3, 4, 5])
+    trainer.submit({"probes.hist_range": 2.0})
+    trainer.step()
+    assert list(trainer.store["probe/hist/layer1"].steps) == [6]
+    trainer.submit({"probes.dead_window": 2})  # the binning stays: so do the histograms
+    trainer.step()
+    assert list(trainer.store["probe/hist/layer1"].steps) == [6, 7]
