@@ -15,6 +15,7 @@ turns the filled rows into metric rows in one batch.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,17 @@ class TorchCollector:
 
     def grad(self, index: int, grad: torch.Tensor) -> None:
         self.grad_norms[index].append(torch.linalg.vector_norm(grad, dtype=torch.float32))
+
+    # What a hook of layer ``index`` calls with its tensor (as the compiled collector's).
+
+    def activation_sink(self, index: int) -> Callable[[torch.Tensor], None]:
+        return functools.partial(self.activation, index)
+
+    def output_sink(self, index: int) -> Callable[[torch.Tensor], None]:
+        return functools.partial(self.output, index)
+
+    def grad_sink(self, index: int) -> Callable[[torch.Tensor], None]:
+        return functools.partial(self.grad, index)
 
     def select(self, row: int) -> None:
         """Start a collection into ``row``: per layer, one kept entry per
@@ -217,10 +229,10 @@ class CompiledCollector:
         self.acts = probe_kernels.Accumulator(kernels, flags, ranges, cfg.hist_bins, rows)
         plain = [0] * len(probes.layers)  # outputs and gradients: moments and squares only
         self.outputs = probe_kernels.Accumulator(kernels, plain, [(0.0,) * 4] * len(plain), 1, rows)
-        # what the hooks call (as TorchCollector's methods), bound straight to the accumulators
-        self.activation = self.acts.add
-        self.output = self.outputs.add
-        self.grad = self.outputs.add_squares
+        # what the hooks call (as TorchCollector's), straight to the accumulators
+        self.activation_sink = self.acts.adder
+        self.output_sink = self.outputs.adder
+        self.grad_sink = self.outputs.squares_adder
 
     def select(self, row: int) -> None:
         self.acts.select(row)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ SOURCE = Path(__file__).with_name("probe_stats.c")
 MAX_BINS = 1024  # as probe_stats.c
 # what to take of a layer, as probe_stats.c's STAT_HIST, STAT_SATURATION, STAT_ALIVE
 HIST, SATURATION, ALIVE = 1, 2, 4
+FLOAT32 = torch.float32
 
 
 class ProbeKernels:
@@ -133,11 +134,17 @@ class Accumulator:
         self._ranges[:] = ranges if layers else 0.0
         self._stats = None if kernels is None else kernels.layer_stats
         self._add_squares = None if kernels is None else kernels.add_squares
-        self.row = 0
-        # each row's and layer's constant arguments to the kernel: flags, range,
-        # bins, outputs; made when first needed
+        # each row's and layer's constant arguments to the kernels: flags,
+        # range, bins, outputs; made when first needed
         self._args: list[list[tuple] | None] = [None] * rows
         self._square_slots = [[cell.ctypes.data for cell in row] for row in self.squares]
+        self._point_at(0)
+
+    def _point_at(self, row: int) -> None:
+        """Gather into ``row``: the kernels' arguments of its cells at hand."""
+        self.row = row
+        self._current_squares = self._square_slots[row]
+        self._current_args: list[tuple] = [] if self._stats is None else self._row_args(row)
 
     def _layer_args(self, row: int, layer: int) -> tuple:
         units = self._views[layer]
@@ -151,9 +158,15 @@ class Accumulator:
             None if units is None else units[row].ctypes.data,
         )
 
+    def _row_args(self, row: int) -> list[tuple]:
+        args = self._args[row]
+        if args is None:
+            args = self._args[row] = [self._layer_args(row, i) for i in range(len(self.flags))]
+        return args
+
     def select(self, row: int) -> None:
         """Clear ``row`` and gather into it from now on."""
-        self.row = row
+        self._point_at(row)
         self.moments[row] = 0.0
         self.hist[row] = 0
         self.saturated[row] = 0
@@ -164,7 +177,7 @@ class Accumulator:
         """Clear every row; gather into the first."""
         for table in (self.moments, self.hist, self.saturated, self.squares, self.alive):
             table.fill(0)
-        self.row = 0
+        self._point_at(0)
 
     def units(self, layer: int, count: int | None = None) -> np.ndarray | None:
         """``layer``'s part of ``alive`` (rows, units); with ``count``, made
@@ -182,6 +195,7 @@ class Accumulator:
                 start += width
             del old
             self._args = [None] * self.rows  # they point at the old table
+            self._point_at(self.row)
         return self._views[layer]
 
     def add(self, layer: int, values: torch.Tensor) -> None:
@@ -197,20 +211,48 @@ class Accumulator:
             p = values.numel() // (n * c) if n * c else 0
         if self._widths[layer] != c and self.flags[layer] & ALIVE:  # first call, or new width
             self.units(layer, c)
-        args = self._args[self.row]
-        if args is None:
-            args = self._args[self.row] = [
-                self._layer_args(self.row, layer) for layer in range(len(self.flags))
-            ]
         # (the kernel's only error, bins out of range, is checked in __init__)
-        self._stats(values.data_ptr(), n, c, p, *args[layer])  # type: ignore[misc]
+        self._stats(values.data_ptr(), n, c, p, *self._current_args[layer])  # type: ignore[misc]
 
     def add_squares(self, layer: int, values: torch.Tensor) -> None:
         """Add the sum of squares of ``values`` (on the CPU) to ``layer``'s."""
         values = _readable(values)
         self._add_squares(  # type: ignore[misc]
-            values.data_ptr(), values.numel(), self._square_slots[self.row][layer]
+            values.data_ptr(), values.numel(), self._current_squares[layer]
         )
+
+    # A hook's call is most of a probe's cost on a small layer, and a probed
+    # step's Python runs cold (~3x slower than in a loop): the hooks call these
+    # per-layer sinks, which take the common case (float32, contiguous, the
+    # width seen before) straight to the kernel, ~0.15 ms a step less for 21
+    # layers than ``add``'s general path, which takes the rest.
+
+    def adder(self, layer: int) -> Callable[[torch.Tensor], None]:
+        """``add`` for ``layer``."""
+        stats, general = self._stats, functools.partial(self.add, layer)
+        watches_units, widths = bool(self.flags[layer] & ALIVE), self._widths
+
+        def add(values: torch.Tensor) -> None:
+            if values.dtype is FLOAT32 and values.dim() == 2 and values.is_contiguous():
+                n, c = values.shape
+                if c == widths[layer] or not watches_units:
+                    stats(values.data_ptr(), n, c, 1, *self._current_args[layer])  # type: ignore[misc]
+                    return
+            general(values)
+
+        return add
+
+    def squares_adder(self, layer: int) -> Callable[[torch.Tensor], None]:
+        """``add_squares`` for ``layer``."""
+        add_squares, general = self._add_squares, functools.partial(self.add_squares, layer)
+
+        def add(values: torch.Tensor) -> None:
+            if values.dtype is FLOAT32 and values.is_contiguous():
+                add_squares(values.data_ptr(), values.numel(), self._current_squares[layer])  # type: ignore[misc]
+            else:
+                general(values)
+
+        return add
 
 
 class ParamNorms:

@@ -35,6 +35,7 @@ Measured per named layer (``layer1``..``layerN`` and ``head``):
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -284,6 +285,7 @@ class Probes:
         )
         if collector is not self._collector:
             self.flush()  # the pending rows are in the other collector's tables
+            self.detach()  # the hooks hand their tensors to the other collector
             self._collector = collector
         row = self._pending
         collector.select(row)
@@ -318,40 +320,51 @@ class Probes:
         self._handles.clear()
 
     # Hooks ignore calls outside a collection (evaluation between probed steps)
-    # and calls on copies of the module (deepcopy copies hooks).
+    # and calls on copies of the module (deepcopy copies hooks). Each hands its
+    # tensor to the collector's sink for its layer, taken when it is attached.
 
     def _activation_hook(self, index: int, act: nn.Module):  # noqa: ANN202
+        add = self._collector.activation_sink(index)
+
         def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
             if self._collecting and module is act:
-                self._collector.activation(index, output)
+                add(output)
 
         return hook
 
     def _layer_hook(self, index: int, layer: nn.Module, act_index: int | None):  # noqa: ANN202
         """Hands over the layer's output (as its activation's output when it is
         one, or for its std) and, in backward, dL/d(output)."""
-        grads_wanted = self.config.activation_grads
-        own_output = grads_wanted and not self._out_is_act[index]
+        collector = self._collector
+        add_act = None if act_index is None else collector.activation_sink(act_index)
+        wants_grads = self.config.activation_grads
+        add_output = (
+            collector.output_sink(index) if wants_grads and not self._out_is_act[index] else None
+        )
+        add_grad = collector.grad_sink(index)
+        taps: dict[int, Callable] = {}  # per output slot, the backward hook (one for every call)
+
+        def tap(slot: int) -> Callable:
+            def on_grad(grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
+                # Taken now, while dL/dh is in cache; holding the gradient
+                # would keep it alive through the rest of backward.
+                grad = grad_outputs[slot]
+                if grad is not None:
+                    add_grad(grad)
+
+            return taps.setdefault(slot, on_grad)
 
         def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
             if not self._collecting or module is not layer:
                 return
-            collector = self._collector
-            if act_index is not None:
-                collector.activation(act_index, output)
-            if own_output:
-                collector.output(index, output)
-            node = output.grad_fn
-            if grads_wanted and node is not None:
+            if add_act is not None:
+                add_act(output)
+            if add_output is not None:
+                add_output(output)
+            if wants_grads and (node := output.grad_fn) is not None:
                 slot = output.output_nr
-
-                def on_grad(grad_outputs: tuple[torch.Tensor | None, ...]) -> None:
-                    # Taken now, while dL/dh is in cache; holding the gradient
-                    # would keep it alive through the rest of backward.
-                    if grad_outputs[slot] is not None:
-                        collector.grad(index, grad_outputs[slot])
-
-                node.register_prehook(on_grad)  # a tensor hook, without its Python wrapper
+                # a tensor hook, without its Python wrapper
+                node.register_prehook(taps.get(slot) or tap(slot))
 
         return hook
 

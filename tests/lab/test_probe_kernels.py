@@ -3,6 +3,7 @@ mid-vector and mid-block, conv maps, several calls merged, NaN and infinity;
 the same figures from a build without vector instructions; and the probes
 using it on the CPU (torch's path otherwise)."""
 
+import functools
 import shutil
 from types import SimpleNamespace
 
@@ -184,6 +185,33 @@ def test_strided_and_bf16_values_are_converted(kernels):
     expected = float(torch.sum(x.to(torch.bfloat16).float() ** 2))
     assert row(acc).squares[0, 0] == pytest.approx(expected, rel=1e-5)
     assert row(acc).squares[0, 1] == 1
+
+
+def test_layer_sinks_equal_the_general_calls(kernels):
+    """The hooks' per-layer sinks take float32 (N, C) tensors of a known
+    width straight to the kernel and the rest through ``add``: the same
+    tables either way, over a first call, a change of width, a strided
+    tensor, bf16, a conv map, and rows switched between calls."""
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(32, 12, generator=generator)
+    calls = [x, x[:, :7].contiguous(), x.T, x.to(torch.bfloat16), x.view(8, 3, 4, 4), x + 0.1]
+    tables = []
+    for sinks in (False, True):
+        acc = probe_kernels.Accumulator(kernels, [ALL, 0], [(-2.0, 2.0, -1.0, 1.0)] * 2, 8, 2)
+        add = acc.adder(0) if sinks else functools.partial(acc.add, 0)
+        add_plain = acc.adder(1) if sinks else functools.partial(acc.add, 1)
+        add_squares = acc.squares_adder(1) if sinks else functools.partial(acc.add_squares, 1)
+        for number, call in enumerate(calls):
+            if number == 3:
+                acc.select(1)
+            add(call)
+            add_plain(call)
+            add_squares(call)
+        tables.append([acc.moments, acc.hist, acc.saturated, acc.squares, acc.alive])
+    assert tables[1][4].shape == (2, 12)  # widths 12, 7, 32, 12, 3 and 12 again
+    for general, sunk in zip(*tables, strict=True):
+        np.testing.assert_array_equal(sunk, general)
+    assert tables[0][0][:, 0, 0].sum() == sum(c.numel() for c in calls)
 
 
 def test_norms_equal_torch(kernels):
