@@ -247,6 +247,7 @@ class Probes:
         self._collector: TorchCollector | CompiledCollector = self._collector_for("torch")
         self._weights_before: list[torch.Tensor] = []  # reused buffers
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._hooks: dict[object, list[tuple[nn.Module, Callable]]] = {}  # per collector
         self._collecting = False  # hooks record only between begin() and finish()
         # device tensors of torch's path until finish() fetches them
         self._grad_norms: torch.Tensor | None = None
@@ -296,21 +297,28 @@ class Probes:
         self._collecting = True
         if self._handles:
             return
+        hooks = self._hooks.get(collector)
+        if hooks is None:  # made once per collector: attaching is then only registering
+            hooks = self._hooks[collector] = self._make_hooks()
+        self._handles = [module.register_forward_hook(hook) for module, hook in hooks]
+
+    def _make_hooks(self) -> list[tuple[nn.Module, Callable]]:
+        """The forward hooks of a collection, for the current collector."""
         cfg = self.config
         watch_acts = cfg.activations or cfg.dead_units
         act_of_layer = dict(zip(self._act_layer, range(len(self.acts)), strict=True))
+        hooks: list[tuple[nn.Module, Callable]] = []
         for index, (_name, module) in enumerate(self.layers):
             act_index = act_of_layer.get(index) if watch_acts else None
             # Where the block's output is its activation's output, one hook serves both.
             shared = act_index is not None and self._out_is_act[index]
             if act_index is not None and not shared:
                 act = self.acts[act_index][1]
-                self._handles.append(
-                    act.register_forward_hook(self._activation_hook(act_index, act))
-                )
+                hooks.append((act, self._activation_hook(act_index, act)))
             if cfg.activation_grads or shared:
                 hook = self._layer_hook(index, module, act_index if shared else None)
-                self._handles.append(module.register_forward_hook(hook))
+                hooks.append((module, hook))
+        return hooks
 
     def detach(self) -> None:
         """Take the hooks off (and end any collection under way)."""
