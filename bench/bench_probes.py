@@ -83,6 +83,9 @@ def main() -> None:
     # a round's ratio swings by +-3 points on this VM: 80 rounds put the
     # median within ~0.6 of where it settles
     parser.add_argument("--rounds", type=int, default=80)
+    # step by step, the nine unprobed positions' medians each differ by
+    # +-0.1 ms between two equal trainers, and they add up: 80 blocks
+    parser.add_argument("--blocks", type=int, default=80)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -99,7 +102,9 @@ def main() -> None:
     loops = {"hand": hand_loop(Trainer(base.with_changes({"probes.enabled": False})))}
     loops |= {name: trainer.run for name, trainer in trainers.items()}
     rates = interleaved_rates(loops, args.steps, args.rounds)
-    cost_10_by_step, collection_ms = block_cost(trainers["probes_every_10"], trainers["bare"])
+    cost_10_by_step, collection_ms = block_cost(
+        trainers["probes_every_10"], trainers["bare"], blocks=args.blocks
+    )
     rate = {name: median(r) for name, r in rates.items()}
     cost_1 = median_ratio(rates["bare"], rates["probes_every_1"]) - 1
     cost_10 = median_ratio(rates["bare"], rates["probes_every_10"]) - 1
