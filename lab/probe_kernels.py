@@ -184,7 +184,7 @@ class Accumulator:
         for that many units (zeroed) when it is new or its width changed."""
         if count is not None and self._widths[layer] != count:
             self._widths[layer] = count
-            old, views = self.alive, self._views
+            views = self._views  # of the old table
             self.alive = np.zeros((self.rows, sum(self._widths)), dtype=np.uint8)
             self.alive_layout = [(i, w) for i, w in enumerate(self._widths) if w]
             self._views, start = [None] * len(self._widths), 0
@@ -193,7 +193,6 @@ class Accumulator:
                 if index != layer:  # the other layers' figures so far stay
                     view[:] = views[index]  # type: ignore[index]
                 start += width
-            del old
             self._args = [None] * self.rows  # they point at the old table
             self._point_at(self.row)
         return self._views[layer]
@@ -260,7 +259,7 @@ class ParamNorms:
     ``table`` (rows, 3, parameters): ||grad|| and ||w|| before the optimiser
     step, with a copy of w taken in the same pass, and ||w_before - w_after||
     after it. The C arrays of the parameters' and copies' addresses are made
-    again only when a parameter moved, the rows' addresses once.
+    again only when a parameter moved.
 
     Gradients are read as the parameters are laid out: autograd gives a
     parameter's gradient its dtype, device and strides (the gradient layout
@@ -273,9 +272,8 @@ class ParamNorms:
         self._kernels = kernels
         self.params = list(params)
         self.sizes = np.array([p.numel() for p in self.params], dtype=np.int64)
-        self._sizes = self.sizes.ctypes.data
         assert table.shape[1:] == (3, len(self.params)) and table.flags.c_contiguous
-        self._rows = [[cell.ctypes.data for cell in row] for row in table]
+        self._table = table
         self._addresses: list[int] | None = None
         self.usable = False
         self._params: ctypes.Array = native.pointers([])
@@ -303,10 +301,8 @@ class ParamNorms:
     def before_step(self, row: int) -> None:
         """Into ``table[row, 0:2]``: ||grad|| (0 without one) and ||w|| of each
         parameter; w copied for ``after_step``."""
-        grads, weights, _ = self._rows[row]
-        count = len(self.params)
-        self._kernels._param_norms(
-            count, self._grads(), self._params, self._copies, self._sizes, grads, weights
+        self._kernels.param_norms(
+            self._grads(), self._params, self._copies, self.sizes, out=self._table[row, :2]
         )
 
     def grad_norms(self) -> np.ndarray:
@@ -314,8 +310,7 @@ class ParamNorms:
 
     def after_step(self, row: int) -> None:
         """Into ``table[row, 2]``: ||w_before - w_after|| of each parameter."""
-        count = len(self.params)
-        self._kernels._norms(count, self._copies, self._params, self._sizes, self._rows[row][2])
+        self._kernels.norms(self._copies, self._params, self.sizes, out=self._table[row, 2])
 
 
 def _readable(values: torch.Tensor) -> torch.Tensor:
