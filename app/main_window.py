@@ -470,13 +470,8 @@ class MainWindow(QMainWindow):
             # histograms binned over the old range go, so none is labelled with
             # the new one; the next collection brings new ones (the engine's
             # store drops its own the same way).
-            shown = self._probes_shown
-            if (applied.probes.hist_range, applied.probes.hist_bins) != (
-                shown.hist_range,
-                shown.hist_bins,
-            ):
-                for name in [n for n in self.store.series if n.startswith("probe/hist/")]:
-                    del self.store.series[name]
+            if applied.probes.binning != self._probes_shown.binning:
+                self.store.drop("probe/hist/")
             self._show_probe_settings(applied)
 
     def on_MetricRows(self, event: p.MetricRows) -> None:  # noqa: N802

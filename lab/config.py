@@ -332,6 +332,11 @@ class ProbesConfig:
         _check_float("probes.hist_range", self.hist_range, 0.0, 1e6, lo_open=True)
         _check_float("probes.saturation", self.saturation, 0.5, 1.0, lo_open=True, hi_open=True)
 
+    @property
+    def binning(self) -> tuple[int, float]:
+        """What a histogram series is binned by: one series holds one binning."""
+        return self.hist_bins, self.hist_range
+
 
 def histogram_span(activation: str, probes: ProbesConfig) -> tuple[float, float]:
     """The value range of an activation's histogram: the output range of

@@ -190,6 +190,11 @@ class MetricStore:
     def __getitem__(self, name: str) -> Series:
         return self.series[name]
 
+    def drop(self, prefix: str) -> None:
+        """Remove every series whose name starts with ``prefix``."""
+        for name in [n for n in self.series if n.startswith(prefix)]:
+            del self._series[name]
+
     def clear(self) -> None:
         self._series.clear()
         self._deferred.clear()  # rows held back belong to what is being cleared

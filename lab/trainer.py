@@ -240,11 +240,8 @@ class Trainer:
                 self.probes.detach()
                 self.probes.flush()  # its pending collections, into the store
                 self.probes = Probes(self.model, new.probes, self.store)
-                binning = ("hist_bins", "hist_range")
-                if any(getattr(old.probes, f) != getattr(new.probes, f) for f in binning):
-                    # a series holds one binning: the histograms binned the old way go
-                    for name in [n for n in self.store.series if n.startswith("probe/hist/")]:
-                        del self.store.series[name]
+                if old.probes.binning != new.probes.binning:  # histograms binned the old way go
+                    self.store.drop("probe/hist/")
         self._lr_in_groups = new.optim.lr  # what build_optimizer/apply_live wrote
         if report.kind != "none":
             self.stop_reason = None  # a change is the user's answer to a divergence

@@ -94,3 +94,13 @@ def test_rows_held_back_are_written_before_any_read():
     store.defer(flush)
     store.clear()  # what was held belongs to what is cleared
     assert "probe/x" not in store.series
+
+
+def test_drop_removes_the_series_under_a_prefix_after_held_rows_are_in():
+    store = MetricStore()
+    store.append("probe/hist/layer1", 1, (1.0, 2.0), ("bin0", "bin1"))
+    store.append("probe/histogram_note", 1, (1.0,))
+    store.append("loss", 1, (0.5,))
+    store.defer(lambda: store.append("probe/hist/layer2", 2, (3.0, 4.0), ("bin0", "bin1")))
+    store.drop("probe/hist/")  # the held-back layer2 rows are written first, then dropped
+    assert sorted(store.series) == ["loss", "probe/histogram_note"]
