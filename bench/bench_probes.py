@@ -128,8 +128,8 @@ def main() -> None:
     print(f"bare trainer          : {100 * bare_vs_hand:+5.1f}% over the hand-written loop")
     print(
         f"every 10, steps timed one by one: the collection {100 * cost_10_by_step:+.1f}%"
-        f" of a block ({collection_ms:+.2f} ms); the other 9 steps {others_ms:+.2f} ms"
-        " (noise: +-1 ms)"
+        f" of a block ({collection_ms:+.2f} ms); the other 9 steps"
+        f" {others_ms:+.2f} ms (not judged: see block_cost)"
     )
     figures = {name: round(value, 1) for name, value in rate.items()}
     figures |= {
