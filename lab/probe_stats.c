@@ -87,6 +87,20 @@ static inline void csa(__m512i *high, __m512i *low, __m512i a, __m512i b, __m512
     *high = _mm512_ternarylogic_epi64(a, b, c, 0xE8); /* majority */
 }
 
+/* Eight one-hot words d[0..7] added into the bit-sliced ones, twos and
+ * fours; returns the eights they carry out. */
+static inline __m512i add_eight(__m512i *ones, __m512i *twos, __m512i *fours, const __m512i *d) {
+    __m512i twosA, twosB, foursA, foursB, eights;
+    csa(&twosA, ones, *ones, d[0], d[1]);
+    csa(&twosB, ones, *ones, d[2], d[3]);
+    csa(&foursA, twos, *twos, twosA, twosB);
+    csa(&twosA, ones, *ones, d[4], d[5]);
+    csa(&twosB, ones, *ones, d[6], d[7]);
+    csa(&foursB, twos, *twos, twosA, twosB);
+    csa(&eights, fours, *fours, foursA, foursB);
+    return eights;
+}
+
 /* hist[b] += weight for each set bit b of each 64-bit lane of v. */
 static void read_out(__m512i v, int64_t weight, int64_t *hist) {
     uint64_t lanes[8];
@@ -122,21 +136,8 @@ static void hist_bitsliced(const float *x, int64_t n, float scale, float offset,
             d[2 * q] = _mm512_maskz_sllv_epi64((__mmask8)real, one, low);
             d[2 * q + 1] = _mm512_maskz_sllv_epi64((__mmask8)(real >> 8), one, high);
         }
-        __m512i twosA, twosB, foursA, foursB, eightsA, eightsB, sixteens;
-        csa(&twosA, &ones, ones, d[0], d[1]);
-        csa(&twosB, &ones, ones, d[2], d[3]);
-        csa(&foursA, &twos, twos, twosA, twosB);
-        csa(&twosA, &ones, ones, d[4], d[5]);
-        csa(&twosB, &ones, ones, d[6], d[7]);
-        csa(&foursB, &twos, twos, twosA, twosB);
-        csa(&eightsA, &fours, fours, foursA, foursB);
-        csa(&twosA, &ones, ones, d[8], d[9]);
-        csa(&twosB, &ones, ones, d[10], d[11]);
-        csa(&foursA, &twos, twos, twosA, twosB);
-        csa(&twosA, &ones, ones, d[12], d[13]);
-        csa(&twosB, &ones, ones, d[14], d[15]);
-        csa(&foursB, &twos, twos, twosA, twosB);
-        csa(&eightsB, &fours, fours, foursA, foursB);
+        __m512i eightsA = add_eight(&ones, &twos, &fours, d);
+        __m512i eightsB = add_eight(&ones, &twos, &fours, d + 8), sixteens;
         csa(&sixteens, &eights, eights, eightsA, eightsB);
         for (int k = 0; k < LEVELS; k++) { /* ripple the sixteens into their counter */
             __m512i carry = _mm512_and_si512(level[k], sixteens);
