@@ -13,8 +13,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from lab import engine_entry
-from lab.protocol import Shutdown
+from lab.core.protocol import Shutdown
+from lab.engine import entry as engine_entry
 
 MAX_DRAIN_SECONDS = 0.012  # per timer tick: leave the GUI thread time to paint
 

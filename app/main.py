@@ -3,7 +3,6 @@ has loaded: the engine starts in its own process after the first paint."""
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 
 from PySide6.QtWidgets import QApplication
@@ -12,7 +11,6 @@ from app.main_window import MainWindow
 
 
 def main() -> int:
-    multiprocessing.freeze_support()  # a frozen (PyInstaller) app spawns itself
     app = QApplication.instance() or QApplication(sys.argv)
     app.setOrganizationName("Knoblab")
     app.setApplicationName("Knoblab")

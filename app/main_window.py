@@ -3,7 +3,9 @@ the engine in its own process. The GUI thread only draws, on a ~30 Hz timer."""
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -28,8 +30,8 @@ from PySide6.QtWidgets import (
 from app.engine_client import EngineClient
 from app.export_dialog import ExportReportDialog
 from app.panels import DataPanel, KnobsPanel, ModelPanel
-from lab import protocol as p
-from lab.config import (
+from lab.core import protocol as p
+from lab.core.config import (
     IMAGE_DATASETS,
     TWO_CLASS_DATASETS,
     ConfigError,
@@ -37,13 +39,15 @@ from lab.config import (
     dead_units_absent,
     histogram_span,
 )
-from lab.metrics import MetricStore
-from lab.presets import PRESETS
-from lab.schedule import lr_curve
+from lab.core.metrics import MetricStore
+from lab.core.presets import DEFAULT_PRESET, PRESETS
+from lab.core.protocol import ChangeKind, JobKind, JobOutcome, RunState
+from lab.core.schedule import lr_curve
 from widgets.activation_view import ActivationView
 from widgets.base import ViewPanel
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import GradientView
+from widgets.job_bar import JobBar
 from widgets.landscape_view import LandscapeView
 from widgets.loss_view import LossView
 from widgets.signal_view import SignalView
@@ -56,7 +60,6 @@ SPEEDS = {
     "10 steps/s": 10.0,
     "2 steps/s": 2.0,
 }
-DEFAULT_PRESET = "spirals-mlp"
 VIEW_TABS = [
     ("loss_view", "Loss", LossView),
     ("gradient_view", "Gradients", GradientView),
@@ -83,11 +86,27 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("Knoblab", "Knoblab")
         self.config = self._last_config()
         self.store = MetricStore()
-        self.engine_state = "starting"
+        self.engine_state: RunState | None = None  # None until the engine reports
         self.first_paint_at: float | None = None
         self.client = client or EngineClient(self)
         self.client.event.connect(self.on_event)
         self.client.died.connect(self.on_engine_died)
+        self._job_ids = itertools.count(1)
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            p.Ready: self._ready,
+            p.Built: self._built,
+            p.ConfigApplied: self._config_applied,
+            p.MetricRows: self._metric_rows,
+            p.Status: self._status,
+            p.SignalPropagation: self._signal,
+            p.DecisionBoundary: self._boundary,
+            p.JobProgress: self._job_progress,
+            p.JobFinished: self._job_finished,
+            p.Stopped: self._stopped,
+            p.Error: self._error,
+            p.Saved: lambda event: self.notice(f"saved run to {event.path}"),
+            p.Opened: lambda event: self.notice(f"opened {event.path}"),
+        }
 
         # centre: live views
         # Views are built on first use (the visible one now): the window paints
@@ -167,10 +186,10 @@ class MainWindow(QMainWindow):
             if isinstance(view, LandscapeView):
                 view.computeRequested.connect(
                     lambda kind, grid, span, points: self.client.send(
-                        p.ComputeLandscape(kind, grid, span, points)
+                        p.ComputeLandscape(next(self._job_ids), kind, grid, span, points)
                     )
                 )
-                view.cancelRequested.connect(lambda: self.client.send(p.CancelLandscape()))
+                view.job_bar.cancelRequested.connect(self.cancel_job)
                 view.autoChanged.connect(lambda steps: self.client.send(p.SetLandscapeAuto(steps)))
         return view
 
@@ -259,6 +278,10 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.preset_box)
 
     def _build_status_bar(self) -> None:
+        self.export_bar = JobBar()
+        self.export_bar.cancelRequested.connect(self.cancel_job)
+        self.export_bar.hide()
+        self.statusBar().addWidget(self.export_bar)
         self.status_labels = {
             name: QLabel("") for name in ("state", "step", "rate", "device", "memory")
         }
@@ -389,7 +412,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ toolbar
 
     def toggle_play(self) -> None:
-        self.client.send(p.Pause() if self.engine_state == "running" else p.Play())
+        self.client.send(p.Pause() if self.engine_state == RunState.RUNNING else p.Play())
 
     def step_once(self) -> None:
         self.client.send(p.Step(1))
@@ -413,8 +436,13 @@ class MainWindow(QMainWindow):
                 self, "Export to ONNX", f"{self.config.name}.onnx", "ONNX (*.onnx)"
             )
         if path:
-            self.client.send(p.ExportOnnx(path, legacy))
-            self.statusBar().showMessage(f"exporting to {path}…")
+            job = next(self._job_ids)
+            self.client.send(p.ExportOnnx(job, path, legacy))
+            self.export_bar.started(job, f"exporting to {path}…")
+            self.export_bar.show()
+
+    def cancel_job(self, job: int) -> None:
+        self.client.send(p.CancelJob(job))
 
     def restart_engine(self) -> None:
         self.restart_button.hide()
@@ -425,11 +453,19 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ events
 
     def on_event(self, event: Any) -> None:
-        handler = getattr(self, f"on_{type(event).__name__}", None)
+        handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
 
-    def on_Ready(self, event: p.Ready) -> None:  # noqa: N802
+    def _ready(self, event: p.Ready) -> None:
+        if event.version != p.PROTOCOL_VERSION:
+            self.client.stop()
+            self._engine_down(
+                f"The engine speaks protocol version {event.version}; this window speaks"
+                f" {p.PROTOCOL_VERSION}. They come from different Knoblab versions:"
+                " reinstall Knoblab so both are the same."
+            )
+            return
         self.device.blockSignals(True)
         self.device.clear()
         self.device.addItems(event.devices)
@@ -442,7 +478,7 @@ class MainWindow(QMainWindow):
             f"engine ready: torch {event.torch_version}, devices {', '.join(event.devices)}"
         )
 
-    def on_Built(self, event: p.Built) -> None:  # noqa: N802
+    def _built(self, event: p.Built) -> None:
         self.config = ExperimentConfig.from_dict(event.config)
         self.show_config(self.config)
         if not self.restart_button.isVisible():
@@ -461,29 +497,25 @@ class MainWindow(QMainWindow):
         if event.reason not in ("start",):
             self.notice(event.reason)
 
-    def on_ConfigApplied(self, event: p.ConfigApplied) -> None:  # noqa: N802
-        if event.kind != "none":
+    def _config_applied(self, event: p.ConfigApplied) -> None:
+        if event.kind != ChangeKind.NONE:
             self.notice(event.message)
         applied = ExperimentConfig.from_dict(event.config)
-        if applied.probes != self._probes_shown and event.kind != "rebuild":
-            # The engine sent every row of the old settings before this event:
-            # histograms binned over the old range go, so none is labelled with
-            # the new one; the next collection brings new ones (the engine's
-            # store drops its own the same way).
-            if applied.probes.binning != self._probes_shown.binning:
-                self.store.drop("probe/hist/")
+        if applied.probes != self._probes_shown and event.kind != ChangeKind.REBUILD:
+            # histograms binned the old way were dropped (MetricRows.dropped) before this
             self._show_probe_settings(applied)
 
-    def on_MetricRows(self, event: p.MetricRows) -> None:  # noqa: N802
+    def _metric_rows(self, event: p.MetricRows) -> None:
+        for prefix in event.dropped:  # as the engine did, before its newer rows
+            self.store.drop(prefix)
         for name, (columns, steps, values) in event.series.items():
-            for step, row in zip(steps, values, strict=True):
-                self.store.append(name, int(step), row, columns)
+            self.store.extend(name, steps, values, columns)
         for view in self._store_views():
             view.rows_arrived(list(event.series))
 
-    def on_Status(self, event: p.Status) -> None:  # noqa: N802
+    def _status(self, event: p.Status) -> None:
         self.engine_state = event.state
-        running = event.state == "running"
+        running = event.state == RunState.RUNNING
         self.play_action.setText("Pause" if running else "Play")
         icon = (
             QStyle.StandardPixmap.SP_MediaPause if running else QStyle.StandardPixmap.SP_MediaPlay
@@ -492,9 +524,7 @@ class MainWindow(QMainWindow):
         labels = self.status_labels
         labels["state"].setText(event.state)
         labels["step"].setText(f"step {event.step:,}")
-        labels["rate"].setText(
-            f"{event.steps_per_second:,.0f} steps/s" if event.state == "running" else ""
-        )
+        labels["rate"].setText(f"{event.steps_per_second:,.0f} steps/s" if running else "")
         labels["device"].setText(event.device)
         memory = []
         if event.memory_bytes is not None:
@@ -503,47 +533,57 @@ class MainWindow(QMainWindow):
             memory.append(f"engine RSS {event.rss_bytes / 2**20:,.0f} MiB")
         labels["memory"].setText(" · ".join(memory))
 
-    def on_SignalPropagation(self, event: p.SignalPropagation) -> None:  # noqa: N802
+    def _signal(self, event: p.SignalPropagation) -> None:
         self.signal_view.set_signal(
             event.layer_names, event.output_std, event.act_grad_norm, event.grad_norm
         )
 
-    def on_DecisionBoundary(self, event: p.DecisionBoundary) -> None:  # noqa: N802
+    def _boundary(self, event: p.DecisionBoundary) -> None:
         self.boundary_view.set_boundary(
             event.xs, event.ys, event.values, event.confidence, event.step
         )
 
-    def on_LandscapeUpdate(self, event: p.LandscapeUpdate) -> None:  # noqa: N802
-        self.landscape_view.set_landscape(event)
+    def _job_progress(self, event: p.JobProgress) -> None:
+        if event.kind == JobKind.LANDSCAPE:
+            view = self.landscape_view
+            view.job_bar.progress(event.job, event.fraction, event.message)
+            if event.partial is not None:
+                view.set_landscape(event.partial)
+        elif event.kind == JobKind.EXPORT:
+            self.export_bar.show()
+            self.export_bar.progress(event.job, event.fraction, event.message)
 
-    def on_ExportProgress(self, event: p.ExportProgress) -> None:  # noqa: N802
-        self.statusBar().showMessage(f"export to {event.path}: {event.stage}…")
+    def _job_finished(self, event: p.JobFinished) -> None:
+        if event.kind == JobKind.LANDSCAPE:
+            view = self.landscape_view
+            view.job_bar.finished(event.job, event.outcome, event.error)
+            if event.result is not None:
+                view.set_landscape(event.result, event.outcome)
+        elif event.kind == JobKind.EXPORT:
+            self.export_bar.finished(event.job, event.outcome, event.error)
+            if event.outcome == JobOutcome.DONE:
+                self.export_bar.hide()
+                self.export_dialog = ExportReportDialog(event.result, self)
+                self.export_dialog.show()  # not modal: training and the views go on
+                self.notice(f"exported and verified: {event.result['path']}")
+        if event.outcome == JobOutcome.FAILED:
+            self.show_error(f"{event.kind}: {event.error}")
 
-    def on_ExportDone(self, event: p.ExportDone) -> None:  # noqa: N802
-        self.export_dialog = ExportReportDialog(event.report, self)
-        self.export_dialog.show()  # not modal: training and the views go on
-        self.notice(f"exported and verified: {event.report['path']}")
-
-    def on_Stopped(self, event: p.Stopped) -> None:  # noqa: N802
+    def _stopped(self, event: p.Stopped) -> None:
         self.banner.setText(f"Training paused: {event.reason}")
         self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
         self.banner.show()
 
-    def on_Error(self, event: p.Error) -> None:  # noqa: N802
+    def _error(self, event: p.Error) -> None:
         self.show_error(event.message, event.field)
 
-    def on_Saved(self, event: p.Saved) -> None:  # noqa: N802
-        self.notice(f"saved run to {event.path}")
-
-    def on_Opened(self, event: p.Opened) -> None:  # noqa: N802
-        self.notice(f"opened {event.path}")
-
     def on_engine_died(self, message: str) -> None:
-        self.engine_state = "dead"
+        self._engine_down(f"{message} The window keeps your settings; restart the engine to go on.")
+
+    def _engine_down(self, message: str) -> None:
+        self.engine_state = None
         self.status_labels["state"].setText("engine stopped")
-        self.banner.setText(
-            f"{message} The window keeps your settings; restart the engine to go on."
-        )
+        self.banner.setText(message)
         self.banner.setStyleSheet("background: #fde2e2; color: #8a0010; padding: 6px;")
         self.banner.show()
         self.restart_button.show()

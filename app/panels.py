@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
-from lab.config import (
+from lab.core.config import (
     CLIP_MODES,
     DATASETS,
     INIT_SCHEMES,
@@ -21,8 +21,8 @@ from lab.config import (
     ExperimentConfig,
     flatten,
 )
-from lab.presets import PRESETS
-from lab.schedule import lr_curve
+from lab.core.presets import PRESETS
+from lab.core.schedule import lr_curve
 from widgets.forms import Field, FieldForm
 from widgets.layer_editor import LayerEditor
 from widgets.small_plots import DataThumbnail, SchedulePreview

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from common import verdict  # also sets sys.path
 
-from lab.export import export_onnx
-from lab.presets import PRESETS
-from lab.trainer import Trainer
+from lab.core.presets import PRESETS
+from lab.engine.export import export_onnx
+from lab.train.trainer import Trainer
 
 
 def describe(key: str, report) -> dict[str, float]:  # noqa: ANN001 - an ExportReport

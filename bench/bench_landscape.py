@@ -21,8 +21,7 @@ import time
 import torch
 from common import verdict  # also sets sys.path
 
-from lab import fused_mlp
-from lab.config import DataConfig, ExperimentConfig, ModelConfig, mlp_layers
+from lab.core.config import DataConfig, ExperimentConfig, ModelConfig, mlp_layers
 from lab.landscape import (
     LossEvaluator,
     make_directions,
@@ -31,7 +30,8 @@ from lab.landscape import (
     refinement_order,
     surface_2d,
 )
-from lab.trainer import Trainer
+from lab.native import fused_mlp
+from lab.train.trainer import Trainer
 
 GRID = 41
 
@@ -67,11 +67,11 @@ def cnn_figures(repeats: int, grid: int = 21, n_points: int = 256) -> dict[str, 
     and one point at a time through the model (the loss-landscapes way)."""
     import copy
 
-    from lab.presets import PRESETS
+    from lab.core.presets import PRESETS
 
     trainer = Trainer(PRESETS["shapes-cnn"])
     trainer.run(50)
-    model, loss_fn = trainer.model, trainer.loss_fn
+    model, loss_fn = trainer.model, trainer.task.loss_fn
     params = parameters_of(model)
     d1, d2 = make_directions(params, "filter", seed=0)
     x, y = trainer.x_train[:n_points], trainer.y_train[:n_points]
@@ -135,7 +135,7 @@ def main() -> None:
     )
     trainer = Trainer(config)
     trainer.run(200)
-    model, loss_fn = trainer.model, trainer.loss_fn
+    model, loss_fn = trainer.model, trainer.task.loss_fn
     peak = matmul_peak()
     print(f"torch threads {torch.get_num_threads()}; fp32 matmul peak {peak:.1f} GFLOP/s")
     kernel = fused_mlp.library()

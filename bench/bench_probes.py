@@ -13,9 +13,9 @@ import time
 import torch
 from common import interleaved_rates, median, median_ratio, verdict  # also sets sys.path
 
-from lab import probe_kernels
-from lab.config import DataConfig, ExperimentConfig, ModelConfig, OptimConfig, mlp_layers
-from lab.trainer import Trainer
+from lab.core.config import DataConfig, ExperimentConfig, ModelConfig, OptimConfig, mlp_layers
+from lab.native import probe_kernels
+from lab.train.trainer import Trainer
 
 
 def hand_loop(trainer: Trainer):

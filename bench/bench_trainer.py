@@ -19,7 +19,7 @@ import torch
 from common import interleaved_rates, median, median_ratio, verdict  # also sets sys.path
 from torch import nn
 
-from lab.config import (
+from lab.core.config import (
     DataConfig,
     ExperimentConfig,
     InitConfig,
@@ -27,7 +27,7 @@ from lab.config import (
     OptimConfig,
     mlp_layers,
 )
-from lab.trainer import Trainer
+from lab.train.trainer import Trainer
 
 
 def hand_loop(trainer: Trainer, **adam_kernel: bool):

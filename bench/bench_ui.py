@@ -67,7 +67,7 @@ def measure_app(
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from lab import protocol as p
+    from lab.core import protocol as p
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(settings=QSettings(settings, QSettings.Format.IniFormat))
@@ -81,7 +81,7 @@ def measure_app(
         app.processEvents()
         time.sleep(0.005)
     if preset is not None:
-        from lab.presets import PRESETS
+        from lab.core.presets import PRESETS
 
         mark = len(events)
         window.apply_config(PRESETS[preset])
@@ -136,7 +136,7 @@ def measure_app(
 def headless_rate(config, seconds: float) -> float:
     import torch
 
-    from lab.trainer import Trainer
+    from lab.train.trainer import Trainer
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # what the engine uses
     trainer = Trainer(config)

@@ -26,8 +26,8 @@ def main(out: Path) -> None:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from lab import protocol as p
-    from lab.presets import PRESETS
+    from lab.core import protocol as p
+    from lab.core.presets import PRESETS
 
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication([])
@@ -82,7 +82,7 @@ def main(out: Path) -> None:
         mark = len(events)
         view.kind.setCurrentText(kind)
         view.compute.click()
-        while not any(isinstance(e, p.LandscapeUpdate) and e.complete for e in events[mark:]):
+        while not any(isinstance(e, p.JobFinished) for e in events[mark:]):
             pump(0.05)
         view.three_d.setChecked(three_d and view.gl_ok)
         view.dirty = True

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from lab.metrics import MetricStore
+from lab.core import wire
+from lab.core.metrics import MetricStore
 from widgets.base import (
     PALETTE,
     ViewPanel,
@@ -97,7 +98,7 @@ class ActivationView(ViewPanel):
     def draw(self) -> None:
         store = self.store
         hist_names = sorted(
-            (n for n in store.series if n.startswith("probe/hist/")), key=_layer_order
+            (n for n in store.series if n.startswith(wire.PROBE_HIST)), key=_layer_order
         )
         if not hist_names:
             self.hist_image.clear()
@@ -114,19 +115,19 @@ class ActivationView(ViewPanel):
         self.hist_bar.setLevels((0.0, share_ceiling(shares)))
         self.hist_plot.getAxis("left").setTicks(layer_ticks(hist_names, most=6, offset=0.5))
         self.hist_plot.getAxis("bottom").setTicks([self._value_ticks(shares.shape[1])])
-        if "probe/act_std" in store:
-            x = np.arange(len(store["probe/act_std"].columns))
-            self.std_curve.setData(x, store["probe/act_std"].latest)
-            names = store["probe/act_std"].columns
+        if wire.PROBE_ACT_STD in store:
+            x = np.arange(len(store[wire.PROBE_ACT_STD].columns))
+            self.std_curve.setData(x, store[wire.PROBE_ACT_STD].latest)
+            names = store[wire.PROBE_ACT_STD].columns
             self.stats_plot.getAxis("bottom").setTicks(layer_ticks(names))
-            saturation = store["probe/saturation"].latest
+            saturation = store[wire.PROBE_SATURATION].latest
             keep = np.isfinite(saturation)
             self.sat_curve.setData(x[keep], saturation[keep])
-            self._fit_legend(store["probe/act_std"].latest, saturation, bool(keep.any()))
+            self._fit_legend(store[wire.PROBE_ACT_STD].latest, saturation, bool(keep.any()))
         if self.dead_reason is not None:
             self.caption.setText(self._saturation_text(store))
-        elif "probe/dead_fraction" in store:
-            dead = store["probe/dead_fraction"]
+        elif wire.PROBE_DEAD_FRACTION in store:
+            dead = store[wire.PROBE_DEAD_FRACTION]
             watched = [
                 (name, dead.values[:, index])
                 for index, name in enumerate(dead.columns)
@@ -137,7 +138,7 @@ class ActivationView(ViewPanel):
             for name, values in watched:
                 self.dead_curves[name].setData(dead.steps, values)
             maps = sorted(
-                (n for n in store.series if n.startswith("probe/dead_map/")), key=_layer_order
+                (n for n in store.series if n.startswith(wire.PROBE_DEAD_MAP)), key=_layer_order
             )
             if maps:
                 width = max(len(store[n].columns) for n in maps)
@@ -159,8 +160,8 @@ class ActivationView(ViewPanel):
                     if latest[worst] > 0
                     else f"step {dead.latest_step}: no ReLU-family unit dead over the window"
                 )
-                if "probe/dead_now" in store:  # silent on this batch alone: a looser test
-                    now = store["probe/dead_now"].latest
+                if wire.PROBE_DEAD_NOW in store:  # silent on this batch alone: a looser test
+                    now = store[wire.PROBE_DEAD_NOW].latest
                     if np.isfinite(now).any():
                         text += f"; silent on this batch: {100 * np.nanmean(now):.1f}%"
                 self.caption.setText(text)
@@ -168,11 +169,11 @@ class ActivationView(ViewPanel):
     def _saturation_text(self, store: MetricStore) -> str:
         """The caption where no unit can die: the reason, and the layer that
         saturates most (sigmoid and tanh stall that way instead)."""
-        series = store.series.get("probe/act_std")
+        series = store.series.get(wire.PROBE_ACT_STD)
         step = f"step {series.latest_step}: " if series is not None else ""
         text = f"{step}no dead-unit figures ({self.dead_reason})"
-        if "probe/saturation" in store:
-            saturation = store["probe/saturation"]
+        if wire.PROBE_SATURATION in store:
+            saturation = store[wire.PROBE_SATURATION]
             latest = saturation.latest
             if np.isfinite(latest).any():
                 worst = int(np.nanargmax(latest))
@@ -187,11 +188,11 @@ class ActivationView(ViewPanel):
     def csv_table(self):
         header, rows = ["step", "probe", "layer", "value"], []
         for name in (
-            "probe/act_mean",
-            "probe/act_std",
-            "probe/saturation",
-            "probe/dead_fraction",
-            "probe/dead_now",
+            wire.PROBE_ACT_MEAN,
+            wire.PROBE_ACT_STD,
+            wire.PROBE_SATURATION,
+            wire.PROBE_DEAD_FRACTION,
+            wire.PROBE_DEAD_NOW,
         ):
             if name in self.store:
                 series = self.store[name]

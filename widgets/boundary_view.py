@@ -9,7 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-from lab.metrics import CONFUSION, MetricStore
+from lab.core.metrics import MetricStore
+from lab.core.wire import CONFUSION
 from widgets.base import PALETTE, ViewPanel
 
 

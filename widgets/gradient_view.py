@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from lab.metrics import MetricStore
+from lab.core import wire
+from lab.core.metrics import MetricStore
 from widgets.base import (
     PALETTE,
     ViewPanel,
@@ -45,9 +46,9 @@ class GradientView(ViewPanel):
         super().__init__("Gradients")
         self.store = MetricStore()
         kinds = (
-            ("probe/grad_norm", "‖∇W‖", PALETTE[0]),
-            ("probe/act_grad_norm", "‖dL/dh‖", PALETTE[1]),
-            ("probe/output_std", "std(h)", PALETTE[2]),
+            (wire.PROBE_GRAD_NORM, "‖∇W‖", PALETTE[0]),
+            (wire.PROBE_ACT_GRAD_NORM, "‖dL/dh‖", PALETTE[1]),
+            (wire.PROBE_OUTPUT_STD, "std(h)", PALETTE[2]),
         )
         # the key in the title's colours: a legend box covers bars of some layer
         legend = ", ".join(
@@ -62,9 +63,9 @@ class GradientView(ViewPanel):
             bars = pg.BarGraphItem(x=[], height=[], width=BAR_WIDTH, brush=colour, name=label)
             self.bars_plot.addItem(bars)
             self.bars[key], self._bar_offsets[key] = bars, offset
-        self.weight_bars = self.bars["probe/grad_norm"]
-        self.act_bars = self.bars["probe/act_grad_norm"]
-        self.std_bars = self.bars["probe/output_std"]
+        self.weight_bars = self.bars[wire.PROBE_GRAD_NORM]
+        self.act_bars = self.bars[wire.PROBE_ACT_GRAD_NORM]
+        self.std_bars = self.bars[wire.PROBE_OUTPUT_STD]
         self.heat_plot = self.canvas.addPlot(row=1, col=0, title="log10 ‖dL/dh‖: layer × step")
         self.heat_plot.setLabel("left", "layer")
         self.image = pg.ImageItem()
@@ -115,7 +116,7 @@ class GradientView(ViewPanel):
 
     def draw(self) -> None:
         store = self.store
-        if "probe/grad_norm" not in store or len(store["probe/grad_norm"]) == 0:
+        if wire.PROBE_GRAD_NORM not in store or len(store[wire.PROBE_GRAD_NORM]) == 0:
             for bars in self.bars.values():
                 bars.setOpts(x=[], height=[])
             self.image.clear()
@@ -124,7 +125,7 @@ class GradientView(ViewPanel):
                 curve.setData([], [])
             self.caption.setText("Gradient probes appear on the first probed step.")
             return
-        names = list(store["probe/grad_norm"].columns)
+        names = list(store[wire.PROBE_GRAD_NORM].columns)
         x = np.arange(len(names))
         for key, bars in self.bars.items():
             if key in store and len(store[key]) and len(store[key].latest) == len(names):
@@ -139,10 +140,12 @@ class GradientView(ViewPanel):
         self.caption.setText(self._summary(names))
 
     def _draw_heatmap(self, names: list[str]) -> None:
-        if "probe/act_grad_norm" not in self.store or not len(self.store["probe/act_grad_norm"]):
+        if wire.PROBE_ACT_GRAD_NORM not in self.store or not len(
+            self.store[wire.PROBE_ACT_GRAD_NORM]
+        ):
             self.image.clear()
             return
-        act = self.store["probe/act_grad_norm"]
+        act = self.store[wire.PROBE_ACT_GRAD_NORM]
         history = log10_safe(act.values)  # step x layer
         finite = history[np.isfinite(history)]
         if finite.size:
@@ -155,9 +158,9 @@ class GradientView(ViewPanel):
         self._axis(self.heat_plot, "left", names, most=6)  # a short axis
 
     def _draw_ratios(self) -> None:
-        if "probe/update_ratio" not in self.store:
+        if wire.PROBE_UPDATE_RATIO not in self.store:
             return
-        series = self.store["probe/update_ratio"]
+        series = self.store[wire.PROBE_UPDATE_RATIO]
         values, steps = series.values, series.steps
         if len(self.ratio_curves) != values.shape[1]:
             for curve in self.ratio_curves:
@@ -171,9 +174,9 @@ class GradientView(ViewPanel):
             curve.setData(*decimate(steps[keep], column[keep]))
 
     def _draw_global_norm(self) -> None:
-        if "probe/global_grad_norm" not in self.store:
+        if wire.PROBE_GLOBAL_GRAD_NORM not in self.store:
             return
-        series = self.store["probe/global_grad_norm"]
+        series = self.store[wire.PROBE_GLOBAL_GRAD_NORM]
         steps = series.steps
         before, after = series.column("before_clip"), series.column("after_clip")
         clipped = series.column("clipped") > 0
@@ -191,8 +194,8 @@ class GradientView(ViewPanel):
     def _summary(self, names: list[str]) -> str:
         parts = []
         store = self.store
-        if "probe/act_grad_norm" in store and len(store["probe/act_grad_norm"]):
-            act = store["probe/act_grad_norm"]
+        if wire.PROBE_ACT_GRAD_NORM in store and len(store[wire.PROBE_ACT_GRAD_NORM]):
+            act = store[wire.PROBE_ACT_GRAD_NORM]
             latest = act.latest
             hidden = [i for i, n in enumerate(names) if n != "head"]
             if len(hidden) >= 2 and np.isfinite(latest[hidden]).all() and latest[hidden[-1]] > 0:
@@ -201,27 +204,27 @@ class GradientView(ViewPanel):
                     f"step {act.latest_step}: ‖dL/dh‖ first/last hidden layer = {ratio:.3g} "
                     "(≈1 healthy; ≪1 vanishing; ≫1 exploding)"
                 )
-        if "probe/update_ratio" in store:
-            ratios = store["probe/update_ratio"].latest
+        if wire.PROBE_UPDATE_RATIO in store:
+            ratios = store[wire.PROBE_UPDATE_RATIO].latest
             finite = ratios[np.isfinite(ratios) & (ratios > 0)]
             if finite.size:
                 parts.append(f"update/weight {finite.min():.2g}–{finite.max():.2g} (≈1e-3 typical)")
-        if "probe/global_grad_norm" in store:
-            clipped = store["probe/global_grad_norm"].column("clipped")
+        if wire.PROBE_GLOBAL_GRAD_NORM in store:
+            clipped = store[wire.PROBE_GLOBAL_GRAD_NORM].column("clipped")
             if clipped.any():
                 share = float(np.mean(clipped > 0))
                 parts.append(f"clipping fired on {100 * share:.0f}% of probed steps")
         return "; ".join(parts)
 
     def csv_table(self):
-        if "probe/grad_norm" not in self.store:
+        if wire.PROBE_GRAD_NORM not in self.store:
             return ["step"], []
-        header, rows = ["step", "probe", *self.store["probe/grad_norm"].columns], []
+        header, rows = ["step", "probe", *self.store[wire.PROBE_GRAD_NORM].columns], []
         for name in (
-            "probe/grad_norm",
-            "probe/act_grad_norm",
-            "probe/output_std",
-            "probe/update_ratio",
+            wire.PROBE_GRAD_NORM,
+            wire.PROBE_ACT_GRAD_NORM,
+            wire.PROBE_OUTPUT_STD,
+            wire.PROBE_UPDATE_RATIO,
         ):
             if name in self.store:
                 series = self.store[name]

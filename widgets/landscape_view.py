@@ -15,15 +15,15 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QStackedWidget,
 )
 
+from lab.core.protocol import DirectionKind, JobOutcome
 from widgets.base import PALETTE, ViewPanel, log_axes
+from widgets.job_bar import JobBar
 
-KINDS = ("filter", "pca", "random", "layer", "model")
 CONTOURS = 10
 
 
@@ -80,13 +80,12 @@ def opengl_available() -> bool:
 
 class LandscapeView(ViewPanel):
     computeRequested = Signal(str, int, float, int)  # noqa: N815 - kind, grid, span, points
-    cancelRequested = Signal()  # noqa: N815
     autoChanged = Signal(int)  # noqa: N815 - every N steps, 0 = off
 
     def __init__(self) -> None:
         super().__init__("Loss landscape")
         self.kind = QComboBox()
-        self.kind.addItems(KINDS)
+        self.kind.addItems(list(DirectionKind))
         self.kind.setToolTip(
             "filter: Li et al.'s filter-normalised random directions;"
             " pca: the plane of the training path"
@@ -101,11 +100,7 @@ class LandscapeView(ViewPanel):
         self.points.setRange(16, 100000)
         self.points.setValue(1024)
         self.compute = QPushButton("Compute")
-        self.cancel = QPushButton("Cancel")
-        self.cancel.setEnabled(False)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(120)
+        self.job_bar = JobBar()
         self.auto = QCheckBox("auto every")
         self.auto_steps = QSpinBox()
         self.auto_steps.setRange(10, 10**6)
@@ -133,8 +128,7 @@ class LandscapeView(ViewPanel):
             row.addWidget(widget)
         row.addWidget(self.compute)
         for widget in (
-            self.progress,
-            self.cancel,
+            self.job_bar,
             self.auto,
             self.auto_steps,
             QLabel("steps"),
@@ -191,8 +185,8 @@ class LandscapeView(ViewPanel):
         self.surface_item = None
         self.path_3d = self.current_3d = None
         self.update_event = None
+        self.outcome: JobOutcome | None = None
         self.compute.clicked.connect(self._ask)
-        self.cancel.clicked.connect(self.cancelRequested)
         self.auto.toggled.connect(self._auto)
         self.auto_steps.valueChanged.connect(lambda _v: self._auto(self.auto.isChecked()))
         self.log_colour.toggled.connect(self._mark)
@@ -202,8 +196,6 @@ class LandscapeView(ViewPanel):
     # ------------------------------------------------------------ requests
 
     def _ask(self) -> None:
-        self.progress.setValue(0)
-        self.cancel.setEnabled(True)
         self.computeRequested.emit(
             self.kind.currentText(), self.grid.value(), self.span.value(), self.points.value()
         )
@@ -231,10 +223,10 @@ class LandscapeView(ViewPanel):
 
     # ------------------------------------------------------------ data
 
-    def set_landscape(self, update) -> None:  # noqa: ANN001 - a lab.protocol.LandscapeUpdate
+    def set_landscape(self, update, outcome: JobOutcome | None = None) -> None:  # noqa: ANN001
+        """A ``LandscapeUpdate`` to draw; ``outcome`` once its job ended."""
         self.update_event = update
-        self.progress.setValue(int(1000 * update.fraction))
-        self.cancel.setEnabled(not (update.complete or update.cancelled))
+        self.outcome = outcome
         self.dirty = True
 
     def _values(self) -> np.ndarray:
@@ -294,7 +286,7 @@ class LandscapeView(ViewPanel):
         elif np.isfinite(norm_a):
             # norm bars and no-break spaces: Qt wrapped after '|', splitting "|d1|"
             text += f"; ‖d1‖\u00a0=\u00a0{norm_a:.3g}, ‖d2‖\u00a0=\u00a0{norm_b:.3g}"
-        if event.cancelled:
+        if self.outcome == JobOutcome.CANCELLED:
             text += " (cancelled: partial)"
         elif not event.complete:
             text += f" — computing {100 * event.fraction:.0f}%"

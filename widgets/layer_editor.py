@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lab.config import ACTIVATIONS, NORMS
+from lab.core.config import ACTIVATIONS, NORMS
 
 COLUMNS = ["width", "activation", "norm", "residual", "dropout", "kernel", "pool"]
 

@@ -7,7 +7,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox
 
-from lab.metrics import MetricStore
+from lab.core import wire
+from lab.core.metrics import MetricStore
 from widgets.base import PALETTE, ViewPanel, decimate, log_axes, show_plot
 
 
@@ -48,19 +49,19 @@ class LossView(ViewPanel):
 
     def draw(self) -> None:
         store = self.store
-        if "step" in store:
-            steps, loss = decimate(store["step"].steps, store["step"].column("loss"))
+        if wire.STEP in store:
+            steps, loss = decimate(store[wire.STEP].steps, store[wire.STEP].column("loss"))
             self.curves["batch"].setData(steps, loss)
-            lr = store["step"].column("lr")
-            self.curves["lr"].setData(*decimate(store["step"].steps, lr))
+            lr = store[wire.STEP].column("lr")
+            self.curves["lr"].setData(*decimate(store[wire.STEP].steps, lr))
             top = float(np.nanmax(lr)) if np.isfinite(lr).any() else 0.0
             if top > 0:  # from zero: a constant rate autoranged around itself reads as 0
                 self.lr_plot.setYRange(0, top * 1.1, padding=0)
         else:
             for name in ("batch", "lr"):
                 self.curves[name].setData([], [])
-        if "eval" in store:
-            series = store["eval"]
+        if wire.EVAL in store:
+            series = store[wire.EVAL]
             for name in ("train_loss", "test_loss", "train_acc", "test_acc"):
                 values = series.column(name)
                 keep = np.isfinite(values)
@@ -92,8 +93,8 @@ class LossView(ViewPanel):
         store = self.store
         evaluated: dict[int, list[float]] = {}
         eval_columns: tuple[str, ...] = ()
-        if "eval" in store:
-            series = store["eval"]
+        if wire.EVAL in store:
+            series = store[wire.EVAL]
             eval_columns = tuple(c for c in series.columns if c != "lr")
             picks = [series.columns.index(c) for c in eval_columns]
             evaluated = {
@@ -101,11 +102,11 @@ class LossView(ViewPanel):
                 for s, row in zip(series.steps, series.values.tolist(), strict=True)
             }
         header = ["step", "batch_loss", "lr", *eval_columns]
-        if "step" not in store:
+        if wire.STEP not in store:
             return header, [
                 [step, float("nan"), float("nan"), *row] for step, row in evaluated.items()
             ]
-        steps = store["step"]
+        steps = store[wire.STEP]
         blank = [float("nan")] * len(eval_columns)
         rows = [
             [int(step), loss, lr, *evaluated.get(int(step), blank)]

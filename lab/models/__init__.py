@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lab.config import ModelConfig
+from lab.core.config import ModelConfig
 from lab.models.layers import Block, branch_scale, make_activation, make_norm
 from lab.models.summary import LayerSummary, ModelSummary, summarize
 

@@ -102,11 +102,13 @@ class Block(nn.Module):
         else:
             self.register_buffer("branch_scale", torch.tensor(float(scale)), persistent=False)
         self.spatial = spatial
-        # The modules forward() calls, in order, as a plain tuple: unused parts
-        # (Identity norm, dropout, pool) stay registered for names and summaries
-        # but are skipped, and a tuple avoids nn.Module's attribute lookup. Both
-        # cost microseconds per call, ~5% of a small MLP's step. The activation
-        # is always called, even as Identity: probes hook it.
+        # The layout, public (probes, summaries and the landscape's batched
+        # passes read it): ``branch`` is the modules forward() calls, in order,
+        # as a plain tuple; unused parts (Identity norm, dropout, pool) stay
+        # registered for names and summaries but are skipped, and a tuple
+        # avoids nn.Module's attribute lookup. Both cost microseconds per call,
+        # ~5% of a small MLP's step. The activation is always called, even as
+        # Identity: probes hook it. ``pooling`` is the pool after the block, or None.
         has_norm = not isinstance(norm, nn.Identity)
         if pre_norm and residual:  # pre-activation residual branch
             branch = [norm, activation, transform] if has_norm else [activation, transform]
@@ -116,13 +118,19 @@ class Block(nn.Module):
             branch = [transform, norm, activation] if has_norm else [transform, activation]
         if dropout > 0:
             branch.append(self.drop)
-        self._branch = tuple(branch)
-        self._pool = self.pool if pool else None
+        self.branch: tuple[nn.Module, ...] = tuple(branch)
+        self.pooling: nn.Module | None = self.pool if pool else None
+
+    @property
+    def output_is_activation(self) -> bool:
+        """Whether the block's output is its activation's output (no dropout,
+        residual add or pool after it): one measurement serves both."""
+        return self.branch[-1] is self.act and not self.residual and self.pooling is None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
-        for module in self._branch:
+        for module in self.branch:
             h = module(h)
         if self.residual:
             h = x + self.branch_scale * h
-        return h if self._pool is None else self._pool(h)
+        return h if self.pooling is None else self.pooling(h)

@@ -42,7 +42,7 @@ def _describe(module: nn.Module) -> str:
 
     if not isinstance(module, Block):
         return type(module).__name__
-    parts = [type(m).__name__ for m in module._branch if not isinstance(m, nn.Dropout)]
+    parts = [type(m).__name__ for m in module.branch if not isinstance(m, nn.Dropout)]
     if isinstance(module.drop, nn.Dropout):
         parts.append(f"Dropout({module.drop.p:g})")
     if isinstance(module.pool, nn.MaxPool2d):

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from app.main_window import MainWindow
-from lab import protocol as p
+from lab.core import protocol as p
 
 
 class Recorder:

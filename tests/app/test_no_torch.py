@@ -21,7 +21,7 @@ def main():
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
     from app.main_window import MainWindow
-    from lab import protocol as p
+    from lab.core import protocol as p
     app = QApplication([])
     start = time.perf_counter()
     window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
-from lab import protocol as p
-from lab.presets import PRESETS
+from lab.core import protocol as p
+from lab.core.presets import PRESETS
 
 
 def recorder(window):
@@ -101,7 +101,7 @@ def test_deep_sigmoid_rebuilds_and_the_gradient_view_shows_the_collapse(qtbot, w
         lambda e: all(layer["activation"] == "sigmoid" for layer in e.config["model"]["layers"]),
         after=mark,
     )
-    assert "model.layers" in built.reason
+    assert "activation of layer" in built.reason
     signal = rec.wait_for(qtbot, p.SignalPropagation, after=rec.events.index(built))
     assert signal.act_grad_norm[0] / signal.act_grad_norm[19] < 1e-6
     window.tabs.setCurrentWidget(window.signal_view)
@@ -193,8 +193,8 @@ def test_views_export_png_and_csv(qtbot, window, tmp_path):
     rec = recorder(window)
     window.client.send(p.Step(20))
     rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series)
-    window.client.send(p.ComputeLandscape(resolution=5, n_points=64))
-    rec.wait_for(qtbot, p.LandscapeUpdate, lambda e: e.complete)
+    window.client.send(p.ComputeLandscape(99, resolution=5, n_points=64))
+    rec.wait_for(qtbot, p.JobFinished, lambda e: e.outcome == p.JobOutcome.DONE)
     qtbot.wait(200)
     for index, view in enumerate(window.views):
         window.tabs.setCurrentIndex(index)
@@ -231,7 +231,7 @@ def test_structural_change_says_so(qtbot, window):
     mark = rec.mark()
     window.knobs_panel.form.editors["init.scheme"].setCurrentText("xavier_normal")
     built = rec.wait_for(qtbot, p.Built, after=mark)
-    assert "init.scheme" in built.reason
+    assert "scheme" in built.reason and "xavier_normal" in built.reason
     qtbot.waitUntil(lambda: "rebuilt" in window.statusBar().currentMessage(), timeout=5000)
     assert not math.isnan(rec.wait_for(qtbot, p.Status, after=mark).lr)
 
@@ -247,21 +247,24 @@ def test_landscape_computes_while_training_and_can_be_cancelled(qtbot, window):
     mark = rec.mark()
     window.play_action.trigger()
     qtbot.mouseClick(view.compute, Qt.MouseButton.LeftButton)
-    done = rec.wait_for(qtbot, p.LandscapeUpdate, lambda e: e.complete, after=mark)
-    assert done.step >= 50
+    finished = rec.wait_for(qtbot, p.JobFinished, after=mark)
+    assert finished.outcome == p.JobOutcome.DONE and finished.result.complete
+    assert finished.result.step >= 50
     qtbot.waitUntil(lambda: "around the weights of step" in view.caption.text(), timeout=5000)
-    assert view.progress.value() == 1000
+    assert view.job_bar.bar.value() == 1000 and not view.job_bar.cancel.isEnabled()
     assert view.image.image.shape == (21, 21)
     window.play_action.trigger()
     view.grid.setValue(151)
     view.points.setValue(2000)
     mark = rec.mark()
     qtbot.mouseClick(view.compute, Qt.MouseButton.LeftButton)
-    rec.wait_for(qtbot, p.LandscapeUpdate, after=mark)
-    qtbot.mouseClick(view.cancel, Qt.MouseButton.LeftButton)
-    cancelled = rec.wait_for(qtbot, p.LandscapeUpdate, lambda e: e.cancelled, after=mark)
-    assert not cancelled.complete
+    rec.wait_for(qtbot, p.JobProgress, lambda e: e.partial is not None, after=mark)
+    qtbot.waitUntil(view.job_bar.cancel.isEnabled, timeout=5000)
+    qtbot.mouseClick(view.job_bar.cancel, Qt.MouseButton.LeftButton)
+    cancelled = rec.wait_for(qtbot, p.JobFinished, after=mark)
+    assert cancelled.outcome == p.JobOutcome.CANCELLED and not cancelled.result.complete
     qtbot.waitUntil(lambda: "cancelled" in view.caption.text(), timeout=5000)
+    assert "cancelled" in view.job_bar.message.text()
 
 
 def test_export_to_onnx_from_the_window(qtbot, window, tmp_path):
@@ -271,19 +274,22 @@ def test_export_to_onnx_from_the_window(qtbot, window, tmp_path):
     path = tmp_path / "model.onnx"
     mark = rec.mark()
     window.export_onnx(str(path))
-    rec.wait_for(qtbot, p.ExportProgress, lambda e: e.stage == "exporting", after=mark)
-    done = rec.wait_for(qtbot, p.ExportDone, after=mark, timeout=60)
+    rec.wait_for(qtbot, p.JobProgress, lambda e: e.kind == p.JobKind.EXPORT, after=mark)
+    done = rec.wait_for(qtbot, p.JobFinished, after=mark, timeout=60)
+    assert done.outcome == p.JobOutcome.DONE
     assert path.exists() and (tmp_path / "model.report.json").exists()
-    assert done.report["parity"]["64"]["max_abs"] <= 1e-4
+    assert done.result["parity"]["64"]["max_abs"] <= 1e-4
+    assert done.result["checker"].startswith("passed")
     qtbot.waitUntil(lambda: window.export_dialog.isVisible(), timeout=5000)
     text = window.export_dialog.label.text()
     assert "max abs" in text and str(path) in text and "onnxruntime" in text
     window.export_dialog.close()
     mark = rec.mark()
     window.export_onnx("/proc/no/such/place.onnx")  # cannot be written
-    error = rec.wait_for(qtbot, p.Error, after=mark, timeout=60)
-    assert error.message.startswith("export:")
+    failed = rec.wait_for(qtbot, p.JobFinished, after=mark, timeout=60)
+    assert failed.outcome == p.JobOutcome.FAILED and failed.error
     qtbot.waitUntil(lambda: "export:" in window.banner.text(), timeout=5000)
+    assert "failed" in window.export_bar.message.text()
     window.step_action.trigger()  # still serving
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 31, after=mark)
 
@@ -313,7 +319,7 @@ def test_image_preset_shows_example_images_and_every_view_draws(qtbot, window):
 
 def test_data_panel_offers_a_class_count_only_where_the_dataset_has_one_to_choose(qtbot):
     from app.panels import DataPanel
-    from lab.presets import PRESETS
+    from lab.core.presets import PRESETS
 
     panel = DataPanel()
     qtbot.addWidget(panel)
@@ -341,7 +347,7 @@ def test_choosing_sgd_in_the_window_enables_momentum_at_once(qtbot, window):
 
 def test_knobs_the_chosen_optimiser_or_schedule_ignores_are_greyed_out(qtbot):
     from app.panels import KnobsPanel
-    from lab.presets import PRESETS
+    from lab.core.presets import PRESETS
 
     panel = KnobsPanel()
     qtbot.addWidget(panel)

@@ -1,6 +1,6 @@
 """Small configs that train in milliseconds."""
 
-from lab.config import (
+from lab.core.config import (
     DataConfig,
     ExperimentConfig,
     ModelConfig,

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from lab.config import ExperimentConfig
+from lab.core.config import ExperimentConfig
 from widgets.forms import Field, FieldForm
 from widgets.layer_editor import LayerEditor
 from widgets.log_slider import LogSlider

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor
 
-from lab.metrics import MetricStore
+from lab.core.metrics import MetricStore
 from widgets.activation_view import ActivationView, share_ceiling
 from widgets.base import PALETTE, LogAxis
 from widgets.boundary_view import BoundaryView
@@ -215,7 +215,7 @@ def test_signal_view_verdict(qtbot, grads, word):
 
 
 def fake_landscape(complete: bool = True):
-    from lab import protocol as p
+    from lab.core import protocol as p
 
     coords = np.linspace(-1, 1, 9)
     losses = 1.0 + coords[:, None] ** 2 + 2 * coords[None, :] ** 2
@@ -234,7 +234,6 @@ def fake_landscape(complete: bool = True):
         losses,
         1.0 if complete else 0.5,
         complete,
-        False,
         1.0,
         path,
         np.array([0, 10, 20]),
@@ -300,9 +299,10 @@ def test_partial_landscape_shows_progress_and_no_contours(qtbot):
     view = LandscapeView()
     qtbot.addWidget(view)
     view.log_colour.setChecked(False)  # the values below are linear
+    view.job_bar.progress(3, 0.5, "grid")
     view.set_landscape(fake_landscape(complete=False))
     view.refresh()
-    assert view.progress.value() == 500 and view.cancel.isEnabled()
+    assert view.job_bar.bar.value() == 500 and view.job_bar.cancel.isEnabled()
     assert view.contours == [] and "computing 50%" in view.caption.text()
     # a cell not computed yet shows the computed corner of its 2x2 block
     losses = np.clip(fake_landscape().losses, None, view.image.image.max())  # the colour range
@@ -576,3 +576,23 @@ def test_probe_views_wait_in_a_plain_frame_and_fit_the_first_data(qtbot):
     qtbot.waitUntil(lambda: view.hist_plot.viewRange()[0][1] >= 40)  # 40 bins in view
     low, high = view.hist_plot.viewRange()[1]
     assert low <= 0 and high >= 3  # three layers
+
+
+def test_job_bar_reports_progress_cancel_and_the_end(qtbot):
+    from lab.core.protocol import JobOutcome
+    from widgets.job_bar import JobBar
+
+    bar = JobBar()
+    qtbot.addWidget(bar)
+    asked = []
+    bar.cancelRequested.connect(asked.append)
+    assert not bar.cancel.isEnabled()
+    bar.progress(4, 0.25, "exporting")
+    assert bar.bar.value() == 250 and bar.message.text() == "exporting" and bar.running
+    bar.cancel.click()
+    assert asked == [4]
+    bar.finished(3, JobOutcome.DONE)  # an older job's end changes nothing
+    assert bar.running and bar.bar.value() == 250
+    bar.finished(4, JobOutcome.FAILED, "disk full")
+    assert not bar.running and not bar.cancel.isEnabled()
+    assert bar.message.text() == "failed: disk full"

@@ -1,0 +1,53 @@
+"""``knoblab``: no argument opens the window; a sub-command runs headless.
+
+``multiprocessing.freeze_support()`` runs before anything else: a frozen
+bundle starts its engine process by running this executable again with
+``--multiprocessing-fork`` arguments, which must never reach the parser.
+Nothing here loads torch: the window's process never does, and the
+sub-commands load it when they run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+from lab.core.presets import DEFAULT_PRESET
+
+
+def has_display(platform: str = sys.platform, environ: os._Environ | dict = os.environ) -> bool:
+    """Whether a window can open here: Qt told where to draw (offscreen, vnc,
+    ...), macOS and Windows (always a desktop), or on Linux and other Unix an
+    X11 or Wayland display."""
+    qpa = environ.get("QT_QPA_PLATFORM", "")
+    if qpa and qpa not in ("xcb", "wayland"):
+        return True
+    if platform == "darwin" or platform.startswith(("win", "cygwin")):
+        return True
+    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def open_window() -> int:
+    if not has_display():
+        print(
+            "knoblab: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set), so the"
+            " window cannot open.\n"
+            f"  Headless instead:  knoblab run --preset {DEFAULT_PRESET}\n"
+            "  Or under a virtual display:  xvfb-run -a knoblab",
+            file=sys.stderr,
+        )
+        return 2
+    from app.main import main as app_main
+
+    return app_main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # first: a frozen app's engine child starts here
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        return open_window()
+    from lab.cli.main import main as cli_main
+
+    return cli_main(argv)

@@ -1,0 +1,1 @@
+"""The headless ``knoblab`` sub-commands (run, landscape, export, presets)."""

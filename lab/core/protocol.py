@@ -1,0 +1,296 @@
+"""Messages between the GUI and the engine process: plain dataclasses of
+builtins, string enums and numpy arrays, pickled over a multiprocessing
+connection. No torch here: the GUI speaks this protocol without loading it.
+
+Commands go GUI -> engine; events go engine -> GUI. Configs travel as dicts
+(``ExperimentConfig.to_dict()``) so both sides validate with the same code.
+The engine announces ``PROTOCOL_VERSION`` in ``Ready``; the window refuses an
+engine of another version. Long work runs as jobs (``lab.jobs``): a command
+starts one under an id the window picks, ``CancelJob`` stops it, and every
+job reports through ``JobProgress`` and one ``JobFinished``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+PROTOCOL_VERSION = 2
+
+
+class RunState(StrEnum):
+    """What the engine's training is doing."""
+
+    READY = "ready"  # built, never stepped
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class ChangeKind(StrEnum):
+    """What applying a config change took."""
+
+    NONE = "none"
+    LIVE = "live"  # written into the running session; applies on the next step
+    OPTIMIZER = "optimizer"  # a fresh optimiser, the weights kept
+    REBUILD = "rebuild"  # the experiment started over
+
+
+class DirectionKind(StrEnum):
+    """The directions of a loss-landscape plane (see ``lab.landscape.directions``)."""
+
+    FILTER = "filter"
+    PCA = "pca"
+    RANDOM = "random"
+    LAYER = "layer"
+    MODEL = "model"
+
+
+class JobKind(StrEnum):
+    LANDSCAPE = "landscape"
+    EXPORT = "export"
+
+
+class JobOutcome(StrEnum):
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+# ---------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True)
+class SetConfig:
+    """Replace the experiment (validated on both sides); live fields apply on
+    the next step, structural ones rebuild and the engine says which."""
+
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Play:
+    pass
+
+
+@dataclass(frozen=True)
+class Pause:
+    pass
+
+
+@dataclass(frozen=True)
+class Step:
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Reset:
+    pass
+
+
+@dataclass(frozen=True)
+class SetSpeed:
+    """Steps per second while playing; 0 = as fast as possible."""
+
+    steps_per_second: float
+
+
+@dataclass(frozen=True)
+class SaveRun:
+    path: str
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    path: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+@dataclass(frozen=True)
+class ComputeLandscape:
+    """Start job ``job``: a loss landscape around the current weights (it
+    replaces one under way)."""
+
+    job: int
+    kind: DirectionKind = DirectionKind.FILTER
+    resolution: int = 41
+    span: float = 1.0
+    n_points: int = 1024
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ExportOnnx:
+    """Start job ``job``: export the weights of now to ONNX and verify them."""
+
+    job: int
+    path: str
+    legacy: bool = False  # the TorchScript exporter instead of the current one
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    job: int
+
+
+@dataclass(frozen=True)
+class SetLandscapeAuto:
+    """Recompute the landscape every ``every_steps`` steps while training (0 = off),
+    with the settings of the last ComputeLandscape."""
+
+    every_steps: int
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Ready:
+    version: int
+    devices: list[str]
+    torch_version: str
+
+
+@dataclass(frozen=True)
+class Built:
+    """A (re)built experiment: its config, model summary and data to draw."""
+
+    config: dict[str, Any]
+    summary_rows: list[tuple[str, str, tuple[int, ...], int]]  # name, what, shape, params
+    n_params: int
+    task: str
+    x_train: np.ndarray  # for the data thumbnail: points (2-D toys, 1-D regression),
+    y_train: np.ndarray  # or a few images of each class (N, C, H, W)
+    reason: str  # why it was built ("start", "rebuilt: model.layers[0].width", ...)
+    class_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfigApplied:
+    kind: ChangeKind
+    message: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MetricRows:
+    """New rows of metric series since the last batch: name -> (columns,
+    steps, values). ``dropped``: prefixes of series the engine removed before
+    these rows (histograms binned another way): the window removes them too."""
+
+    series: dict[str, tuple[tuple[str, ...], np.ndarray, np.ndarray]]
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Status:
+    state: RunState
+    step: int
+    steps_per_second: float
+    device: str
+    memory_bytes: int | None  # CUDA allocator figure; None on the CPU
+    lr: float = float("nan")  # what the optimiser's first param group holds now
+    rss_bytes: int | None = None  # the engine process's resident memory
+
+
+@dataclass(frozen=True)
+class SignalPropagation:
+    """Activation std and gradient norm by depth at initialisation."""
+
+    layer_names: list[str]
+    act_names: list[str]
+    act_std: np.ndarray
+    output_std: np.ndarray
+    act_grad_norm: np.ndarray
+    grad_norm: np.ndarray
+
+
+@dataclass(frozen=True)
+class DecisionBoundary:
+    """Model output on a grid over the data (2-D) or a line (1-D regression)."""
+
+    xs: np.ndarray
+    ys: np.ndarray | None
+    values: np.ndarray  # class index grid (2-D) or predictions (1-D)
+    confidence: np.ndarray | None  # max class probability per grid cell
+    step: int
+
+
+@dataclass(frozen=True)
+class LandscapeUpdate:
+    """A landscape as it fills in: NaN where not computed yet."""
+
+    step: int  # the weights it is centred on
+    kind: DirectionKind
+    alphas: np.ndarray
+    betas: np.ndarray
+    losses: np.ndarray  # [i, j] at (alphas[i], betas[j])
+    fraction: float
+    complete: bool
+    center_loss: float
+    trajectory: np.ndarray  # (snapshots, 2) in the plane's coordinates
+    trajectory_steps: np.ndarray
+    explained: np.ndarray | None  # PCA only: variance share of the two directions
+    n_points: int
+    line_t: np.ndarray  # the straight line from the initial (t=0) to the current (t=1) weights
+    line_losses: np.ndarray  # NaN = not yet computed
+    direction_norms: tuple[float, float] = (float("nan"), float("nan"))  # one unit per axis
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far job ``job`` is; ``partial`` is what it has computed so far
+    (a ``LandscapeUpdate``, ...) or None."""
+
+    job: int
+    kind: JobKind
+    fraction: float
+    message: str
+    partial: Any = None
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """Job ``job`` ended. ``result``: what it made when done (a landscape's
+    last ``LandscapeUpdate``, an export's report as a dict), its last partial
+    result when cancelled or failed; ``error`` and ``details`` (a traceback)
+    when it failed."""
+
+    job: int
+    kind: JobKind
+    outcome: JobOutcome
+    result: Any = None
+    error: str = ""
+    details: str = ""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Training stopped by itself (divergence, or the step budget reached)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: str
+
+
+@dataclass(frozen=True)
+class Opened:
+    path: str
+
+
+@dataclass(frozen=True)
+class Error:
+    """Anything that went wrong in the engine; ``field`` names a config field."""
+
+    message: str
+    field: str | None = None
+    details: str = ""

@@ -1,0 +1,342 @@
+"""The engine loop for the app: receives commands over a connection, runs the
+trainer and the jobs between them, and streams events back — metric rows at
+most ~30 times a second, status, the model summary, signal propagation at
+init and the decision boundary. Errors become ``Error`` events (a job's, a
+``JobFinished`` that failed); the loop itself never dies of them.
+
+Tests drive ``Engine`` in-process over a ``multiprocessing.Pipe``; the app runs
+it in its own process through ``lab.engine.entry``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from lab.core import protocol as p
+from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.protocol import ChangeKind, JobKind, RunState
+from lab.engine import pictures
+from lab.engine.export import ExportError
+from lab.engine.jobs import export_job, landscape_job
+from lab.engine.runs import StoreError, load_run, restore, save_run
+from lab.engine.streaming import Outbox, StreamingStore
+from lab.jobs import JobRunner
+from lab.train.devices import available_devices, memory_in_use, process_rss
+from lab.train.trainer import Trainer, TrainingStopped
+
+FLUSH_SECONDS = 1 / 30  # metric batches: at most ~30 a second
+CHUNK_SECONDS = 1 / 60  # commands are looked at least this often while running
+BOUNDARY_SECONDS = 0.25  # decision boundary refresh while running
+IDLE_POLL = 0.05  # how long the loop waits for a command when nothing computes
+JOB_POLL = 0.01  # ... while a background job may report
+
+
+class Engine:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.outbox = Outbox()
+        self.trainer: Trainer | None = None
+        self.state = RunState.READY
+        self.speed = 0.0  # steps per second; 0 = as fast as possible
+        self.running = True
+        self.jobs = JobRunner(self.send)
+        self.landscape_request: p.ComputeLandscape | None = None  # the last one, for auto
+        self.landscape_auto = 0  # recompute every N steps while training (0 = off)
+        self._landscape_step = -(10**9)  # step of the last landscape started
+        self._last_flush = 0.0
+        self._last_boundary = 0.0
+        self._boundary_step = -1
+        self._step_times: deque[tuple[float, int]] = deque(maxlen=60)
+        self._next_step_at = 0.0
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            p.SetConfig: self._set_config,
+            p.Play: self._play,
+            p.Pause: self._pause,
+            p.Step: self._step,
+            p.Reset: self._reset,
+            p.SetSpeed: self._set_speed,
+            p.SaveRun: self._save_run,
+            p.OpenRun: self._open_run,
+            p.ComputeLandscape: self._compute_landscape,
+            p.SetLandscapeAuto: self._set_landscape_auto,
+            p.ExportOnnx: self._export_onnx,
+            p.CancelJob: self._cancel_job,
+            p.Shutdown: self._shutdown,
+        }
+
+    # ------------------------------------------------------------ plumbing
+
+    def send(self, event: Any) -> None:
+        self.conn.send(event)
+
+    def serve(self) -> None:
+        self.send(p.Ready(p.PROTOCOL_VERSION, available_devices(), str(torch.__version__)))
+        while self.running:
+            # idle only when nothing computes: a landscape while paused ran at a
+            # quarter of its speed, 1/60 s of work then 50 ms of waiting
+            computing = self.state == RunState.RUNNING or self.jobs.busy
+            timeout = 0.0 if computing else JOB_POLL if self.jobs.jobs else IDLE_POLL
+            while self.running and self.conn.poll(timeout):
+                self.handle(self.conn.recv())
+                timeout = 0.0
+            if self.state == RunState.RUNNING:
+                self._guarded(self._run_chunk)
+            if self.jobs.jobs:
+                self.jobs.advance(CHUNK_SECONDS)
+            elif self._landscape_due():
+                self.handle(self.landscape_request)
+            self._flush()
+
+    def _guarded(self, action: Callable[[], None]) -> bool:
+        """Run ``action``; an error becomes an Error event (and a pause), never
+        the end of the engine. Returns whether it succeeded."""
+        try:
+            action()
+            return True
+        except ConfigError as exc:
+            self.send(p.Error(str(exc), field=exc.field))
+        except (StoreError, ExportError) as exc:
+            self.send(p.Error(str(exc)))
+        except Exception as exc:  # report, pause, keep serving
+            self._set_state(RunState.PAUSED)
+            self.send(p.Error(f"{type(exc).__name__}: {exc}", details=traceback.format_exc()))
+        return False
+
+    def handle(self, command: Any) -> None:
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            self.send(p.Error(f"the engine does not know the command {type(command).__name__}"))
+            return
+        self._guarded(lambda: handler(command))
+        self._flush(force=True)
+
+    def _set_state(self, state: RunState) -> None:
+        self.state = state
+        self._send_status()
+
+    def _send_status(self) -> None:
+        trainer = self.trainer
+        if trainer is None:
+            return
+        rate = 0.0
+        if len(self._step_times) >= 2:
+            (t0, s0), (t1, s1) = self._step_times[0], self._step_times[-1]
+            rate = (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+        lr = float(trainer.optimizer.param_groups[0]["lr"])
+        memory = memory_in_use(trainer.device)
+        self.send(
+            p.Status(
+                self.state, trainer.step_count, rate, str(trainer.device), memory, lr, process_rss()
+            )
+        )
+
+    def _flush(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last_flush < FLUSH_SECONDS:
+            return
+        self._last_flush = now
+        self._send_rows()
+        if self.trainer is not None:
+            if self.state == RunState.RUNNING:
+                self._send_status()
+            boundary_due = now - self._last_boundary >= BOUNDARY_SECONDS
+            if self.trainer.step_count != self._boundary_step and (
+                boundary_due or self.state != RunState.RUNNING
+            ):
+                self._send_boundary()
+
+    def _send_rows(self) -> None:
+        """The metric rows (and dropped series) gathered since the last send."""
+        if self.trainer is not None:
+            self.trainer.store.sync()  # rows the probes hold back, into the outbox
+        rows = self.outbox.flush()
+        if rows is not None:
+            self.send(rows)
+
+    def _send_boundary(self) -> None:
+        assert self.trainer is not None
+        self._last_boundary = time.perf_counter()
+        self._boundary_step = self.trainer.step_count
+        event = pictures.boundary(self.trainer)
+        if event is not None:
+            self.send(event)
+
+    # ------------------------------------------------------------ building
+
+    def _build(self, config: ExperimentConfig, reason: str) -> None:
+        self.outbox.clear()
+        if self.trainer is None:
+            if not config.train.threads:  # leave the GUI a core
+                torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+            self.trainer = Trainer(config, store=StreamingStore(self.outbox))
+        else:
+            self.trainer.submit(config)
+            self.trainer.reset()
+        self._announce_build(reason)
+
+    def _announce_build(self, reason: str) -> None:
+        trainer = self.trainer
+        assert trainer is not None
+        self.jobs.cancel_kind(JobKind.LANDSCAPE)  # it was around weights that are gone
+        self.send(pictures.built(trainer, reason))
+        self._step_times.clear()
+        self._boundary_step = -1
+        self.send(pictures.signal(trainer))
+        self._send_status()
+
+    # ------------------------------------------------------------ training
+
+    def _train(self, steps: int) -> None:
+        trainer = self.trainer
+        assert trainer is not None
+        for _ in range(steps):
+            try:
+                trainer.step()
+            except TrainingStopped as exc:
+                self._set_state(RunState.PAUSED)
+                self.send(p.Stopped(str(exc)))
+                return
+            self._step_times.append((time.perf_counter(), trainer.step_count))
+
+    def _run_chunk(self) -> None:
+        trainer = self.trainer
+        if trainer is None:
+            self._set_state(RunState.READY)
+            return
+        deadline = time.perf_counter() + CHUNK_SECONDS
+        while self.state == RunState.RUNNING and time.perf_counter() < deadline:
+            if trainer.step_count >= trainer.config.train.steps:
+                self._set_state(RunState.PAUSED)
+                self.send(
+                    p.Stopped(
+                        f"reached train.steps = {trainer.config.train.steps}; raise it to go on"
+                    )
+                )
+                return
+            if self.speed > 0:
+                now = time.perf_counter()
+                if now < self._next_step_at:
+                    time.sleep(min(self._next_step_at - now, CHUNK_SECONDS))
+                    return
+                self._next_step_at = max(now, self._next_step_at) + 1.0 / self.speed
+            self._train(1)
+
+    # ------------------------------------------------------------ jobs
+
+    def _landscape_due(self) -> bool:
+        trainer = self.trainer
+        if not self.landscape_auto or self.landscape_request is None or trainer is None:
+            return False
+        if self.state != RunState.RUNNING:
+            return False
+        return trainer.step_count - self._landscape_step >= self.landscape_auto
+
+    def _compute_landscape(self, request: p.ComputeLandscape) -> None:
+        if self.trainer is None:
+            return
+        self.landscape_request = request
+        self._landscape_step = self.trainer.step_count
+        try:
+            job = landscape_job(self.trainer, request)
+        except ValueError as exc:
+            self.jobs.refuse(request.job, JobKind.LANDSCAPE, f"landscape: {exc}")
+            return
+        self.jobs.start(request.job, job)  # replaces one under way
+
+    def _set_landscape_auto(self, command: p.SetLandscapeAuto) -> None:
+        self.landscape_auto = max(0, int(command.every_steps))
+
+    def _export_onnx(self, request: p.ExportOnnx) -> None:
+        if self.trainer is None:
+            self.jobs.refuse(request.job, JobKind.EXPORT, "nothing to export yet")
+            return
+        self.jobs.start(request.job, export_job(self.trainer, request), replace_kind=False)
+
+    def _cancel_job(self, command: p.CancelJob) -> None:
+        self.jobs.cancel(command.job)
+
+    # ------------------------------------------------------------ commands
+
+    def _set_config(self, command: p.SetConfig) -> None:
+        config = ExperimentConfig.from_dict(command.config)
+        if self.trainer is None:
+            self._build(config, "start")
+            return
+        self._send_rows()  # rows of the old config go out before the change
+        self.trainer.submit(config)
+        report = self.trainer.apply_pending()
+        if report.kind == ChangeKind.REBUILD:
+            self.outbox.clear()  # the window starts a fresh store with Built
+        else:
+            self._send_rows()  # series it dropped (histograms binned the old way) go first
+        self.send(p.ConfigApplied(report.kind, report.message, self.trainer.config.to_dict()))
+        if report.kind == ChangeKind.REBUILD:
+            self._announce_build(report.message)
+        elif report.kind != ChangeKind.NONE and self.state != RunState.RUNNING:
+            self._send_boundary()
+
+    def _play(self, _command: p.Play) -> None:
+        if self.trainer is not None:
+            self._next_step_at = 0.0
+            self._set_state(RunState.RUNNING)
+
+    def _pause(self, _command: p.Pause) -> None:
+        if self.trainer is not None:
+            self._set_state(RunState.PAUSED)
+
+    def _step(self, command: p.Step) -> None:
+        if self.trainer is not None:
+            self._set_state(RunState.PAUSED)
+            self._train(command.count)
+            self._send_status()
+
+    def _reset(self, _command: p.Reset) -> None:
+        if self.trainer is not None:
+            self.trainer.reset()
+            self.outbox.clear()
+            self.state = RunState.PAUSED
+            self._announce_build("reset")
+
+    def _set_speed(self, command: p.SetSpeed) -> None:
+        self.speed = max(0.0, float(command.steps_per_second))
+        self._next_step_at = 0.0
+
+    def _save_run(self, command: p.SaveRun) -> None:
+        if self.trainer is None:
+            raise StoreError("nothing to save yet")
+        save_run(command.path, self.trainer)
+        self.send(p.Saved(command.path))
+
+    def _open_run(self, command: p.OpenRun) -> None:
+        run = load_run(command.path)
+        self.state = RunState.PAUSED
+        if self.trainer is None:
+            self._build(run.config, "opened")
+        trainer = self.trainer
+        assert trainer is not None
+        restore(trainer, run)
+        trainer.store.series = dict(run.metrics.series)  # the curves as saved
+        self.outbox.clear()
+        self._announce_build(f"opened {command.path}")
+        trainer.store.resend()  # the window's fresh store gets them all
+        self.send(p.Opened(command.path))
+
+    def _shutdown(self, _command: p.Shutdown) -> None:
+        self.jobs.cancel_all()
+        self.running = False
+
+
+def serve(conn: Any) -> None:
+    """Run the engine loop until Shutdown or until the other end goes away."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # import torch._dynamo now, not mid-run
+    engine = Engine(conn)
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):
+        engine.serve()  # ends on Shutdown, or when the GUI closes the connection

@@ -1,0 +1,81 @@
+"""What the engine shows the window about the experiment besides metric rows:
+the model and data as built, signal propagation at initialisation, and the
+decision boundary (or fitted curve) of the current weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lab.core import protocol as p
+from lab.data import examples_per_class
+from lab.models import summarize
+from lab.train.signal import signal_propagation
+from lab.train.trainer import Trainer
+
+THUMBNAIL_IMAGES_PER_CLASS = 8
+THUMBNAIL_POINTS = 2000
+BOUNDARY_GRID = 80
+CURVE_POINTS = 200
+
+
+def built(trainer: Trainer, reason: str) -> p.Built:
+    """The experiment as built: config, model summary, data to draw."""
+    summary = summarize(trainer.model, trainer.data.input_shape)
+    rows = [
+        (layer.name, layer.description, layer.output_shape, layer.n_params)
+        for layer in summary.layers
+    ]
+    x, y = trainer.data.x_train, trainer.data.y_train
+    if x.ndim > 2:  # images: a few of each class, not a scatter
+        x, y = examples_per_class(x, y, THUMBNAIL_IMAGES_PER_CLASS)
+    return p.Built(
+        trainer.config.to_dict(),
+        rows,
+        summary.n_params,
+        trainer.data.task,
+        x[:THUMBNAIL_POINTS],
+        y[:THUMBNAIL_POINTS],
+        reason,
+        trainer.data.class_names,
+    )
+
+
+def signal(trainer: Trainer) -> p.SignalPropagation:
+    snap = signal_propagation(trainer.config, data=trainer.data)
+    return p.SignalPropagation(
+        snap.layer_names,
+        snap.act_names,
+        snap.act_std,
+        snap.output_std,
+        snap.act_grad_norm,
+        snap.grad_norm,
+    )
+
+
+def boundary(trainer: Trainer) -> p.DecisionBoundary | None:
+    """The model over a grid around 2-D data (class and confidence per
+    cell), or along a line through 1-D regression data; None for other data."""
+    x = trainer.data.x_train
+    if x.ndim != 2 or x.shape[1] not in (1, 2):
+        return None
+    low, high = x.min(axis=0), x.max(axis=0)
+    margin = 0.1 * (high - low)
+    low, high = low - margin, high + margin
+    if x.shape[1] == 1:
+        xs = np.linspace(low[0], high[0], CURVE_POINTS, dtype=np.float32)
+        values = trainer.predict(xs[:, None])[:, 0]
+        return p.DecisionBoundary(xs, None, values, None, trainer.step_count)
+    xs = np.linspace(low[0], high[0], BOUNDARY_GRID, dtype=np.float32)
+    ys = np.linspace(low[1], high[1], BOUNDARY_GRID, dtype=np.float32)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    logits = trainer.predict(grid)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    shape = (BOUNDARY_GRID, BOUNDARY_GRID)  # rows follow ys, columns xs
+    return p.DecisionBoundary(
+        xs,
+        ys,
+        probs.argmax(axis=1).reshape(shape),
+        probs.max(axis=1).reshape(shape),
+        trainer.step_count,
+    )

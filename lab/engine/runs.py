@@ -1,0 +1,152 @@
+"""Runs on disk: a folder with ``config.toml``, ``metrics.csv`` (one row per
+evaluation), ``metrics.npz`` (every series, for reopening curves) and
+``checkpoint.pt``. Every file is written atomically; checkpoints load with
+``weights_only=True`` so a checkpoint from someone else can never run code."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lab.core import wire
+from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.fileio import atomic_write_bytes, atomic_write_text, atomic_write_with
+from lab.core.metrics import MetricStore, series_to_csv
+from lab.train.trainer import CHECKPOINT_FORMAT
+
+CONFIG_FILE = "config.toml"
+METRICS_CSV = "metrics.csv"
+METRICS_NPZ = "metrics.npz"
+PROBES_CSV = "probes.csv"
+TRAJECTORY_NPZ = "trajectory.npz"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class StoreError(RuntimeError):
+    """A run folder or one of its files is missing, damaged or too new."""
+
+
+@dataclass
+class Run:
+    config: ExperimentConfig
+    metrics: MetricStore
+    checkpoint: dict[str, Any] | None
+    trajectory: dict[str, np.ndarray] | None = None  # steps, snapshots, initial
+
+
+def save_run(directory: str | Path, trainer: Any) -> Path:
+    """Write the trainer's config, metrics and checkpoint into ``directory``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(directory / CONFIG_FILE, trainer.config.to_toml())
+    if wire.EVAL in trainer.store:
+        atomic_write_text(directory / METRICS_CSV, series_to_csv(trainer.store[wire.EVAL]))
+    probes = probes_to_csv(trainer.store)
+    if probes:
+        atomic_write_text(directory / PROBES_CSV, probes)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **trainer.store.to_npz_dict())
+    atomic_write_bytes(directory / METRICS_NPZ, buffer.getvalue())
+    atomic_write_with(directory / CHECKPOINT_FILE, lambda f: torch.save(trainer.checkpoint(), f))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **trainer.path.arrays())
+    atomic_write_bytes(directory / TRAJECTORY_NPZ, buffer.getvalue())
+    return directory
+
+
+def probes_to_csv(store: MetricStore) -> str:
+    """Per-layer probe series in long form: ``step,probe,layer,value`` (NaN as
+    empty). Histograms and per-unit maps stay in metrics.npz."""
+    rows = []
+    for name, series in store.series.items():
+        if not name.startswith(wire.PROBE) or name.count("/") > 1:
+            continue
+        probe = name.removeprefix(wire.PROBE)
+        for step, values in zip(series.steps, series.values, strict=True):
+            for layer, value in zip(series.columns, values, strict=True):
+                text = "" if np.isnan(value) else f"{value:.8g}"
+                rows.append(f"{int(step)},{probe},{layer},{text}")
+    return "step,probe,layer,value\n" + "\n".join(rows) + "\n" if rows else ""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise StoreError(
+            f"{path} holds more than weights and was not loaded (unsafe): {exc}"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise StoreError(f"{path} is damaged or not a Knoblab checkpoint: {exc}") from exc
+    if not isinstance(state, dict) or "format" not in state:
+        raise StoreError(f"{path} is not a Knoblab checkpoint")
+    if state["format"] > CHECKPOINT_FORMAT:
+        raise StoreError(
+            f"{path} has checkpoint format {state['format']}, newer than this Knoblab "
+            f"reads ({CHECKPOINT_FORMAT})"
+        )
+    return state
+
+
+def load_run(directory: str | Path) -> Run:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise StoreError(f"{directory} is not a run folder")
+    try:
+        config = ExperimentConfig.load(directory / CONFIG_FILE)
+    except ConfigError as exc:
+        raise StoreError(f"{directory / CONFIG_FILE}: {exc}") from exc
+    metrics = MetricStore()
+    npz = directory / METRICS_NPZ
+    if npz.exists():
+        try:
+            with np.load(npz, allow_pickle=False) as arrays:
+                metrics = MetricStore.from_npz_dict(dict(arrays))
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise StoreError(f"{npz} is damaged: {exc}") from exc
+    checkpoint_path = directory / CHECKPOINT_FILE
+    checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
+    trajectory = None
+    path = directory / TRAJECTORY_NPZ
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                trajectory = {key: arrays[key] for key in ("steps", "snapshots", "initial")}
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise StoreError(f"{path} is damaged: {exc}") from exc
+    return Run(config, metrics, checkpoint, trajectory)
+
+
+def restore(trainer: Any, run: Run) -> None:
+    """Put a saved run into ``trainer``: weights, optimiser, step and RNG from
+    the checkpoint, then the training path; without a checkpoint, a fresh
+    start from the run's config."""
+    if run.checkpoint is None:
+        trainer.submit(run.config)
+        trainer.reset()
+        return
+    trainer.load_checkpoint(run.checkpoint)
+    if run.trajectory is not None:
+        trainer.path.restore(**run.trajectory)
+
+
+def load_trainer(directory: str | Path) -> Any:
+    """A Trainer holding the saved model of a run folder (which must have a checkpoint)."""
+    from lab.train.trainer import Trainer
+
+    run = load_run(directory)
+    if run.checkpoint is None:
+        raise StoreError(f"{directory} has no checkpoint: nothing trained to load")
+    trainer = Trainer(run.config)
+    restore(trainer, run)
+    return trainer

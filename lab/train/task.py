@@ -1,0 +1,76 @@
+"""What a model learns and how it is scored: a ``Task`` owns the loss, the
+shape the targets take, and the figures of an evaluation (loss and accuracy;
+the confusion counts of a classifier).
+
+The trainer, the landscape and signal propagation all take their loss from
+here, so they agree on it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab.core.config import ExperimentConfig
+
+
+class Task:
+    """The regression and classification tasks' common ground."""
+
+    name = "task"
+    loss_fn: nn.Module  # mean over samples (the landscape's batched path copies it per sample)
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        """Targets as the loss reads them."""
+        return y
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(outputs.float(), targets)
+
+    def accuracy(self, outputs: torch.Tensor, targets: torch.Tensor) -> float:
+        """Share of correct predictions (NaN where the task has none)."""
+        return math.nan
+
+    def scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
+        """(mean loss, accuracy) over a split."""
+        return float(self.loss(outputs, targets)), self.accuracy(outputs, targets)
+
+
+class Classification(Task):
+    name = "classification"
+
+    def __init__(self, classes: int, label_smoothing: float = 0.0) -> None:
+        self.classes = classes
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def accuracy(self, outputs: torch.Tensor, targets: torch.Tensor) -> float:
+        return float((outputs.argmax(dim=1) == targets).float().mean())
+
+    def confusion(self, outputs: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
+        """How many samples of each true class (rows) got each predicted class
+        (columns), flattened row-major."""
+        cells = targets.long() * self.classes + outputs.argmax(dim=1)
+        return torch.bincount(cells, minlength=self.classes**2).cpu().numpy()
+
+    def confusion_columns(self) -> tuple[str, ...]:
+        return tuple(f"true{t}_pred{p}" for t in range(self.classes) for p in range(self.classes))
+
+
+class Regression(Task):
+    name = "regression"
+
+    def __init__(self, loss: str = "mse") -> None:
+        self.loss_fn = nn.HuberLoss() if loss == "huber" else nn.MSELoss()
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor:
+        return y.view(-1, 1)  # one output per sample
+
+
+def make_task(config: ExperimentConfig, n_outputs: int) -> Task:
+    """The task of ``config``'s data, with its loss settings."""
+    if config.data.task == "regression":
+        return Regression(config.loss)
+    return Classification(n_outputs, config.train.label_smoothing)

@@ -1,0 +1,187 @@
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lab.cli.main import main
+from lab.core.config import ExperimentConfig
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def knoblab(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "knoblab", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def train_run(folder: Path, steps: int) -> None:
+    """A small trained run folder for the commands that read one."""
+    assert (
+        main(
+            ["run", "--preset", "moons-mlp", "--steps", str(steps), "--out", str(folder), "--quiet"]
+        )
+        == 0
+    )
+
+
+def test_spirals_preset_reaches_95_percent_within_a_minute(tmp_path):
+    start = time.perf_counter()
+    result = knoblab("run", "--preset", "spirals-mlp", "--steps", "2000", "--out", str(tmp_path))
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 60
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert {"step", "train_loss", "test_loss", "train_acc", "test_acc", "lr"} <= set(rows[0])
+    assert int(rows[-1]["step"]) == 2000
+    assert float(rows[-1]["test_acc"]) >= 0.95
+    assert "test_acc" in result.stdout
+    config = ExperimentConfig.load(tmp_path / "config.toml")
+    assert config.train.steps == 2000 and config.name == "spirals-mlp"
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 2000
+
+
+def test_config_file_and_set_overrides(tmp_path, capsys):
+    path = tmp_path / "exp.toml"
+    ExperimentConfig().with_changes({"data.name": "moons", "train.steps": 30}).save(path)
+    code = main(
+        [
+            "run",
+            str(path),
+            "--set",
+            "optim.lr=0.05",
+            "--set",
+            'optim.name="sgd"',
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    saved = ExperimentConfig.load(tmp_path / "out" / "config.toml")
+    assert saved.optim.lr == 0.05 and saved.optim.name == "sgd" and saved.data.name == "moons"
+    assert "30 steps" in capsys.readouterr().out
+
+
+def test_invalid_config_exits_2_naming_the_field(tmp_path, capsys):
+    assert main(["run", "--set", "model.layers[0].activation=swish", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "model.layers[0].activation" in err and "swish" in err
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_divergence_exits_3_and_still_writes_the_run(tmp_path, capsys):
+    code = main(
+        [
+            "run",
+            "--set",
+            "optim.lr=100",
+            "--set",
+            'optim.name="sgd"',
+            "--steps",
+            "50",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 3
+    assert "non-finite" in capsys.readouterr().err
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_presets_are_listed(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "spirals-mlp" in out and "shapes-cnn" in out
+
+
+def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
+    import numpy as np
+
+    from lab.engine.runs import load_run
+    from lab.train.trainer import Trainer
+
+    train_run(tmp_path / "run", steps=200)
+    out = tmp_path / "land.npz"
+    code = main(
+        [
+            "landscape",
+            str(tmp_path / "run"),
+            "--grid",
+            "11",
+            "--span",
+            "0.5",
+            "--dirs",
+            "pca",
+            "--points",
+            "300",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    with np.load(out) as data:
+        assert data["losses"].shape == (11, 11) and np.isfinite(data["losses"]).all()
+        np.testing.assert_allclose(data["alphas"], np.linspace(-0.5, 0.5, 11))
+        assert str(data["directions"]) == "pca" and int(data["step"]) == 200
+        assert data["trajectory_steps"][0] == 0 and data["trajectory_steps"][-1] == 200
+        centre = float(data["losses"][5, 5])
+        assert centre == float(data["center_loss"])
+        line_t, line = data["line_t"], data["line_losses"]
+    assert np.isfinite(line).all() and line[np.isclose(line_t, 1.0)] == pytest.approx(centre)
+    run = load_run(tmp_path / "run")  # the centre is the saved model's loss, recomputed here
+    trainer = Trainer(run.config)
+    trainer.load_checkpoint(run.checkpoint)
+    import torch
+
+    with torch.no_grad():
+        loss = trainer.task.loss_fn(
+            trainer.model.eval()(trainer.x_train[:300]), trainer.y_train[:300]
+        )
+    assert centre == pytest.approx(float(loss), rel=1e-5)
+    from lab.engine.runs import load_trainer
+
+    restored = load_trainer(tmp_path / "run")  # with the run's initial weights from its path
+    with torch.no_grad():  # t = 0: the run's initial weights
+        model = restored.model.eval()
+        for name, p in model.named_parameters():
+            p.copy_(restored.path.initial[name])
+        start = restored.task.loss_fn(model(restored.x_train[:300]), restored.y_train[:300])
+    assert line[np.isclose(line_t, 0.0)] == pytest.approx(float(start), rel=1e-5)
+    out = capsys.readouterr().out
+    assert "11x11 pca landscape of step 200" in out
+    # not a terminal: a progress line per quarter, no carriage returns piling up
+    assert "\r" not in out and "landscape 100%\n" in out and "landscape  13%" not in out
+
+
+def test_export_and_landscape_need_a_checkpoint(tmp_path, capsys):
+    train_run(tmp_path / "run", steps=20)
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    for command in (
+        ["export", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")],
+        ["landscape", str(tmp_path / "run"), "--out", str(tmp_path / "l.npz")],
+    ):
+        assert main(command) == 2
+        assert "has no checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "l.npz").exists()
+
+
+def test_export_command_verifies_and_reports(tmp_path, capsys):
+    train_run(tmp_path / "run", steps=50)
+    assert (
+        main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx"), "--legacy"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "torchscript exporter" in out and "parity at batch  64" in out
+    assert (tmp_path / "m.report.json").exists()

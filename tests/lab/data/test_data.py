@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from lab.core.config import DATASETS, DataConfig
+from lab.data import IMAGE_SIZE, examples_per_class, make_dataset
+
+
+def config_for(name: str, **kw) -> DataConfig:
+    classes = 3 if name in ("spirals", "circles", "gaussians", "shapes") else 2
+    return DataConfig(
+        name=name, n_classes=kw.pop("n_classes", classes), n_samples=kw.pop("n_samples", 400), **kw
+    )
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_datasets_are_deterministic_split_and_typed(name):
+    config = config_for(name, test_fraction=0.25)
+    a, b = make_dataset(config), make_dataset(config)
+    for first, second in [(a.x_train, b.x_train), (a.y_train, b.y_train), (a.x_test, b.x_test)]:
+        np.testing.assert_array_equal(first, second)
+    assert len(a.x_test) == 100 and len(a.x_train) == 300
+    assert a.x_train.dtype == np.float32
+    if a.task == "classification":
+        assert a.y_train.dtype == np.int64
+        counts = np.bincount(np.concatenate([a.y_train, a.y_test]), minlength=a.n_outputs)
+        assert counts.min() >= 400 // a.n_outputs - 1  # balanced classes
+    else:
+        assert a.n_outputs == 1
+    other = make_dataset(DataConfig(**{**config.__dict__, "seed": 1}))
+    assert not np.array_equal(a.x_train, other.x_train)
+
+
+def test_input_shapes():
+    assert make_dataset(config_for("moons")).input_shape == (2,)
+    assert make_dataset(config_for("regression1d")).input_shape == (1,)
+    assert make_dataset(config_for("shapes")).input_shape == (1, IMAGE_SIZE, IMAGE_SIZE)
+
+
+def test_noise_moves_points_and_zero_noise_does_not():
+    clean = make_dataset(DataConfig(name="circles", noise=0.0, n_samples=200))
+    radius = np.linalg.norm(np.concatenate([clean.x_train, clean.x_test]), axis=1)
+    np.testing.assert_allclose(np.sort(np.unique(radius.round(5))), [0.5, 1.0])
+    noisy = make_dataset(DataConfig(name="circles", noise=0.5, n_samples=200))
+    assert np.unique(np.linalg.norm(noisy.x_train, axis=1).round(5)).size > 100
+
+
+def test_xor_labels_follow_the_quadrant_without_noise():
+    data = make_dataset(DataConfig(name="xor", noise=0.0, n_samples=500))
+    expected = (data.x_train[:, 0] > 0) ^ (data.x_train[:, 1] > 0)
+    np.testing.assert_array_equal(data.y_train, expected.astype(np.int64))
+
+
+def test_shape_images_differ_by_class():
+    data = make_dataset(DataConfig(name="shapes", noise=0.0, n_samples=400, n_classes=4))
+    means = [data.x_train[data.y_train == c].mean(axis=0) for c in range(4)]
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert np.abs(means[i] - means[j]).max() > 0.1
+
+
+def test_examples_per_class_takes_the_first_of_each_class_in_class_order():
+    y = np.array([2, 0, 1, 0, 2, 0, 1])
+    x = np.arange(len(y)) * 10
+    xs, ys = examples_per_class(x, y, per_class=2)
+    np.testing.assert_array_equal(ys, [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(xs, [10, 30, 20, 60, 0, 40])

@@ -1,0 +1,93 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from lab.engine.runs import StoreError, load_checkpoint, load_run, save_run
+from lab.train.trainer import Trainer
+from tests.lab.helpers import tiny_config
+
+
+def test_save_and_load_a_run(tmp_path):
+    trainer = Trainer(tiny_config())
+    trainer.run(40)
+    save_run(tmp_path / "run", trainer)
+    run = load_run(tmp_path / "run")
+    assert run.config == trainer.config
+    np.testing.assert_array_equal(run.metrics["eval"].values, trainer.store["eval"].values)
+    np.testing.assert_array_equal(
+        run.metrics["step"].column("loss"), trainer.store["step"].column("loss")
+    )
+    assert run.checkpoint["step"] == 40
+    other = Trainer(tiny_config())
+    other.load_checkpoint(run.checkpoint)
+    for a, b in zip(other.params, trainer.params, strict=True):
+        torch.testing.assert_close(a, b)
+    np.testing.assert_array_equal(run.trajectory["steps"], trainer.path.steps)
+    np.testing.assert_array_equal(
+        run.trajectory["snapshots"], torch.stack(trainer.path.snapshots).numpy()
+    )
+    other.path.restore(**run.trajectory)
+    for name, p in other.path.initial.items():
+        torch.testing.assert_close(p, trainer.path.initial[name])
+    lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("step,train_loss,test_loss,train_acc,test_acc,lr")
+    assert len(lines) == 1 + 4
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    probes = (tmp_path / "run" / "probes.csv").read_text().splitlines()
+    assert probes[0] == "step,probe,layer,value"
+    grad_rows = [r.split(",") for r in probes if ",grad_norm,layer1," in r]
+    assert [int(r[0]) for r in grad_rows] == [10, 20, 30, 40]
+    expected = trainer.store["probe/grad_norm"].column("layer1")
+    np.testing.assert_allclose([float(r[3]) for r in grad_rows], expected, rtol=1e-7)
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_checkpoint_with_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": 1, "payload": Evil()}, path)
+    with pytest.raises(StoreError, match="unsafe"):
+        load_checkpoint(path)
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_damaged_and_missing_files(tmp_path):
+    trainer = Trainer(tiny_config())
+    save_run(tmp_path / "run", trainer)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(StoreError, match="damaged"):
+        load_run(tmp_path / "run")
+    with pytest.raises(StoreError, match="not a run folder"):
+        load_run(tmp_path / "nothing")
+    (tmp_path / "run" / "config.toml").write_text("[model\n")
+    with pytest.raises(StoreError, match="malformed TOML"):
+        load_run(tmp_path / "run")
+
+
+def test_newer_checkpoint_format_is_refused(tmp_path):
+    path = tmp_path / "new.pt"
+    torch.save({"format": 99}, path)
+    with pytest.raises(StoreError, match="newer"):
+        load_checkpoint(path)
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    from lab.core.fileio import atomic_write_with
+
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def fail(handle):
+        handle.write(b"half")
+        raise pickle.PicklingError("boom")
+
+    with pytest.raises(pickle.PicklingError):
+        atomic_write_with(target, fail)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
