@@ -6,24 +6,17 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from lab.core.config import (
-    CLIP_MODES,
-    DATASETS,
-    INIT_SCHEMES,
-    NORM_POSITIONS,
     OPTIMIZER_FIELDS,
-    OPTIMIZERS,
-    PRECISIONS,
     REGRESSION_DATASETS,
-    RESIDUAL_SCALES,
     SCHEDULE_FIELDS,
-    SCHEDULES,
     TWO_CLASS_DATASETS,
     ExperimentConfig,
+    field_knob,
     flatten,
 )
 from lab.core.presets import PRESETS
 from lab.core.schedule import lr_curve
-from widgets.forms import Field, FieldForm
+from widgets.forms import FieldForm
 from widgets.layer_editor import LayerEditor
 from widgets.small_plots import DataThumbnail, SchedulePreview
 
@@ -38,27 +31,7 @@ class ModelPanel(QWidget):
         self.preset.addItems(["(choose a preset)", *PRESETS])
         self.preset.activated.connect(self._preset)
         self.form = FieldForm(
-            [
-                (
-                    "Residual blocks",
-                    [
-                        Field(
-                            "model.residual_scale",
-                            "branch scale",
-                            "choice",
-                            RESIDUAL_SCALES,
-                            tip="none; 1/sqrt(2N) for N residual blocks; rezero: starts at 0",
-                        ),
-                        Field(
-                            "model.norm_position",
-                            "norm position",
-                            "choice",
-                            NORM_POSITIONS,
-                            tip="post: after the weights; pre: pre-activation residual branch",
-                        ),
-                    ],
-                )
-            ]
+            [("Residual blocks", ["model.residual_scale", "model.norm_position"])]
         )
         self.form.changed.connect(self.changed)
         self.layers = LayerEditor()
@@ -109,29 +82,13 @@ class DataPanel(QWidget):
                 (
                     "Dataset",
                     [
-                        Field("data.name", "dataset", "choice", DATASETS),
-                        Field(
-                            "data.noise",
-                            "noise",
-                            "float",
-                            low=0.0,
-                            high=10.0,
-                            decimals=3,
-                            step=0.05,
-                        ),
-                        Field("data.n_samples", "samples", "int", low=20, high=1_000_000),
-                        Field("data.n_classes", "classes", "int", low=2, high=10),
-                        Field(
-                            "data.test_fraction",
-                            "test fraction",
-                            "float",
-                            low=0.01,
-                            high=0.9,
-                            decimals=2,
-                            step=0.05,
-                        ),
-                        Field("data.batch_size", "batch size", "int", low=1, high=1_000_000),
-                        Field("data.seed", "data seed", "int", low=0, high=2**31 - 1),
+                        "data.name",
+                        "data.noise",
+                        "data.n_samples",
+                        "data.n_classes",
+                        "data.test_fraction",
+                        "data.batch_size",
+                        "data.seed",
                     ],
                 )
             ]
@@ -154,8 +111,50 @@ class DataPanel(QWidget):
             if name in REGRESSION_DATASETS
             else f"{name} has two classes"
             if fixed
-            else "data.n_classes"
+            else field_knob("data.n_classes").tooltip
         )
+
+
+KNOB_GROUPS = [
+    ("Initialisation", ["init.scheme", "init.gain", "init.std", "init.bias"]),
+    (
+        "Optimiser",
+        [
+            "optim.name",
+            "optim.lr",
+            "optim.momentum",
+            "optim.nesterov",
+            "optim.beta1",
+            "optim.beta2",
+            "optim.eps",
+            "optim.alpha",
+            "optim.weight_decay",
+        ],
+    ),
+    (
+        "Schedule",
+        [
+            "optim.schedule",
+            "optim.warmup_steps",
+            "optim.min_lr_ratio",
+            "optim.step_size",
+            "optim.gamma",
+            "train.steps",
+        ],
+    ),
+    (
+        "Regularisation and precision",
+        [
+            "optim.clip",
+            "optim.clip_value",
+            "optim.accumulation",
+            "train.label_smoothing",
+            "train.precision",
+            "train.seed",
+        ],
+    ),
+    ("Probes", ["probes.every", "probes.dead_window", "probes.hist_range", "probes.saturation"]),
+]
 
 
 class KnobsPanel(QWidget):
@@ -163,184 +162,7 @@ class KnobsPanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.form = FieldForm(
-            [
-                (
-                    "Initialisation",
-                    [
-                        Field("init.scheme", "scheme", "choice", INIT_SCHEMES),
-                        Field(
-                            "init.gain",
-                            "gain",
-                            "float",
-                            low=0.0,
-                            high=100.0,
-                            decimals=3,
-                            step=0.1,
-                            tip="multiplies the scheme's standard deviation",
-                        ),
-                        Field(
-                            "init.std",
-                            "std (normal)",
-                            "float",
-                            low=0.0,
-                            high=100.0,
-                            decimals=4,
-                            step=0.01,
-                        ),
-                        Field(
-                            "init.bias",
-                            "bias",
-                            "float",
-                            low=-100.0,
-                            high=100.0,
-                            decimals=3,
-                            step=0.1,
-                        ),
-                    ],
-                ),
-                (
-                    "Optimiser",
-                    [
-                        Field("optim.name", "optimiser", "choice", OPTIMIZERS),
-                        Field(
-                            "optim.lr",
-                            "learning rate",
-                            "log",
-                            low=1e-5,
-                            high=10.0,
-                            tip="log slider; type a value in the box",
-                        ),
-                        Field(
-                            "optim.momentum",
-                            "momentum",
-                            "float",
-                            low=0.0,
-                            high=0.999,
-                            decimals=3,
-                            step=0.05,
-                        ),
-                        Field("optim.nesterov", "Nesterov", "bool"),
-                        Field(
-                            "optim.beta1",
-                            "beta1",
-                            "float",
-                            low=0.0,
-                            high=0.999,
-                            decimals=3,
-                            step=0.01,
-                        ),
-                        Field(
-                            "optim.beta2",
-                            "beta2",
-                            "float",
-                            low=0.0,
-                            high=0.9999,
-                            decimals=4,
-                            step=0.001,
-                        ),
-                        Field(
-                            "optim.weight_decay",
-                            "weight decay",
-                            "float",
-                            low=0.0,
-                            high=10.0,
-                            decimals=5,
-                            step=1e-4,
-                        ),
-                    ],
-                ),
-                (
-                    "Schedule",
-                    [
-                        Field("optim.schedule", "schedule", "choice", SCHEDULES),
-                        Field("optim.warmup_steps", "warm-up steps", "int", low=0, high=10**7),
-                        Field("optim.step_size", "step every", "int", low=1, high=10**7),
-                        Field(
-                            "optim.gamma",
-                            "step factor",
-                            "float",
-                            low=0.001,
-                            high=1.0,
-                            decimals=3,
-                            step=0.05,
-                        ),
-                        Field("train.steps", "total steps", "int", low=1, high=10**9),
-                    ],
-                ),
-                (
-                    "Regularisation and precision",
-                    [
-                        Field("optim.clip", "clip", "choice", CLIP_MODES),
-                        Field(
-                            "optim.clip_value",
-                            "clip value",
-                            "float",
-                            low=1e-6,
-                            high=1e6,
-                            decimals=4,
-                            step=0.1,
-                        ),
-                        Field("optim.accumulation", "accumulate", "int", low=1, high=1024),
-                        Field(
-                            "train.label_smoothing",
-                            "label smoothing",
-                            "float",
-                            low=0.0,
-                            high=0.99,
-                            decimals=2,
-                            step=0.05,
-                        ),
-                        Field("train.precision", "precision", "choice", PRECISIONS),
-                        Field("train.seed", "seed", "int", low=0, high=2**31 - 1),
-                    ],
-                ),
-                (
-                    "Probes",
-                    [
-                        Field(
-                            "probes.every",
-                            "probe every",
-                            "int",
-                            low=1,
-                            high=10**6,
-                            tip="steps between probe collections (cost knob)",
-                        ),
-                        Field(
-                            "probes.dead_window",
-                            "dead window",
-                            "int",
-                            low=1,
-                            high=1024,
-                            tip="a unit counts as dead when it gave no positive output on"
-                            " each of the last K probed batches",
-                        ),
-                        Field(
-                            "probes.hist_range",
-                            "histogram range",
-                            "float",
-                            low=0.01,
-                            high=1e6,
-                            decimals=2,
-                            step=0.5,
-                            tip="activation histograms span [0, r] after ReLU, [-r, r] after"
-                            " other activations; sigmoid and tanh keep their output range",
-                        ),
-                        Field(
-                            "probes.saturation",
-                            "saturated beyond",
-                            "float",
-                            low=0.51,
-                            high=0.9999,
-                            decimals=4,
-                            step=0.01,
-                            tip="sigmoid outputs below 1-s or above s, tanh |a| above s,"
-                            " count as saturated",
-                        ),
-                    ],
-                ),
-            ]
-        )
+        self.form = FieldForm(KNOB_GROUPS)
         self.form.changed.connect(self.changed)
         self.schedule = SchedulePreview()
         layout = QVBoxLayout(self)
@@ -379,5 +201,5 @@ class KnobsPanel(QWidget):
             else:
                 continue
             editor.setEnabled(on)
-            spec = self.form.fields[path]
-            editor.setToolTip((spec.tip or path) if on else f"{path}: {why}")
+            knob = field_knob(path)
+            editor.setToolTip(knob.tooltip if on else f"{knob.label}: {why}")

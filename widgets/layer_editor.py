@@ -6,19 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QHBoxLayout,
-    QPushButton,
-    QSpinBox,
-    QTableWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QTableWidget, QVBoxLayout, QWidget
 
-from lab.core.config import ACTIVATIONS, NORMS
+from lab.core.config import LayerConfig, field_knob
+from widgets.inputs import editor_for
 
 COLUMNS = ["width", "activation", "norm", "residual", "dropout", "kernel", "pool"]
 
@@ -66,53 +57,23 @@ class LayerEditor(QWidget):
         self.table.blockSignals(False)
 
     def _append_row(self, layer: dict[str, Any], row: int | None = None) -> None:
+        """A row of editors made from the layer fields' knobs (bounds and
+        tooltips from the config), each named by its config path."""
         row = self.table.rowCount() if row is None else row
         self.table.insertRow(row)
-        width = QSpinBox()
-        width.setRange(1, 4096)
-        width.setValue(int(layer["width"]))
-        activation, norm = QComboBox(), QComboBox()
-        activation.addItems(ACTIVATIONS)
-        activation.setCurrentText(layer["activation"])
-        norm.addItems(NORMS)
-        norm.setCurrentText(layer["norm"])
-        residual, pool = QCheckBox(), QCheckBox()
-        residual.setChecked(bool(layer["residual"]))
-        pool.setChecked(bool(layer.get("pool", False)))
-        dropout = QDoubleSpinBox()
-        dropout.setRange(0.0, 0.95)
-        dropout.setSingleStep(0.05)
-        dropout.setValue(float(layer["dropout"]))
-        kernel = QSpinBox()
-        kernel.setRange(1, 15)
-        kernel.setSingleStep(2)
-        kernel.setValue(int(layer.get("kernel", 3)))
-        editors = [width, activation, norm, residual, dropout, kernel, pool]
-        for column, editor in enumerate(editors):
+        for column, name in enumerate(COLUMNS):
+            path = f"model.layers[{row}].{name}"
+            editor = editor_for(path, field_knob(path))
+            editor.setValue(layer.get(name, LayerConfig().__getattribute__(name)))
+            editor.edited.connect(self._emit)
             self.table.setCellWidget(row, column, editor)
-        width.editingFinished.connect(self._emit)
-        dropout.editingFinished.connect(self._emit)
-        kernel.editingFinished.connect(self._emit)
-        for combo in (activation, norm):
-            combo.currentTextChanged.connect(self._emit)
-        for box in (residual, pool):
-            box.toggled.connect(self._emit)
 
     def layers(self) -> list[dict[str, Any]]:
         out = []
         for row in range(self.table.rowCount()):
-            cell = [self.table.cellWidget(row, c) for c in range(len(COLUMNS))]
-            out.append(
-                {
-                    "width": cell[0].value(),
-                    "activation": cell[1].currentText(),
-                    "norm": cell[2].currentText(),
-                    "residual": cell[3].isChecked(),
-                    "dropout": round(cell[4].value(), 4),
-                    "kernel": cell[5].value(),
-                    "pool": cell[6].isChecked() if self.cnn else False,
-                }
-            )
+            values = {name: self.table.cellWidget(row, c).value() for c, name in enumerate(COLUMNS)}
+            values["pool"] = values["pool"] and self.cnn
+            out.append(values)
         return out
 
     def _selected(self) -> int:

@@ -34,9 +34,7 @@ Measured per named layer (``layer1``..``layerN`` and ``head``):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -48,9 +46,10 @@ from lab.core.metrics import MetricStore
 from lab.models.layers import Block, activation_name
 from lab.native import probe_kernels
 from lab.probes.collectors import ActSpec, CompiledCollector, TorchCollector, Transfer
+from lab.probes.dead_units import DeadUnits
+from lab.probes.rows import ProbeSnapshot, Rows, edges, ratio, where_seen
 
 PENDING_ROWS = 32  # collections held before they become metric rows in one batch
-NEVER = np.iinfo(np.int64).min // 2  # "last alive" of a unit not yet seen alive
 
 
 def histogram_range(activation: nn.Module, config: ProbesConfig) -> tuple[float, float]:
@@ -64,102 +63,6 @@ def saturation_bounds(activation: nn.Module, level: float) -> tuple[float, float
     if isinstance(activation, nn.Tanh):
         return -level, level
     return None
-
-
-@dataclass
-class ProbeSnapshot:
-    """One collection, on the host. Per-layer arrays follow ``layer_names`` (all
-    layers including head) or ``act_names`` (hidden layers with an activation)."""
-
-    step: int
-    layer_names: list[str]
-    act_names: list[str]
-    param_names: list[str]
-    param_grad_norm: np.ndarray | None = None
-    grad_norm: np.ndarray | None = None
-    weight_norm: np.ndarray | None = None
-    update_ratio: np.ndarray | None = None
-    global_grad_norm: float = float("nan")  # before clipping
-    global_grad_norm_clipped: float = float("nan")  # after clipping
-    clipped: bool = False
-    act_grad_norm: np.ndarray | None = None  # ||dL/dh|| per layer output
-    output_std: np.ndarray | None = None  # std of each layer output h
-    act_mean: np.ndarray | None = None
-    act_std: np.ndarray | None = None
-    saturation: np.ndarray | None = None  # NaN where not sigmoid/tanh
-    hist: dict[str, np.ndarray] = field(default_factory=dict)
-    hist_edges: dict[str, np.ndarray] = field(default_factory=dict)
-    dead_fraction: np.ndarray | None = None  # over the window; NaN where not ReLU family
-    dead_now: np.ndarray | None = None  # on this batch
-    dead_map: dict[str, np.ndarray] = field(default_factory=dict)  # per unit, over the window
-
-
-@dataclass
-class _Rows:
-    """Figures of consecutive collections, one row each, as the store keeps them."""
-
-    steps: np.ndarray
-    per_layer: dict[str, np.ndarray] = field(default_factory=dict)  # series: (rows, layers)
-    per_act: dict[str, np.ndarray] = field(default_factory=dict)  # (rows, activations)
-    param_grad_norm: np.ndarray | None = None  # (rows, parameters)
-    global_norm: np.ndarray | None = None  # (rows, 3): wire.GLOBAL_NORM_COLUMNS
-    # per activation: which rows saw it called, and their counts (seen rows, bins)
-    hist: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    dead_map: dict[str, np.ndarray] = field(default_factory=dict)  # (rows, units)
-
-    def record(self, store: MetricStore, probes: Probes) -> None:
-        """Into the store, one series per measurement."""
-        steps = self.steps
-        for name, values in self.per_layer.items():
-            store.extend(name, steps, values, probes.layer_names)
-        for name, values in self.per_act.items():
-            store.extend(name, steps, values, probes.act_names)
-        if self.param_grad_norm is not None and self.global_norm is not None:
-            store.extend(
-                wire.PROBE_PARAM_GRAD_NORM, steps, self.param_grad_norm, probes.param_names
-            )
-            store.extend(
-                wire.PROBE_GLOBAL_GRAD_NORM, steps, self.global_norm, wire.GLOBAL_NORM_COLUMNS
-            )
-        for layer, (seen, counts) in self.hist.items():
-            columns = _names("bin", counts.shape[1])
-            store.extend(wire.hist(layer), steps[seen], counts, columns)
-        for layer, dead in self.dead_map.items():
-            columns = _names("unit", dead.shape[1])
-            store.extend(wire.dead_map(layer), steps, dead, columns)
-
-    def snapshot(self, probes: Probes) -> ProbeSnapshot:
-        """The last collection's figures."""
-        snap = ProbeSnapshot(
-            int(self.steps[-1]), probes.layer_names, probes.act_names, probes.param_names
-        )
-        for name, values in (self.per_layer | self.per_act).items():
-            setattr(snap, name.removeprefix(wire.PROBE), values[-1])  # the field of that name
-        if self.param_grad_norm is not None and self.global_norm is not None:
-            snap.param_grad_norm = self.param_grad_norm[-1]
-            before, after, clipped = self.global_norm[-1]
-            snap.global_grad_norm, snap.global_grad_norm_clipped = float(before), float(after)
-            snap.clipped = bool(clipped)
-        snap.hist = {name: counts[-1] for name, (seen, counts) in self.hist.items() if seen[-1]}
-        if self.hist:
-            snap.hist_edges = dict(probes.hist_edges)
-        snap.dead_map = {name: dead[-1] for name, dead in self.dead_map.items()}
-        return snap
-
-
-def _nan(*shape: int) -> np.ndarray:
-    return np.full(shape, np.nan)
-
-
-def _seen(values: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """``values`` where ``count`` > 0, NaN elsewhere."""
-    return np.where(count > 0, values, np.nan)
-
-
-def _ratio(top: np.ndarray, bottom: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
-    """top / bottom where bottom > 0 (and ``where``), NaN elsewhere."""
-    keep = bottom > 0 if where is None else (bottom > 0) & where
-    return np.divide(top, bottom, out=np.full(np.shape(top), np.nan), where=keep)
 
 
 class Probes:
@@ -213,7 +116,7 @@ class Probes:
         self._shared_acts = [a for a, _ in shared]
         self._shared_layers = [i for _, i in shared]
         self.hist_edges = {
-            name: _edges(spec.lo, spec.hi, config.hist_bins)
+            name: edges(spec.lo, spec.hi, config.hist_bins)
             for name, spec in zip(self.act_names, self.act_specs, strict=True)
         }
         # Collections gathered and not yet in the store: their steps, and per
@@ -224,16 +127,7 @@ class Probes:
         self._norms = np.zeros((PENDING_ROWS, 3, len(self.params)))
         self._clipping = np.zeros((PENDING_ROWS, 2))  # clipped (1/0), global norm after (or NaN)
         self._latest: ProbeSnapshot | None = None
-        # Every ReLU-family layer's units in one vector laid out as ``_alive_layout``
-        # (act, units); per unit the number of the last probed batch it was alive
-        # on, of the ``_batches`` probed so far: dead over the window when that is
-        # ``dead_window`` batches ago or more (or never), whatever the window's length.
-        self._alive_layout: list[tuple[int, int]] = []
-        self._last_alive = np.empty(0, dtype=np.int64)
-        self._batches = 0
-        self._dead_layers: list[int] = []  # the layout's layers, unit counts, offsets
-        self._dead_units = self._dead_starts = np.empty(0, dtype=np.int64)
-        self._dead_slices: list[tuple[str, slice]] = []  # each layer's part of the units
+        self.dead_units = DeadUnits(self.act_names, config.dead_window)
         # The compiled CPU path (probe_kernels), and the collectors made so far.
         self._kernels = probe_kernels.library()
         self._param_kernels = (
@@ -470,16 +364,16 @@ class Probes:
             )
         return np.sqrt(squares)
 
-    def _rows(self, n: int) -> _Rows:
+    def _rows(self, n: int) -> Rows:
         """The first ``n`` rows of the tables as figures, all rows at once."""
         cfg = self.config
         acts, outputs = self._collector.acts, self._collector.outputs
-        rows = _Rows(self._steps[:n].copy())
+        rows = Rows(self._steps[:n].copy())
         if cfg.gradients:
             grads, weights, updates = self._norms[:n].transpose(1, 0, 2)
             rows.per_layer[wire.PROBE_GRAD_NORM] = self._per_layer(grads)
             weight_norm = rows.per_layer[wire.PROBE_WEIGHT_NORM] = self._per_layer(weights)
-            rows.per_layer[wire.PROBE_UPDATE_RATIO] = _ratio(self._per_layer(updates), weight_norm)
+            rows.per_layer[wire.PROBE_UPDATE_RATIO] = ratio(self._per_layer(updates), weight_norm)
             rows.param_grad_norm = grads.copy()
             before = np.sqrt(np.sum(grads**2, axis=1))
             clipped, after = self._clipping[:n].T
@@ -487,16 +381,16 @@ class Probes:
             rows.global_norm = np.column_stack([before, after, clipped])
         if cfg.activation_grads:
             squares = outputs.squares[:n]
-            act_grad_norm = np.sqrt(_seen(squares[..., 0], squares[..., 1]))
+            act_grad_norm = np.sqrt(where_seen(squares[..., 0], squares[..., 1]))
             if not np.isnan(act_grad_norm).all():
                 rows.per_layer[wire.PROBE_ACT_GRAD_NORM] = act_grad_norm
-        output_std = np.sqrt(_ratio(outputs.moments[:n, :, 2], outputs.moments[:n, :, 0]))
+        output_std = np.sqrt(ratio(outputs.moments[:n, :, 2], outputs.moments[:n, :, 0]))
         count = acts.moments[:n, :, 0]
         if cfg.activations and count.any():
-            act_std = np.sqrt(_ratio(acts.moments[:n, :, 2], count))
-            rows.per_act[wire.PROBE_ACT_MEAN] = _seen(acts.moments[:n, :, 1], count)
+            act_std = np.sqrt(ratio(acts.moments[:n, :, 2], count))
+            rows.per_act[wire.PROBE_ACT_MEAN] = where_seen(acts.moments[:n, :, 1], count)
             rows.per_act[wire.PROBE_ACT_STD] = act_std
-            rows.per_act[wire.PROBE_SATURATION] = _ratio(acts.saturated[:n], count, self._bounded)
+            rows.per_act[wire.PROBE_SATURATION] = ratio(acts.saturated[:n], count, self._bounded)
             output_std[:, self._shared_layers] = act_std[:, self._shared_acts]
             hist = acts.hist[:n].astype(np.float64)
             for index, name in enumerate(self.act_names):
@@ -505,54 +399,5 @@ class Probes:
                     rows.hist[name] = (seen, hist[seen, index])
         if not np.isnan(output_std).all():
             rows.per_layer[wire.PROBE_OUTPUT_STD] = output_std
-        self._add_dead_units(rows, acts, n)
+        self.dead_units.add(rows, acts, n)
         return rows
-
-    def _add_dead_units(self, rows: _Rows, acts: probe_kernels.Accumulator, n: int) -> None:
-        """Per collection: dead on its batch, and over the window, no positive
-        output on any of the last ``dead_window`` probed batches, its own included."""
-        layout = acts.alive_layout
-        if not layout:
-            return
-        if layout != self._alive_layout:  # first collection (or new shapes): count afresh
-            self._alive_layout = list(layout)
-            units = [count for _, count in layout]
-            self._last_alive = np.full(sum(units), NEVER, dtype=np.int64)
-            self._dead_layers = [index for index, _ in layout]
-            self._dead_units = np.array(units)
-            self._dead_starts = np.cumsum(units) - self._dead_units
-            ends = np.cumsum(units).tolist()  # plain ints: slicing with them is quick
-            self._dead_slices = [
-                (self.act_names[index], slice(end - count, end))
-                for (index, count), end in zip(layout, ends, strict=True)
-            ]
-        alive = acts.alive[:n].view(bool)
-        numbers = np.arange(self._batches + 1, self._batches + n + 1)  # of the probed batches
-        # each unit's last batch alive, as of each batch: a running maximum down
-        # the rows (row by row: numpy's maximum.accumulate took 0.9 ms here, 15x more)
-        last = np.where(alive, numbers[:, None], NEVER)
-        np.maximum(last[0], self._last_alive, out=last[0])
-        for row in range(1, n):
-            np.maximum(last[row], last[row - 1], out=last[row])
-        self._last_alive, self._batches = last[-1].copy(), self._batches + n
-        # dead over the window: last alive before its first batch (or never)
-        window = (last <= (numbers - self.config.dead_window)[:, None]).astype(np.float64)
-        layers, units, starts = self._dead_layers, self._dead_units, self._dead_starts
-        dead_now, dead_fraction = _nan(n, len(self.acts)), _nan(n, len(self.acts))
-        dead_now[:, layers] = 1.0 - np.add.reduceat(alive, starts, axis=1, dtype=np.int64) / units
-        dead_fraction[:, layers] = np.add.reduceat(window, starts, axis=1) / units
-        rows.per_act[wire.PROBE_DEAD_FRACTION] = dead_fraction
-        rows.per_act[wire.PROBE_DEAD_NOW] = dead_now
-        rows.dead_map = {name: window[:, part] for name, part in self._dead_slices}
-
-
-@functools.lru_cache(maxsize=64)
-def _edges(lo: float, hi: float, bins: int) -> np.ndarray:
-    edges = np.linspace(lo, hi, bins + 1)
-    edges.flags.writeable = False
-    return edges
-
-
-@functools.cache
-def _names(prefix: str, count: int) -> tuple[str, ...]:
-    return tuple(f"{prefix}{i}" for i in range(count))

@@ -1,0 +1,58 @@
+"""The names a config field chooses from, and facts about them known
+without building anything (which datasets are images, what each optimiser
+reads)."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+MODEL_KINDS = ("mlp", "cnn")
+ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "identity")
+# Activations whose units can die (no positive output for any input): the dead-unit probe's
+DEAD_UNIT_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu")
+NORMS = ("none", "batch", "layer", "rms")
+NORM_POSITIONS = ("post", "pre")
+# How a residual branch is scaled: not at all, by 1/sqrt(2N) for N residual
+# blocks, or by a learnable scalar that starts at zero (ReZero).
+RESIDUAL_SCALES = ("none", "inv_sqrt_2n", "rezero")
+INIT_SCHEMES = (
+    "default",
+    "he_normal",
+    "he_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "orthogonal",
+    "normal",
+    "zeros",
+)
+DATASETS = ("spirals", "moons", "circles", "xor", "gaussians", "regression1d", "shapes")
+TWO_CLASS_DATASETS = ("moons", "xor")
+IMAGE_DATASETS = ("shapes",)
+# Input features (MLP) or channels (CNN) of each dataset, known without generating it.
+INPUT_WIDTHS = {"regression1d": 1, "shapes": 1} | {
+    name: 2 for name in ("spirals", "moons", "circles", "xor", "gaussians")
+}
+REGRESSION_DATASETS = ("regression1d",)
+OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw")
+SCHEDULES = ("constant", "step", "warmup_cosine", "one_cycle")
+# The optim fields each optimiser reads (all of them live: a running optimiser
+# takes a change on its next step) and each schedule reads besides lr.
+OPTIMIZER_FIELDS = {
+    "sgd": ("lr", "momentum", "weight_decay", "nesterov"),
+    "rmsprop": ("lr", "momentum", "alpha", "eps", "weight_decay"),
+    "adagrad": ("lr", "eps", "weight_decay"),
+    "adam": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+    "adamw": ("lr", "beta1", "beta2", "eps", "weight_decay"),
+}
+SCHEDULE_FIELDS = {
+    "constant": (),
+    "step": ("step_size", "gamma"),
+    "warmup_cosine": ("warmup_steps", "min_lr_ratio"),
+    "one_cycle": ("warmup_steps",),
+}
+CLIP_MODES = ("none", "norm", "value")
+DEVICES = ("cpu", "cuda", "mps", "auto")
+PRECISIONS = ("fp32", "bf16")
+LOSSES = ("auto", "cross_entropy", "mse", "huber")
+MAX_LAYERS = 256
+SEED_MAX = 2**32 - 1

@@ -1,0 +1,162 @@
+"""The whole experiment: its sections, the rules between them, files
+(TOML, JSON) and changes by dotted path."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from lab.core.config.choices import IMAGE_DATASETS, INPUT_WIDTHS, SCHEMA_VERSION
+from lab.core.config.model import ModelConfig
+from lab.core.config.probes import ProbesConfig
+from lab.core.config.training import DataConfig, InitConfig, OptimConfig, TrainConfig
+from lab.core.fields import ConfigError, Knob, knob_at
+from lab.core.fileio import atomic_write_text
+from lab.core.serialize import build, flatten, set_path, to_builtin
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+    name: str = "experiment"
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError("name", f"{self.name!r} is not a non-empty name")
+        if isinstance(self.schema, bool) or not isinstance(self.schema, int) or self.schema < 1:
+            raise ConfigError("schema", f"{self.schema!r} is not a version number (integer >= 1)")
+        if self.schema > SCHEMA_VERSION:
+            raise ConfigError(
+                "schema",
+                f"version {self.schema} is newer than this Knoblab reads ({SCHEMA_VERSION})",
+            )
+        images = self.data.name in IMAGE_DATASETS
+        if self.model.kind == "cnn" and not images:
+            raise ConfigError(
+                "model.kind", f"a CNN needs image data; data.name is {self.data.name!r}"
+            )
+        if self.model.kind == "mlp" and images:
+            raise ConfigError("model.kind", "image data needs model.kind = 'cnn'")
+        if self.model.kind == "cnn":
+            pools = sum(layer.pool for layer in self.model.layers)
+            if pools > 4:  # 16x16 images: four halvings leave 1x1
+                raise ConfigError("model.layers", f"{pools} pooling layers; 16x16 images allow 4")
+        width = INPUT_WIDTHS[self.data.name]
+        for i, layer in enumerate(self.model.layers):
+            if layer.residual and layer.width != width:
+                raise ConfigError(
+                    f"model.layers[{i}].residual",
+                    f"the block's input has width {width} and its output {layer.width};"
+                    " a residual block needs them equal",
+                )
+            width = layer.width
+        loss = self.loss
+        if self.data.task == "classification" and loss != "cross_entropy":
+            raise ConfigError(
+                "train.loss", f"{loss!r} does not fit classification; use cross_entropy"
+            )
+        if self.data.task == "regression" and loss == "cross_entropy":
+            raise ConfigError(
+                "train.loss", "cross_entropy does not fit regression; use mse or huber"
+            )
+        if self.data.task == "regression" and self.train.label_smoothing > 0:
+            raise ConfigError("train.label_smoothing", "label smoothing is for classification")
+
+    @property
+    def loss(self) -> str:
+        """The loss actually used, with ``auto`` resolved by the dataset's task."""
+        if self.train.loss != "auto":
+            return self.train.loss
+        return "mse" if self.data.task == "regression" else "cross_entropy"
+
+    # ------------------------------------------------------------ conversion
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_builtin(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError("config", "is not a table of sections")
+        return build(cls, data, "")
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str) -> ExperimentConfig:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config file", f"malformed TOML: {exc}") from exc
+        return cls.from_dict(data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> ExperimentConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("config file", f"malformed JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        text = self.to_json() if path.suffix == ".json" else self.to_toml()
+        atomic_write_text(path, text)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ExperimentConfig:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise ConfigError("config file", f"{str(path)!r} does not exist") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("config file", f"{str(path)!r} cannot be read: {exc}") from exc
+        return cls.from_json(text) if path.suffix == ".json" else cls.from_toml(text)
+
+    # ------------------------------------------------------------ changes
+
+    def with_changes(self, changes: Mapping[str, Any]) -> ExperimentConfig:
+        """A new config with dotted-path changes, e.g. ``{"optim.lr": 0.1,
+        "model.layers[1].activation": "tanh"}``; validated as a whole."""
+        data = self.to_dict()
+        for path, value in changes.items():
+            set_path(data, path, value)
+        return ExperimentConfig.from_dict(data)
+
+    def diff(self, other: ExperimentConfig) -> list[str]:
+        """Dotted paths whose values differ between two configs."""
+        mine, theirs = flatten(self.to_dict()), flatten(other.to_dict())
+        return sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+
+
+def field_knob(path: str) -> Knob:
+    """The knob of a config path such as ``optim.lr`` or ``model.layers[3].width``."""
+    return knob_at(ExperimentConfig, path)
+
+
+def rebuilds(path: str) -> bool:
+    """Whether changing ``path`` starts the experiment over: a field marked so,
+    the layer list itself, the experiment's name or schema."""
+    if path in ("name", "schema") or path.startswith("model.layers"):
+        return True
+    try:
+        return field_knob(path).rebuild
+    except ConfigError:
+        return True  # a table replaced whole (a section): start over
