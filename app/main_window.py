@@ -9,20 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QComboBox,
     QDockWidget,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
-    QPushButton,
     QScrollArea,
     QStyle,
-    QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -30,44 +24,21 @@ from PySide6.QtWidgets import (
 from app.engine_client import EngineClient
 from app.export_dialog import ExportReportDialog
 from app.panels import DataPanel, KnobsPanel, ModelPanel
+from app.tabs import ViewTabs
+from app.toolbar import SPEEDS, RunToolbar
 from lab.core import protocol as p
-from lab.core.config import (
-    IMAGE_DATASETS,
-    TWO_CLASS_DATASETS,
-    ConfigError,
-    ExperimentConfig,
-    dead_units_absent,
-    histogram_span,
-)
+from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.coupling import coupled_changes
 from lab.core.metrics import MetricStore
 from lab.core.presets import DEFAULT_PRESET, PRESETS
 from lab.core.protocol import ChangeKind, JobKind, JobOutcome, RunState
 from lab.core.schedule import lr_curve
-from widgets.activation_view import ActivationView
+from widgets.banner import Banner
 from widgets.base import ViewPanel
-from widgets.boundary_view import BoundaryView
-from widgets.gradient_view import GradientView
 from widgets.job_bar import JobBar
 from widgets.landscape_view import LandscapeView
-from widgets.loss_view import LossView
-from widgets.signal_view import SignalView
 
 TICK_MS = 33  # ~30 Hz
-SPEEDS = {
-    "full speed": 0.0,
-    "200 steps/s": 200.0,
-    "50 steps/s": 50.0,
-    "10 steps/s": 10.0,
-    "2 steps/s": 2.0,
-}
-VIEW_TABS = [
-    ("loss_view", "Loss", LossView),
-    ("gradient_view", "Gradients", GradientView),
-    ("activation_view", "Activations", ActivationView),
-    ("boundary_view", "Boundary", BoundaryView),
-    ("signal_view", "Signal", SignalView),
-    ("landscape_view", "Landscape", LandscapeView),
-]
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -85,7 +56,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Knoblab")
         self.settings = settings or QSettings("Knoblab", "Knoblab")
         self.config = self._last_config()
-        self.store = MetricStore()
         self.engine_state: RunState | None = None  # None until the engine reports
         self.first_paint_at: float | None = None
         self.client = client or EngineClient(self)
@@ -109,32 +79,16 @@ class MainWindow(QMainWindow):
         }
 
         # centre: live views
-        # Views are built on first use (the visible one now): the window paints
-        # sooner, and each view costs tens of milliseconds to construct.
-        self.tabs = QTabWidget()
-        self._views: dict[str, ViewPanel] = {}
-        for _attr, title, _cls in VIEW_TABS:
-            self.tabs.addTab(QWidget(), title)
-        self._view("loss_view")
-        self.tabs.currentChanged.connect(lambda index: self._view(VIEW_TABS[index][0]))
-        self._spans: dict[str, tuple[float, float]] = {}
-        self._dead_reason: str | None = None  # why the run has no dead-unit figures
+        self.tabs = ViewTabs()
+        self.tabs.viewCreated.connect(self._wire_view)
+        self.tabs.view("loss_view")
         self._probes_shown = self.config.probes  # the probe settings the views label
-        self.banner = QLabel("")
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
-        self.banner.hide()
-        self.restart_button = QPushButton("Restart engine")
-        self.restart_button.clicked.connect(self.restart_engine)
-        self.restart_button.hide()
-        banner_row = QHBoxLayout()
-        banner_row.addWidget(self.banner, 1)
-        banner_row.addWidget(self.restart_button)
+        self.banner = Banner()
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
         centre_layout.setContentsMargins(0, 0, 0, 0)
-        centre_layout.addLayout(banner_row)
         centre_layout.addWidget(self.tabs, 1)
+        centre_layout.addWidget(self.banner)
         self.setCentralWidget(centre)
 
         # sides: panels
@@ -164,49 +118,30 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ views
 
-    def _view(self, attr: str) -> ViewPanel:
-        view = self._views.get(attr)
-        if view is None:
-            index = [name for name, _, _ in VIEW_TABS].index(attr)
-            _, title, cls = VIEW_TABS[index]
-            view = self._views[attr] = cls()
-            current = self.tabs.currentIndex()
-            self.tabs.blockSignals(True)
-            placeholder = self.tabs.widget(index)
-            self.tabs.removeTab(index)
-            placeholder.deleteLater()
-            self.tabs.insertTab(index, view, title)
-            self.tabs.setCurrentIndex(current)
-            self.tabs.blockSignals(False)
-            if hasattr(view, "set_store"):
-                view.set_store(self.store)
-            if isinstance(view, ActivationView):
-                view.set_ranges(self._spans)
-                view.set_dead_watch(self._dead_reason)
-            if isinstance(view, LandscapeView):
-                view.computeRequested.connect(
-                    lambda kind, grid, span, points: self.client.send(
-                        p.ComputeLandscape(next(self._job_ids), kind, grid, span, points)
-                    )
+    def _wire_view(self, view: ViewPanel) -> None:
+        if isinstance(view, LandscapeView):
+            view.computeRequested.connect(
+                lambda kind, grid, span, points: self.client.send(
+                    p.ComputeLandscape(next(self._job_ids), kind, grid, span, points)
                 )
-                view.job_bar.cancelRequested.connect(self.cancel_job)
-                view.autoChanged.connect(lambda steps: self.client.send(p.SetLandscapeAuto(steps)))
-        return view
+            )
+            view.job_bar.cancelRequested.connect(self.cancel_job)
+            view.autoChanged.connect(lambda steps: self.client.send(p.SetLandscapeAuto(steps)))
 
-    loss_view = property(lambda self: self._view("loss_view"))
-    gradient_view = property(lambda self: self._view("gradient_view"))
-    activation_view = property(lambda self: self._view("activation_view"))
-    boundary_view = property(lambda self: self._view("boundary_view"))
-    signal_view = property(lambda self: self._view("signal_view"))
-    landscape_view = property(lambda self: self._view("landscape_view"))
+    loss_view = property(lambda self: self.tabs.view("loss_view"))
+    gradient_view = property(lambda self: self.tabs.view("gradient_view"))
+    activation_view = property(lambda self: self.tabs.view("activation_view"))
+    boundary_view = property(lambda self: self.tabs.view("boundary_view"))
+    signal_view = property(lambda self: self.tabs.view("signal_view"))
+    landscape_view = property(lambda self: self.tabs.view("landscape_view"))
 
     @property
     def views(self) -> list[ViewPanel]:
-        return [self._view(attr) for attr, _, _ in VIEW_TABS]
+        return self.tabs.all()
 
-    def _store_views(self) -> list[ViewPanel]:
-        """Built views that draw from the metric store."""
-        return [v for v in self._views.values() if hasattr(v, "set_store")]
+    @property
+    def store(self) -> MetricStore:
+        return self.tabs.store
 
     # ------------------------------------------------------------ building
 
@@ -216,66 +151,19 @@ class MainWindow(QMainWindow):
         dock.setWidget(scrolled(widget))
         self.addDockWidget(area, dock)
 
-    def _action(self, text: str, slot: Any, shortcut: str | None = None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        action.triggered.connect(slot)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(tip or text)
-        return action
-
     def _build_toolbar(self) -> None:
-        bar = self.addToolBar("Run")
-        bar.setObjectName("toolbar_run")
-        self.play_action = self._action("Play", self.toggle_play, "Space", "play / pause training")
-        self.play_action.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
-        self.step_action = self._action("Step", self.step_once, "S", "one optimiser step")
-        self.reset_action = self._action(
-            "Reset", self.reset, "R", "fresh weights from the current config"
-        )
-        for action in (self.play_action, self.step_action, self.reset_action):
-            bar.addAction(action)
-        bar.addSeparator()
-        self.speed = QComboBox()
-        self.speed.addItems(list(SPEEDS))
+        bar = self.toolbar = RunToolbar(self)
+        self.addToolBar(bar)
+        self.play_action, self.step_action = bar.play_action, bar.step_action
+        self.reset_action, self.export_action = bar.reset_action, bar.export_action
+        self.speed, self.device, self.preset_box = bar.speed, bar.device, bar.preset_box
         self.speed.currentTextChanged.connect(
             lambda text: self.client.send(p.SetSpeed(SPEEDS[text]))
         )
-        bar.addWidget(QLabel(" speed "))
-        bar.addWidget(self.speed)
-        self.device = QComboBox()
-        self.device.addItems(["cpu"])
         self.device.currentTextChanged.connect(
             lambda name: self.on_field_changed("train.device", name)
         )
-        bar.addWidget(QLabel(" device "))
-        bar.addWidget(self.device)
-        bar.addSeparator()
-        bar.addAction(
-            self._action("Save…", self.save_run, "Ctrl+S", "save config, checkpoint and metrics")
-        )
-        bar.addAction(self._action("Open…", self.open_run, "Ctrl+O", "open a saved run"))
-        self.export_action = self._action(
-            "Export ONNX…",
-            self.export_onnx,
-            "Ctrl+E",
-            "export the model to ONNX and verify it with onnxruntime",
-        )
-        legacy = self._action(
-            "Export ONNX with the TorchScript exporter…", lambda: self.export_onnx(legacy=True)
-        )
-        export_button = QToolButton()
-        export_button.setDefaultAction(self.export_action)
-        export_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        menu = QMenu(export_button)
-        menu.addAction(legacy)
-        export_button.setMenu(menu)
-        bar.addWidget(export_button)
-        bar.addSeparator()
-        self.preset_box = QComboBox()
-        self.preset_box.addItems(["preset…", *PRESETS])
         self.preset_box.activated.connect(self._toolbar_preset)
-        bar.addWidget(self.preset_box)
 
     def _build_status_bar(self) -> None:
         self.export_bar = JobBar()
@@ -332,25 +220,8 @@ class MainWindow(QMainWindow):
         self.data_panel.set_config(config)
         self.knobs_panel.set_config(config)
 
-    def _coupled(self, path: str, value: Any) -> dict[str, Any]:
-        """Changes that must travel together to stay valid (the model family
-        follows the data; two-class datasets have two classes)."""
-        changes = {path: value}
-        if path == "data.name":
-            if value in IMAGE_DATASETS and self.config.model.kind != "cnn":
-                changes["model"] = PRESETS["shapes-cnn"].to_dict()["model"]
-                changes["data.n_classes"] = min(self.config.data.n_classes, 4)
-            elif value not in IMAGE_DATASETS and self.config.model.kind == "cnn":
-                changes["model"] = PRESETS[DEFAULT_PRESET].to_dict()["model"]
-            if value in TWO_CLASS_DATASETS:
-                changes["data.n_classes"] = 2
-            if value == "regression1d" or self.config.data.name == "regression1d":
-                changes["train.loss"] = "auto"
-                changes["train.label_smoothing"] = 0.0
-        return changes
-
     def on_field_changed(self, path: str, value: Any) -> None:
-        changes = self._coupled(path, value)
+        changes = coupled_changes(self.config, path, value)
         try:
             new = self.config.with_changes(changes)
         except ConfigError as exc:
@@ -360,17 +231,8 @@ class MainWindow(QMainWindow):
         self.apply_config(new, refresh_panels=len(changes) > 1)  # coupled fields changed too
 
     def _show_probe_settings(self, config: ExperimentConfig) -> None:
-        """Histogram ranges and the dead-unit verdict follow the probe settings
-        (and the layers), also when a probe knob changes without a rebuild."""
-        self._spans = {
-            f"layer{i + 1}": histogram_span(layer.activation, config.probes)
-            for i, layer in enumerate(config.model.layers)
-        }
-        self._dead_reason = dead_units_absent(config.model, config.probes)
         self._probes_shown = config.probes
-        if "activation_view" in self._views:
-            self.activation_view.set_ranges(self._spans)
-            self.activation_view.set_dead_watch(self._dead_reason)
+        self.tabs.show_probe_settings(config)
 
     def apply_config(self, config: ExperimentConfig, refresh_panels: bool = True) -> None:
         self.config = config
@@ -396,15 +258,14 @@ class MainWindow(QMainWindow):
         for panel in (self.model_panel, self.data_panel, self.knobs_panel):
             owned = field is not None and field in panel.form.editors
             panel.form.show_error(field if owned else None, message if owned else "")
-        self.banner.setText(f"⚠ {message}")
-        self.banner.setStyleSheet("background: #fde2e2; color: #8a0010; padding: 6px;")
-        self.banner.show()
+        if not self.banner.sticky:
+            self.banner.show_message(f"⚠ {message}", "error")
 
     def clear_error(self) -> None:
         for panel in (self.model_panel, self.data_panel, self.knobs_panel):
             panel.form.show_error(None, "")
-        if not self.restart_button.isVisible():
-            self.banner.hide()
+        if not self.banner.sticky:
+            self.banner.dismiss()
 
     def notice(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
@@ -445,8 +306,7 @@ class MainWindow(QMainWindow):
         self.client.send(p.CancelJob(job))
 
     def restart_engine(self) -> None:
-        self.restart_button.hide()
-        self.banner.hide()
+        self.banner.dismiss()
         self.status_labels["state"].setText("engine starting…")
         self.client.start()
 
@@ -481,19 +341,17 @@ class MainWindow(QMainWindow):
     def _built(self, event: p.Built) -> None:
         self.config = ExperimentConfig.from_dict(event.config)
         self.show_config(self.config)
-        if not self.restart_button.isVisible():
-            self.banner.hide()  # a fresh experiment: old pauses and errors no longer apply
+        if not self.banner.sticky:
+            self.banner.dismiss()  # a fresh experiment: old pauses and errors no longer apply
         self.model_panel.set_summary(event.summary_rows, event.n_params)
         self.data_panel.thumbnail.set_data(
             event.x_train, event.y_train, event.task, event.class_names
         )
         self.boundary_view.set_data(event.x_train, event.y_train, event.class_names)
-        self.store = MetricStore()
-        if "activation_view" in self._views:
+        if "activation_view" in self.tabs.views:
             self.activation_view.clear()
         self._show_probe_settings(self.config)
-        for view in self._store_views():
-            view.set_store(self.store)
+        self.tabs.set_store(MetricStore())
         if event.reason not in ("start",):
             self.notice(event.reason)
 
@@ -510,7 +368,7 @@ class MainWindow(QMainWindow):
             self.store.drop(prefix)
         for name, (columns, steps, values) in event.series.items():
             self.store.extend(name, steps, values, columns)
-        for view in self._store_views():
+        for view in self.tabs.store_views():
             view.rows_arrived(list(event.series))
 
     def _status(self, event: p.Status) -> None:
@@ -570,9 +428,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"{event.kind}: {event.error}")
 
     def _stopped(self, event: p.Stopped) -> None:
-        self.banner.setText(f"Training paused: {event.reason}")
-        self.banner.setStyleSheet("background: #fff3cd; color: #5c4400; padding: 6px;")
-        self.banner.show()
+        self.banner.show_message(f"Training paused: {event.reason}", "warning")
 
     def _error(self, event: p.Error) -> None:
         self.show_error(event.message, event.field)
@@ -583,7 +439,4 @@ class MainWindow(QMainWindow):
     def _engine_down(self, message: str) -> None:
         self.engine_state = None
         self.status_labels["state"].setText("engine stopped")
-        self.banner.setText(message)
-        self.banner.setStyleSheet("background: #fde2e2; color: #8a0010; padding: 6px;")
-        self.banner.show()
-        self.restart_button.show()
+        self.banner.show_message(message, "error", ("Restart engine", self.restart_engine))

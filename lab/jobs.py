@@ -29,7 +29,7 @@ from typing import Any
 
 from lab.core.protocol import JobFinished, JobKind, JobOutcome, JobProgress
 
-PARTIAL_SECONDS = 0.1  # partial results: at most ~10 a second per job
+PARTIAL_SECONDS = 0.1  # reports: at most ~10 a second per job, and each new stage
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class _Running:
     worker: _Worker | None = None
     last_partial: Any = None
     sent_at: float = 0.0
+    message: str = ""  # the last one sent
 
 
 class JobRunner:
@@ -196,8 +197,8 @@ class JobRunner:
         if progress.partial is not None:
             running.last_partial = progress.partial
         now = time.perf_counter()
-        if now - running.sent_at >= PARTIAL_SECONDS:
-            running.sent_at = now
+        if now - running.sent_at >= PARTIAL_SECONDS or progress.message != running.message:
+            running.sent_at, running.message = now, progress.message
             self.send(
                 JobProgress(
                     job_id, running.job.kind, progress.fraction, progress.message, progress.partial

@@ -17,6 +17,7 @@ from typing import Any
 from lab.core import wire
 from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.presets import DEFAULT_PRESET
+from lab.core.protocol import DirectionKind
 
 
 def _parse_value(text: str) -> Any:
@@ -223,9 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("run_dir", help="a run folder written by `knoblab run` or the app")
     land.add_argument("--grid", type=int, default=41, help="points per axis (default 41)")
     land.add_argument("--span", type=float, default=1.0, help="half-width of the plane (default 1)")
-    land.add_argument(
-        "--dirs", choices=("filter", "pca", "random", "layer", "model"), default="filter"
-    )
+    land.add_argument("--dirs", choices=list(DirectionKind), default=DirectionKind.FILTER)
     land.add_argument("--points", type=int, default=1024, help="evaluation samples (default 1024)")
     land.add_argument("--seed", type=int, default=0, help="seed of random directions")
     land.add_argument("--out", required=True, help="the .npz file to write")

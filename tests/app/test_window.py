@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.main_window import MainWindow
 from lab.core import protocol as p
+from lab.core import wire
 from lab.core.presets import PRESETS
 from tests.qt_helpers import type_into
 
@@ -175,17 +176,17 @@ def test_killed_engine_is_reported_and_restart_resumes_the_last_config(qtbot, wi
     window.play_action.trigger()
     rec.wait_for(qtbot, p.Status, lambda e: e.state == "running")
     window.client.process.kill()
-    qtbot.waitUntil(lambda: window.restart_button.isVisible(), timeout=10000)
+    qtbot.waitUntil(lambda: window.banner.action.isVisible(), timeout=10000)
     assert "engine process stopped" in window.banner.text()
     # the window stays usable: knobs still edit the config
     type_into(qtbot, window.knobs_panel.form.editors["optim.weight_decay"], "0.001")
     assert window.config.optim.weight_decay == 0.001
     mark = rec.mark()
-    qtbot.mouseClick(window.restart_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.banner.action, Qt.MouseButton.LeftButton)
     built = rec.wait_for(qtbot, p.Built, after=mark)
     assert built.config["optim"]["lr"] == pytest.approx(0.0031)
     assert built.config["optim"]["weight_decay"] == pytest.approx(0.001)
-    assert not window.restart_button.isVisible()
+    assert not window.banner.action.isVisible() and not window.banner.sticky
     window.step_action.trigger()
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 1, after=mark)
 
@@ -405,3 +406,64 @@ def test_layer_summary_shows_whole_module_names(qtbot):
     lines = text.removeprefix("<pre>").removesuffix("</pre>").splitlines()
     assert len({len(line) for line in lines}) == 1  # columns line up, totals included
     assert lines[-1].startswith("total") and lines[-1].endswith("324")
+
+
+def test_the_windows_store_keeps_the_engines_capacities(qtbot, window):
+    """deep-relu-he after 2,000 steps: the window held ~68 MB of dead maps
+    and histograms at the default capacity while the engine held ~6 MB."""
+    from lab.train.trainer import Trainer
+
+    rec = recorder(window)
+    config = PRESETS["deep-relu-he"].with_changes({"train.steps": 2000})
+    mark = rec.mark()
+    window.apply_config(config)
+    rec.wait_for(qtbot, p.Built, after=mark)
+    window.play_action.trigger()
+    rec.wait_for(qtbot, p.Stopped, after=mark, timeout=120)
+    qtbot.waitUntil(lambda: window.store[wire.STEP].latest_step == 2000, timeout=10000)
+    engine = Trainer(config)  # the engine's store, by the same steps (deterministic)
+    engine.run(2000)
+    assert set(window.store.series) == set(engine.store.series)
+    for name, series in engine.store.series.items():
+        assert window.store[name].capacity == series.capacity, name
+    window_bytes, engine_bytes = window.store.nbytes(), engine.store.nbytes()
+    assert window_bytes <= 1.5 * engine_bytes, (window_bytes, engine_bytes)
+    assert window_bytes < 20 * 2**20
+
+
+class FakeClient(QObject):
+    """An engine client that records what the window sends."""
+
+    event = Signal(object)
+    died = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list = []
+        self.stopped = False
+
+    def start(self) -> None:
+        pass
+
+    def send(self, command) -> bool:
+        self.sent.append(command)
+        return True
+
+    def poll(self) -> int:
+        return 0
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def test_an_engine_of_another_protocol_version_is_refused_clearly(qtbot, settings):
+    client = FakeClient()
+    win = MainWindow(settings=settings, client=client)
+    qtbot.addWidget(win)
+    win.on_event(p.Ready(p.PROTOCOL_VERSION + 1, ["cpu"], "2.99"))
+    assert client.stopped and not any(isinstance(c, p.SetConfig) for c in client.sent)
+    text = win.banner.text()
+    assert f"version {p.PROTOCOL_VERSION + 1}" in text and str(p.PROTOCOL_VERSION) in text
+    assert win.banner.action.text() == "Restart engine"
+    win.on_event(p.Ready(p.PROTOCOL_VERSION, ["cpu"], "2.13"))  # the same version is served
+    assert any(isinstance(c, p.SetConfig) for c in client.sent)

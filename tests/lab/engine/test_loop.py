@@ -308,3 +308,39 @@ def test_image_data_is_sent_as_examples_of_each_class_with_their_names(engine):
     assert built.x_train.shape == (4 * THUMBNAIL_IMAGES_PER_CLASS, 1, 16, 16)
     assert np.bincount(built.y_train).tolist() == [THUMBNAIL_IMAGES_PER_CLASS] * 4
     assert built.class_names == ("circle", "square", "triangle", "cross")
+
+
+def test_a_rebinned_histogram_is_dropped_on_the_wire_before_the_change_is_confirmed(engine):
+    engine.send(p.SetConfig(tiny_config(**{"probes.every": 1}).to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(3))
+    engine.wait_for(p.MetricRows, lambda e: "probe/hist/layer1" in e.series)
+    engine.send(p.SetConfig(tiny_config(**{"probes.every": 1, "probes.hist_range": 2.0}).to_dict()))
+    applied = engine.wait_for(p.ConfigApplied)
+    position = next(i for i, e in enumerate(engine.events) if e is applied)
+    drops = [i for i, e in enumerate(engine.events) if isinstance(e, p.MetricRows) and e.dropped]
+    assert drops and drops[0] < position  # the window drops them before relabelling
+    assert engine.events[drops[0]].dropped == ("probe/hist/",)
+    assert "probe/hist/layer1" not in engine.engine.trainer.store
+
+
+def test_export_runs_as_a_job_with_progress_and_can_be_cancelled(engine, tmp_path):
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(5))
+    path = tmp_path / "m.onnx"
+    engine.send(p.ExportOnnx(1, str(path), legacy=True))
+    done = engine.wait_for(p.JobFinished, lambda e: e.job == 1, timeout=60)
+    assert done.outcome == p.JobOutcome.DONE and path.exists()
+    messages = [e.message for e in engine.events if isinstance(e, p.JobProgress) and e.job == 1]
+    assert "started" in messages and any("onnxruntime" in m for m in messages)
+    other = tmp_path / "cancelled.onnx"
+    engine.send(p.ExportOnnx(2, str(other)))  # the slower exporter: cancelled while it works
+    engine.wait_for(p.JobProgress, lambda e: e.job == 2)
+    engine.send(p.CancelJob(2))
+    cancelled = engine.wait_for(p.JobFinished, lambda e: e.job == 2, timeout=60)
+    assert cancelled.outcome == p.JobOutcome.CANCELLED
+    time.sleep(3)  # the worker stops at its next stage and removes its temporary file
+    assert not other.exists() and not list(tmp_path.glob(".cancelled.onnx.*"))
+    engine.send(p.Step(1))
+    engine.wait_for(p.Status, lambda e: e.step == 6)  # still serving

@@ -1,0 +1,91 @@
+"""The live views in the centre of the window, as tabs. Views are built on
+first use (the visible one at once): the window paints sooner, and each view
+costs tens of milliseconds to construct. A view made later gets the store and
+the probe settings the others already have."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QTabWidget, QWidget
+
+from lab.core.config import ExperimentConfig, dead_units_absent, histogram_span
+from lab.core.metrics import MetricStore
+from widgets.activation_view import ActivationView
+from widgets.base import ViewPanel
+from widgets.boundary_view import BoundaryView
+from widgets.gradient_view import GradientView
+from widgets.landscape_view import LandscapeView
+from widgets.loss_view import LossView
+from widgets.signal_view import SignalView
+
+VIEW_TABS = [
+    ("loss_view", "Loss", LossView),
+    ("gradient_view", "Gradients", GradientView),
+    ("activation_view", "Activations", ActivationView),
+    ("boundary_view", "Boundary", BoundaryView),
+    ("signal_view", "Signal", SignalView),
+    ("landscape_view", "Landscape", LandscapeView),
+]
+NAMES = [name for name, _, _ in VIEW_TABS]
+
+
+class ViewTabs(QTabWidget):
+    viewCreated = Signal(object)  # noqa: N815 - a ViewPanel, to wire its own requests
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.views: dict[str, ViewPanel] = {}
+        self.store = MetricStore()
+        self.spans: dict[str, tuple[float, float]] = {}
+        self.dead_reason: str | None = None  # why the run has no dead-unit figures
+        for _name, title, _cls in VIEW_TABS:
+            self.addTab(QWidget(), title)
+        self.currentChanged.connect(lambda index: self.view(NAMES[index]))
+
+    def view(self, name: str) -> ViewPanel:
+        view = self.views.get(name)
+        if view is not None:
+            return view
+        index = NAMES.index(name)
+        _, title, cls = VIEW_TABS[index]
+        view = self.views[name] = cls()
+        current = self.currentIndex()
+        self.blockSignals(True)
+        placeholder = self.widget(index)
+        self.removeTab(index)
+        placeholder.deleteLater()
+        self.insertTab(index, view, title)
+        self.setCurrentIndex(current)
+        self.blockSignals(False)
+        if hasattr(view, "set_store"):
+            view.set_store(self.store)
+        if isinstance(view, ActivationView):
+            view.set_ranges(self.spans)
+            view.set_dead_watch(self.dead_reason)
+        self.viewCreated.emit(view)
+        return view
+
+    def all(self) -> list[ViewPanel]:
+        return [self.view(name) for name in NAMES]
+
+    def store_views(self) -> list[ViewPanel]:
+        """Built views that draw from the metric store."""
+        return [v for v in self.views.values() if hasattr(v, "set_store")]
+
+    def set_store(self, store: MetricStore) -> None:
+        self.store = store
+        for view in self.store_views():
+            view.set_store(store)
+
+    def show_probe_settings(self, config: ExperimentConfig) -> None:
+        """Histogram ranges and the dead-unit verdict follow the probe settings
+        (and the layers), also when a probe knob changes without a rebuild."""
+        self.spans = {
+            f"layer{i + 1}": histogram_span(layer.activation, config.probes)
+            for i, layer in enumerate(config.model.layers)
+        }
+        self.dead_reason = dead_units_absent(config.model, config.probes)
+        view = self.views.get("activation_view")
+        if isinstance(view, ActivationView):
+            view.set_ranges(self.spans)
+            view.set_dead_watch(self.dead_reason)

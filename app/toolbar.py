@@ -1,0 +1,85 @@
+"""The toolbar: play, step, reset, speed, device, save, open, export, presets.
+It only holds the controls; the window connects what they do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QMenu, QStyle, QToolBar, QToolButton
+
+from lab.core.presets import PRESETS
+
+SPEEDS = {
+    "full speed": 0.0,
+    "200 steps/s": 200.0,
+    "50 steps/s": 50.0,
+    "10 steps/s": 10.0,
+    "2 steps/s": 2.0,
+}
+
+
+def action(
+    parent: QMainWindow, text: str, slot: Callable, shortcut: str | None = None, tip: str = ""
+) -> QAction:
+    made = QAction(text, parent)
+    made.triggered.connect(slot)
+    if shortcut:
+        made.setShortcut(QKeySequence(shortcut))
+    made.setToolTip(tip or text)
+    return made
+
+
+class RunToolbar(QToolBar):
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__("Run", window)
+        self.setObjectName("toolbar_run")
+        w = window
+        self.play_action = action(w, "Play", w.toggle_play, "Space", "play / pause training")
+        self.play_action.setIcon(w.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.step_action = action(w, "Step", w.step_once, "S", "one optimiser step")
+        self.reset_action = action(
+            w, "Reset", w.reset, "R", "fresh weights from the current config"
+        )
+        for made in (self.play_action, self.step_action, self.reset_action):
+            self.addAction(made)
+        self.addSeparator()
+        self.speed = QComboBox()
+        self.speed.addItems(list(SPEEDS))
+        self.speed.setToolTip("how fast training runs while playing")
+        self.addWidget(QLabel(" speed "))
+        self.addWidget(self.speed)
+        self.device = QComboBox()
+        self.device.addItems(["cpu"])
+        self.device.setToolTip("where the model trains (changing it starts the experiment over)")
+        self.addWidget(QLabel(" device "))
+        self.addWidget(self.device)
+        self.addSeparator()
+        self.save_action = action(
+            w, "Save…", w.save_run, "Ctrl+S", "save config, checkpoint and metrics"
+        )
+        self.open_action = action(w, "Open…", w.open_run, "Ctrl+O", "open a saved run")
+        self.addAction(self.save_action)
+        self.addAction(self.open_action)
+        self.export_action = action(
+            w,
+            "Export ONNX…",
+            w.export_onnx,
+            "Ctrl+E",
+            "export the model to ONNX and verify it with onnxruntime",
+        )
+        legacy = action(
+            w, "Export ONNX with the TorchScript exporter…", lambda: w.export_onnx(legacy=True)
+        )
+        export_button = QToolButton()
+        export_button.setDefaultAction(self.export_action)
+        export_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        menu = QMenu(export_button)
+        menu.addAction(legacy)
+        export_button.setMenu(menu)
+        self.addWidget(export_button)
+        self.addSeparator()
+        self.preset_box = QComboBox()
+        self.preset_box.addItems(["preset…", *PRESETS])
+        self.preset_box.setToolTip("start from a named experiment")
+        self.addWidget(self.preset_box)
