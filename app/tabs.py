@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QTabWidget, QWidget
 from lab.core.config import ExperimentConfig, dead_units_absent, histogram_span
 from lab.core.metrics import MetricStore
 from widgets.activation_view import ActivationView
-from widgets.base import ViewPanel
+from widgets.base import StoreView, ViewPanel
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import GradientView
 from widgets.landscape_view import LandscapeView
@@ -57,7 +57,7 @@ class ViewTabs(QTabWidget):
         self.insertTab(index, view, title)
         self.setCurrentIndex(current)
         self.blockSignals(False)
-        if hasattr(view, "set_store"):
+        if isinstance(view, StoreView):
             view.set_store(self.store)
         if isinstance(view, ActivationView):
             view.set_ranges(self.spans)
@@ -68,9 +68,9 @@ class ViewTabs(QTabWidget):
     def all(self) -> list[ViewPanel]:
         return [self.view(name) for name in NAMES]
 
-    def store_views(self) -> list[ViewPanel]:
+    def store_views(self) -> list[StoreView]:
         """Built views that draw from the metric store."""
-        return [v for v in self.views.values() if hasattr(v, "set_store")]
+        return [v for v in self.views.values() if isinstance(v, StoreView)]
 
     def set_store(self, store: MetricStore) -> None:
         self.store = store

@@ -11,7 +11,7 @@ from lab.core import wire
 from lab.core.metrics import MetricStore
 from widgets.base import (
     PALETTE,
-    ViewPanel,
+    StoreView,
     blank_plot,
     depth_colours,
     freest_height,
@@ -41,10 +41,9 @@ def share_ceiling(shares: np.ndarray) -> float:
     return min(1.0, next(m * decade for m in (1, 2, 5, 10) if m * decade >= top - 1e-12))
 
 
-class ActivationView(ViewPanel):
+class ActivationView(StoreView):
     def __init__(self) -> None:
         super().__init__("Activations and dead units")
-        self.store = MetricStore()
         # One column: the tab is narrow beside the docks, and each plot needs width.
         self.hist_plot = self.canvas.addPlot(
             row=0, col=0, title="activation histograms (share per bin)"
@@ -89,10 +88,6 @@ class ActivationView(ViewPanel):
         if reason is not None:
             self._drop_dead_curves()
             self.map_image.clear()
-        self.dirty = True
-
-    def set_store(self, store: MetricStore) -> None:
-        self.store = store
         self.dirty = True
 
     def draw(self) -> None:

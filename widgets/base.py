@@ -16,6 +16,8 @@ from pyqtgraph.exporters import ImageExporter
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from lab.core.metrics import MetricStore
+
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
 
 # Colour-blind-safe palette (Okabe-Ito) for classes and series.
@@ -232,3 +234,15 @@ class ViewPanel(QWidget):
         )
         if path:
             self.export_csv(path)
+
+
+class StoreView(ViewPanel):
+    """A view that draws from the metric store the window keeps."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.store = MetricStore()
+
+    def set_store(self, store: MetricStore) -> None:
+        self.store = store
+        self.dirty = True

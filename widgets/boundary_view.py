@@ -9,9 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-from lab.core.metrics import MetricStore
 from lab.core.wire import CONFUSION
-from widgets.base import PALETTE, ViewPanel
+from widgets.base import PALETTE, StoreView
 
 
 def class_colours(n: int) -> np.ndarray:
@@ -20,7 +19,7 @@ def class_colours(n: int) -> np.ndarray:
     )
 
 
-class BoundaryView(ViewPanel):
+class BoundaryView(StoreView):
     def __init__(self) -> None:
         super().__init__("Decision boundary")
         self.plot = self.canvas.addPlot()
@@ -33,7 +32,6 @@ class BoundaryView(ViewPanel):
         self.x: np.ndarray | None = None
         self.y: np.ndarray | None = None
         self.boundary: tuple | None = None
-        self.store = MetricStore()
         self.class_names: list[str] = []
         self.cell_texts: list[pg.TextItem] = []
         self._points_shown = False
@@ -44,10 +42,6 @@ class BoundaryView(ViewPanel):
         self.x, self.y, self.boundary = x, y, None
         self.class_names = list(class_names)
         self._points_shown = False  # the training points are drawn once per data set
-        self.dirty = True
-
-    def set_store(self, store: MetricStore) -> None:
-        self.store = store
         self.dirty = True
 
     def rows_arrived(self, names: list[str]) -> None:

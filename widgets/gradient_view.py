@@ -9,10 +9,9 @@ import numpy as np
 import pyqtgraph as pg
 
 from lab.core import wire
-from lab.core.metrics import MetricStore
 from widgets.base import (
     PALETTE,
-    ViewPanel,
+    StoreView,
     blank_plot,
     decimate,
     depth_colours,
@@ -41,10 +40,9 @@ NORM_TITLE_CLIPPED = (
 NORM_TITLE_UNCLIPPED = "global gradient norm (clipping never fired)"
 
 
-class GradientView(ViewPanel):
+class GradientView(StoreView):
     def __init__(self) -> None:
         super().__init__("Gradients")
-        self.store = MetricStore()
         kinds = (
             (wire.PROBE_GRAD_NORM, "‖∇W‖", PALETTE[0]),
             (wire.PROBE_ACT_GRAD_NORM, "‖dL/dh‖", PALETTE[1]),
@@ -106,10 +104,6 @@ class GradientView(ViewPanel):
                 pen=None, symbol="t", symbolSize=7, symbolBrush=PALETTE[1], symbolPen=None
             ),
         }
-
-    def set_store(self, store: MetricStore) -> None:
-        self.store = store
-        self.dirty = True
 
     def _axis(self, plot: pg.PlotItem, axis: str, names: list[str], most: int = 12) -> None:
         plot.getAxis(axis).setTicks(layer_ticks(names, most))

@@ -8,14 +8,12 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox
 
 from lab.core import wire
-from lab.core.metrics import MetricStore
-from widgets.base import PALETTE, ViewPanel, decimate, log_axes, show_plot
+from widgets.base import PALETTE, StoreView, decimate, log_axes, show_plot
 
 
-class LossView(ViewPanel):
+class LossView(StoreView):
     def __init__(self) -> None:
         super().__init__("Loss and accuracy")
-        self.store = MetricStore()
         self.loss_plot = self.canvas.addPlot(row=0, col=0, title="loss", axisItems=log_axes())
         self.acc_plot = self.canvas.addPlot(row=1, col=0, title="accuracy")
         self.lr_plot = self.canvas.addPlot(row=2, col=0, title="learning rate")
@@ -41,10 +39,6 @@ class LossView(ViewPanel):
 
     def _set_log(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
-        self.dirty = True
-
-    def set_store(self, store: MetricStore) -> None:
-        self.store = store
         self.dirty = True
 
     def draw(self) -> None:
