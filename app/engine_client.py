@@ -2,7 +2,7 @@
 commands, and drains events from the GUI thread's timer without blocking.
 
 The engine process imports torch; this module must not (it names the spawn
-target through ``lab.engine_entry``, which loads torch only in the child).
+target through ``lab.engine.entry``, which loads torch only in the child).
 """
 
 from __future__ import annotations

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import sys
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
+from lab.core.assets import asset
 
 
 def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     app.setOrganizationName("Knoblab")
     app.setApplicationName("Knoblab")
+    app.setWindowIcon(QIcon(str(asset("knoblab.png"))))
     window = MainWindow()
     window.show()
     app.processEvents()  # paint the window first ...

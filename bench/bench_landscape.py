@@ -5,7 +5,7 @@ model and data (a bench-only dependency: `pip install loss-landscapes`).
 
 Prints times, ratios, achieved GFLOP/s as a share of the peak, and the time to
 the first coarse picture. The MLP goes through the fused kernel
-(``lab/fused_mlp.c``) where it could be built; torch's batched pass, which
+(``lab/native/fused_mlp.c``) where it could be built; torch's batched pass, which
 runs where it cannot, is timed beside it. The peak is torch's default matmul (as the targets
 were set); oneDNN's, faster on this AMD CPU, is printed beside it. Targets:
 >= 75% of matmul peak at 1024 points; >= 2x the package at 128 points; first

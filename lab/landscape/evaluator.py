@@ -30,7 +30,7 @@ FUSED_CHUNK_MAX = 512
 class LossEvaluator:
     """Loss of ``model`` at many parameter points at once, on a fixed batch.
 
-    Plain MLPs run in the compiled fused pass (``lab.fused_mlp``; 1.5x faster
+    Plain MLPs run in the compiled fused pass (``lab.native.fused_mlp``; 1.5x faster
     than the torch pass below, ``fused=False`` turns it off). Models built by
     ``lab.models`` otherwise take a hand-batched forward pass: MLPs one ``bmm``
     per Linear for all points of a chunk (2.5-3x faster than vmap on this
@@ -60,7 +60,7 @@ class LossEvaluator:
         self._forward = batched_forward_for(model)
         self._cache: dict = {}  # what a batched forward pass keeps between chunks
         self.fast = self._forward is not None and getattr(loss_fn, "reduction", None) == "mean"
-        # MLPs the compiled fused pass can run (lab.fused_mlp), fp32 on the CPU
+        # MLPs the compiled fused pass can run (lab.native.fused_mlp), fp32 on the CPU
         self._plan = _fused_plan(model, x) if self.fast and fused else None
         self.fused = self._plan is not None
         if self.fast:  # the same loss per sample; the mean is taken per point

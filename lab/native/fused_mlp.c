@@ -3,7 +3,7 @@
  * goes through every layer while it sits in the L1 cache, with the bias and
  * the activation applied as each output tile leaves the registers.
  *
- * Built by lab/fused_mlp.py with the machine's own C compiler
+ * Built by lab/native/fused_mlp.py with the machine's own C compiler
  * (-O3 -march=native) and called through ctypes; the loss landscape uses it
  * for the MLPs it can describe. Torch's batched GEMMs cannot fuse the bias
  * and activation, and each of their passes over the activations leaves the

@@ -1,4 +1,4 @@
-/* Probe statistics of float32 tensors, for lab/probes.py.
+/* Probe statistics of float32 tensors, for lab/probes (via lab/native/probe_kernels.py).
  *
  * knoblab_layer_stats: one forward call's output of a layer (N samples, C
  * units, P positions per unit), summarised while the hook that sees it has it

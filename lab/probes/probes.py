@@ -2,7 +2,7 @@
 
 On a collection step (every ``probes.every`` steps) hooks attach before the
 forward pass and come off after the optimiser step; other steps pay nothing.
-The hooks hand each tensor to a collector (``probe_collectors``): on the CPU
+The hooks hand each tensor to a collector (``collectors``): on the CPU
 with a C compiler the compiled one summarises it on the spot, elsewhere (a
 GPU) torch's keeps references and summarises on the device after the step,
 with one transfer to the host per collection. Tests hold both to the same
@@ -11,8 +11,8 @@ independent figures.
 Each collection's figures stay as a row of raw per-layer tables (counts,
 sums, histograms, units seen alive, per-parameter norms); up to
 ``PENDING_ROWS`` rows become metric-store rows together, in one batch of
-array operations, when the table fills or anyone reads the store (or
-``latest``). Done one collection at a time, that host-side bookkeeping
+array operations (``rows``), when the table fills or anyone reads the
+store (or ``latest``). Done one collection at a time, that host-side bookkeeping
 (a hundred small numpy operations and fifty series appends) cost more than
 all the kernels together: a probed step's caches are cold for Python.
 
@@ -29,7 +29,8 @@ Measured per named layer (``layer1``..``layerN`` and ``head``):
 - dead units (ReLU family: relu, leaky_relu, gelu, silu): a unit is dead on a
   batch when it gives no positive output for any sample (any position, for
   conv channels); dead over the window when that held on each of the last
-  ``dead_window`` probed batches. Units that die and units that revive both show.
+  ``dead_window`` probed batches (``dead_units``). Units that die and units
+  that revive both show.
 """
 
 from __future__ import annotations
