@@ -157,4 +157,3 @@ def test_defaults_are_valid_and_loss_resolves_by_task():
     assert ExperimentConfig().loss == "cross_entropy"
     regression = ExperimentConfig(data=DataConfig(name="regression1d"))
     assert regression.loss == "mse"
-
