@@ -1,37 +1,29 @@
 """The Knoblab window: panels on the left and right, live views in the centre,
-the engine in its own process. The GUI thread only draws, on a ~30 Hz timer."""
+the engine in its own process. The GUI thread only draws, on a ~30 Hz timer;
+what it does with each engine event is in ``engine_events``."""
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QScrollArea,
-    QStyle,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
 from app.engine_client import EngineClient
-from app.export_dialog import ExportReportDialog
-from app.panels import DataPanel, KnobsPanel, ModelPanel
+from app.engine_events import EngineEvents
+from app.files import RunFiles
+from app.panels import DataPanel, KnobsPanel, ModelPanel, show_preset
 from app.tabs import ViewTabs
-from app.toolbar import SPEEDS, RunToolbar
+from app.toolbar import SPEEDS, RunToolbar, action
 from lab.core import protocol as p
-from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.config import ConfigError, ExperimentConfig, field_knob
 from lab.core.coupling import coupled_changes
 from lab.core.metrics import MetricStore
 from lab.core.presets import DEFAULT_PRESET, PRESETS
-from lab.core.protocol import ChangeKind, JobKind, JobOutcome, RunState
+from lab.core.protocol import RunState
 from lab.core.schedule import lr_curve
 from widgets.banner import Banner
 from widgets.base import ViewPanel
@@ -39,6 +31,7 @@ from widgets.job_bar import JobBar
 from widgets.landscape_view import LandscapeView
 
 TICK_MS = 33  # ~30 Hz
+DEFAULT_SIZE = (1500, 900)
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -53,36 +46,24 @@ class MainWindow(QMainWindow):
         self, settings: QSettings | None = None, client: EngineClient | None = None
     ) -> None:
         super().__init__()
-        self.setWindowTitle("Knoblab")
         self.settings = settings or QSettings("Knoblab", "Knoblab")
         self.config = self._last_config()
+        self.run_path: str | None = None  # the folder the run was saved to or opened from
         self.engine_state: RunState | None = None  # None until the engine reports
         self.first_paint_at: float | None = None
+        self.invalid_fields: dict[str, str] = {}  # fields holding a value they do not take
+        self.files = RunFiles(self, self.settings)
         self.client = client or EngineClient(self)
+        self.events = EngineEvents(self)
         self.client.event.connect(self.on_event)
         self.client.died.connect(self.on_engine_died)
         self._job_ids = itertools.count(1)
-        self._handlers: dict[type, Callable[[Any], None]] = {
-            p.Ready: self._ready,
-            p.Built: self._built,
-            p.ConfigApplied: self._config_applied,
-            p.MetricRows: self._metric_rows,
-            p.Status: self._status,
-            p.SignalPropagation: self._signal,
-            p.DecisionBoundary: self._boundary,
-            p.JobProgress: self._job_progress,
-            p.JobFinished: self._job_finished,
-            p.Stopped: self._stopped,
-            p.Error: self._error,
-            p.Saved: lambda event: self.notice(f"saved run to {event.path}"),
-            p.Opened: lambda event: self.notice(f"opened {event.path}"),
-        }
 
-        # centre: live views
+        # centre: live views, and a message strip below them
         self.tabs = ViewTabs()
         self.tabs.viewCreated.connect(self._wire_view)
         self.tabs.view("loss_view")
-        self._probes_shown = self.config.probes  # the probe settings the views label
+        self.probes_shown = self.config.probes  # the probe settings the views label
         self.banner = Banner()
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
@@ -91,7 +72,8 @@ class MainWindow(QMainWindow):
         centre_layout.addWidget(self.banner)
         self.setCentralWidget(centre)
 
-        # sides: panels
+        # sides: panels, docked; a dock dropped on another must not vanish into tabs
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks)
         self.model_panel, self.data_panel, self.knobs_panel = (
             ModelPanel(),
             DataPanel(),
@@ -99,17 +81,21 @@ class MainWindow(QMainWindow):
         )
         for panel in (self.model_panel, self.data_panel, self.knobs_panel):
             panel.changed.connect(self.on_field_changed)
+            panel.form.validityChanged.connect(self.on_validity)
+        self.model_panel.layers.validityChanged.connect(self.on_validity)
         self.model_panel.presetChosen.connect(self.load_preset)
         self._dock("Model", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("Knobs", self.knobs_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._build_toolbar()
+        self._build_menus()
         self._build_status_bar()
         self.show_config(self.config)
+        self.resize(*DEFAULT_SIZE)
+        self.default_state: QByteArray = self.saveState()  # what Reset layout goes back to
         self.restoreGeometry(self.settings.value("geometry", b""))
         self.restoreState(self.settings.value("window_state", b""))
-        if not self.settings.contains("geometry"):
-            self.resize(1500, 900)
+        self.update_title()
 
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
@@ -157,13 +143,38 @@ class MainWindow(QMainWindow):
         self.play_action, self.step_action = bar.play_action, bar.step_action
         self.reset_action, self.export_action = bar.reset_action, bar.export_action
         self.speed, self.device, self.preset_box = bar.speed, bar.device, bar.preset_box
-        self.speed.currentTextChanged.connect(
-            lambda text: self.client.send(p.SetSpeed(SPEEDS[text]))
-        )
+        self.invalid_label = bar.invalid_label
+        self.speed.currentTextChanged.connect(lambda _text: self.send_speed())
         self.device.currentTextChanged.connect(
             lambda name: self.on_field_changed("train.device", name)
         )
-        self.preset_box.activated.connect(self._toolbar_preset)
+        self.preset_box.activated.connect(
+            lambda index: self.load_preset(self.preset_box.itemData(index) or "")
+        )
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        files = bar.addMenu("&File")
+        for made in (self.toolbar.save_action, self.toolbar.open_action, self.export_action):
+            files.addAction(made)
+        files.addSeparator()
+        files.addAction(action(self, "Quit", self.close, "Ctrl+Q"))
+        edit = bar.addMenu("&Edit")
+        self.undo_action = action(
+            self,
+            "Undo rebuild",
+            self.undo,
+            "Ctrl+Z",
+            "bring back the run the last rebuild replaced",
+        )
+        self.undo_action.setEnabled(False)
+        edit.addAction(self.undo_action)
+        view = bar.addMenu("&View")
+        view.addAction(
+            action(
+                self, "Reset layout", self.reset_layout, tip="put the panels back where they were"
+            )
+        )
 
     def _build_status_bar(self) -> None:
         self.export_bar = JobBar()
@@ -213,12 +224,26 @@ class MainWindow(QMainWindow):
             view.refresh()
             self.redraws += 1
 
+    def on_event(self, event: Any) -> None:
+        self.events.handle(event)
+
+    def update_title(self) -> None:
+        where = f" ({self.run_path})" if self.run_path else ""
+        self.setWindowTitle(f"Knoblab — {self.config.name}{where}")
+
+    def reset_layout(self) -> None:
+        self.restoreState(self.default_state)
+        for dock in self.findChildren(QDockWidget):
+            dock.show()
+            dock.setFloating(False)
+
     # ------------------------------------------------------------ config
 
     def show_config(self, config: ExperimentConfig) -> None:
         self.model_panel.set_config(config)
         self.data_panel.set_config(config)
         self.knobs_panel.set_config(config)
+        show_preset(self.preset_box, config)
 
     def on_field_changed(self, path: str, value: Any) -> None:
         changes = coupled_changes(self.config, path, value)
@@ -230,8 +255,23 @@ class MainWindow(QMainWindow):
         self.clear_error()
         self.apply_config(new, refresh_panels=len(changes) > 1)  # coupled fields changed too
 
-    def _show_probe_settings(self, config: ExperimentConfig) -> None:
-        self._probes_shown = config.probes
+    def on_validity(self, path: str, message: str) -> None:
+        """A field became invalid (or valid again): say so where Play is."""
+        if message:
+            self.invalid_fields[path] = message
+        else:
+            self.invalid_fields.pop(path, None)
+        if not self.invalid_fields:
+            self.invalid_label.hide()
+            return
+        names = [_label(path) for path in self.invalid_fields]
+        first = next(iter(self.invalid_fields.values()))
+        what = f"{names[0]}: {first}" if len(names) == 1 else f"{', '.join(names)} are not valid"
+        self.invalid_label.setText(f" ⚠ {what}. Training uses the last valid values. ")
+        self.invalid_label.show()
+
+    def show_probe_settings(self, config: ExperimentConfig) -> None:
+        self.probes_shown = config.probes
         self.tabs.show_probe_settings(config)
 
     def apply_config(self, config: ExperimentConfig, refresh_panels: bool = True) -> None:
@@ -241,16 +281,16 @@ class MainWindow(QMainWindow):
         else:
             self.knobs_panel.schedule.set_curve(*lr_curve(config.optim, config.train.steps))
             self.knobs_panel.show_used(config)  # an optimiser, schedule or clip change
+            show_preset(self.preset_box, config)
+            show_preset(self.model_panel.preset, config)
+        self.update_title()
         self.client.send(p.SetConfig(config.to_dict()))
 
     def load_preset(self, name: str) -> None:
-        self.clear_error()
-        self.apply_config(PRESETS[name])
-
-    def _toolbar_preset(self, index: int) -> None:
-        if index > 0:
-            self.load_preset(self.preset_box.itemText(index))
-            self.preset_box.setCurrentIndex(0)
+        if name in PRESETS:
+            self.clear_error()
+            self.run_path = None
+            self.apply_config(PRESETS[name])
 
     # ------------------------------------------------------------ messages
 
@@ -262,8 +302,12 @@ class MainWindow(QMainWindow):
             self.banner.show_message(f"⚠ {message}", "error")
 
     def clear_error(self) -> None:
+        flat = None
         for panel in (self.model_panel, self.data_panel, self.knobs_panel):
-            panel.form.show_error(None, "")
+            refused = panel.form.show_error(None, "")
+            if refused is not None:  # it shows the refused value: show what is used
+                flat = flat or _flat(self.config)
+                panel.form.set_values({refused: flat[refused]})
         if not self.banner.sticky:
             self.banner.dismiss()
 
@@ -279,23 +323,26 @@ class MainWindow(QMainWindow):
         self.client.send(p.Step(1))
 
     def reset(self) -> None:
-        self.client.send(p.Reset())
+        self.client.send(p.Reset())  # undoable: the engine keeps the run it replaces
+
+    def undo(self) -> None:
+        self.client.send(p.Undo())
+
+    def send_speed(self) -> None:
+        self.client.send(p.SetSpeed(SPEEDS[self.speed.currentText()]))
 
     def save_run(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getExistingDirectory(self, "Save run into folder")
+        path = path or self.files.ask_save_folder(self.config.name)
         if path:
             self.client.send(p.SaveRun(path))
 
     def open_run(self, path: str | None = None) -> None:
-        path = path or QFileDialog.getExistingDirectory(self, "Open run folder")
+        path = path or self.files.ask_open_folder()
         if path:
             self.client.send(p.OpenRun(path))
 
     def export_onnx(self, path: str | None = None, legacy: bool = False) -> None:
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export to ONNX", f"{self.config.name}.onnx", "ONNX (*.onnx)"
-            )
+        path = path or self.files.ask_export_file(self.config.name)
         if path:
             job = next(self._job_ids)
             self.client.send(p.ExportOnnx(job, path, legacy))
@@ -310,133 +357,23 @@ class MainWindow(QMainWindow):
         self.status_labels["state"].setText("engine starting…")
         self.client.start()
 
-    # ------------------------------------------------------------ events
-
-    def on_event(self, event: Any) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(event)
-
-    def _ready(self, event: p.Ready) -> None:
-        if event.version != p.PROTOCOL_VERSION:
-            self.client.stop()
-            self._engine_down(
-                f"The engine speaks protocol version {event.version}; this window speaks"
-                f" {p.PROTOCOL_VERSION}. They come from different Knoblab versions:"
-                " reinstall Knoblab so both are the same."
-            )
-            return
-        self.device.blockSignals(True)
-        self.device.clear()
-        self.device.addItems(event.devices)
-        if self.config.train.device in event.devices:
-            self.device.setCurrentText(self.config.train.device)
-        self.device.blockSignals(False)
-        self.client.send(p.SetSpeed(SPEEDS[self.speed.currentText()]))
-        self.client.send(p.SetConfig(self.config.to_dict()))
-        self.notice(
-            f"engine ready: torch {event.torch_version}, devices {', '.join(event.devices)}"
-        )
-
-    def _built(self, event: p.Built) -> None:
-        self.config = ExperimentConfig.from_dict(event.config)
-        self.show_config(self.config)
-        if not self.banner.sticky:
-            self.banner.dismiss()  # a fresh experiment: old pauses and errors no longer apply
-        self.model_panel.set_summary(event.summary_rows, event.n_params)
-        self.data_panel.thumbnail.set_data(
-            event.x_train, event.y_train, event.task, event.class_names
-        )
-        self.boundary_view.set_data(event.x_train, event.y_train, event.class_names)
-        if "activation_view" in self.tabs.views:
-            self.activation_view.clear()
-        self._show_probe_settings(self.config)
-        self.tabs.set_store(MetricStore())
-        if event.reason not in ("start",):
-            self.notice(event.reason)
-
-    def _config_applied(self, event: p.ConfigApplied) -> None:
-        if event.kind != ChangeKind.NONE:
-            self.notice(event.message)
-        applied = ExperimentConfig.from_dict(event.config)
-        if applied.probes != self._probes_shown and event.kind != ChangeKind.REBUILD:
-            # histograms binned the old way were dropped (MetricRows.dropped) before this
-            self._show_probe_settings(applied)
-
-    def _metric_rows(self, event: p.MetricRows) -> None:
-        for prefix in event.dropped:  # as the engine did, before its newer rows
-            self.store.drop(prefix)
-        for name, (columns, steps, values) in event.series.items():
-            self.store.extend(name, steps, values, columns)
-        for view in self.tabs.store_views():
-            view.rows_arrived(list(event.series))
-
-    def _status(self, event: p.Status) -> None:
-        self.engine_state = event.state
-        running = event.state == RunState.RUNNING
-        self.play_action.setText("Pause" if running else "Play")
-        icon = (
-            QStyle.StandardPixmap.SP_MediaPause if running else QStyle.StandardPixmap.SP_MediaPlay
-        )
-        self.play_action.setIcon(self.style().standardIcon(icon))
-        labels = self.status_labels
-        labels["state"].setText(event.state)
-        labels["step"].setText(f"step {event.step:,}")
-        labels["rate"].setText(f"{event.steps_per_second:,.0f} steps/s" if running else "")
-        labels["device"].setText(event.device)
-        memory = []
-        if event.memory_bytes is not None:
-            memory.append(f"CUDA allocated {event.memory_bytes / 2**20:,.1f} MiB")
-        if event.rss_bytes is not None:
-            memory.append(f"engine RSS {event.rss_bytes / 2**20:,.0f} MiB")
-        labels["memory"].setText(" · ".join(memory))
-
-    def _signal(self, event: p.SignalPropagation) -> None:
-        self.signal_view.set_signal(
-            event.layer_names, event.output_std, event.act_grad_norm, event.grad_norm
-        )
-
-    def _boundary(self, event: p.DecisionBoundary) -> None:
-        self.boundary_view.set_boundary(
-            event.xs, event.ys, event.values, event.confidence, event.step
-        )
-
-    def _job_progress(self, event: p.JobProgress) -> None:
-        if event.kind == JobKind.LANDSCAPE:
-            view = self.landscape_view
-            view.job_bar.progress(event.job, event.fraction, event.message)
-            if event.partial is not None:
-                view.set_landscape(event.partial)
-        elif event.kind == JobKind.EXPORT:
-            self.export_bar.show()
-            self.export_bar.progress(event.job, event.fraction, event.message)
-
-    def _job_finished(self, event: p.JobFinished) -> None:
-        if event.kind == JobKind.LANDSCAPE:
-            view = self.landscape_view
-            view.job_bar.finished(event.job, event.outcome, event.error)
-            if event.result is not None:
-                view.set_landscape(event.result, event.outcome)
-        elif event.kind == JobKind.EXPORT:
-            self.export_bar.finished(event.job, event.outcome, event.error)
-            if event.outcome == JobOutcome.DONE:
-                self.export_bar.hide()
-                self.export_dialog = ExportReportDialog(event.result, self)
-                self.export_dialog.show()  # not modal: training and the views go on
-                self.notice(f"exported and verified: {event.result['path']}")
-        if event.outcome == JobOutcome.FAILED:
-            self.show_error(f"{event.kind}: {event.error}")
-
-    def _stopped(self, event: p.Stopped) -> None:
-        self.banner.show_message(f"Training paused: {event.reason}", "warning")
-
-    def _error(self, event: p.Error) -> None:
-        self.show_error(event.message, event.field)
-
     def on_engine_died(self, message: str) -> None:
-        self._engine_down(f"{message} The window keeps your settings; restart the engine to go on.")
+        self.engine_down(f"{message} The window keeps your settings; restart the engine to go on.")
 
-    def _engine_down(self, message: str) -> None:
+    def engine_down(self, message: str) -> None:
         self.engine_state = None
         self.status_labels["state"].setText("engine stopped")
         self.banner.show_message(message, "error", ("Restart engine", self.restart_engine))
+
+
+def _label(path: str) -> str:
+    try:
+        return field_knob(path).label
+    except ConfigError:
+        return path
+
+
+def _flat(config: ExperimentConfig) -> dict[str, Any]:
+    from lab.core.config import flatten
+
+    return flatten(config.to_dict())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
+from app.toolbar import preset_box
 from lab.core.config import (
     OPTIMIZER_FIELDS,
     REGRESSION_DATASETS,
@@ -21,15 +22,24 @@ from widgets.layer_editor import LayerEditor
 from widgets.small_plots import DataThumbnail, SchedulePreview
 
 
+def show_preset(box: QComboBox, config: ExperimentConfig) -> None:
+    """Show the preset ``config`` is, or that it is a custom experiment."""
+    index = box.findData(config.name) if PRESETS.get(config.name) == config else 0
+    box.blockSignals(True)
+    box.setCurrentIndex(max(index, 0))
+    box.blockSignals(False)
+
+
 class ModelPanel(QWidget):
     presetChosen = Signal(str)  # noqa: N815
     changed = Signal(str, object)
 
     def __init__(self) -> None:
         super().__init__()
-        self.preset = QComboBox()
-        self.preset.addItems(["(choose a preset)", *PRESETS])
-        self.preset.activated.connect(self._preset)
+        self.preset = preset_box()
+        self.preset.activated.connect(
+            lambda index: self.presetChosen.emit(self.preset.itemData(index) or "")
+        )
         self.form = FieldForm(
             [("Residual blocks", ["model.residual_scale", "model.norm_position"])]
         )
@@ -48,15 +58,11 @@ class ModelPanel(QWidget):
         layout.addWidget(self.form)
         layout.addWidget(self.summary)
 
-    def _preset(self, index: int) -> None:
-        if index > 0:
-            self.presetChosen.emit(self.preset.itemText(index))
-            self.preset.setCurrentIndex(0)
-
     def set_config(self, config: ExperimentConfig) -> None:
         data = config.to_dict()
         self.layers.set_layers(data["model"]["layers"], config.model.kind == "cnn")
         self.form.set_values(flatten(data))
+        show_preset(self.preset, config)
 
     def set_summary(self, rows: list[tuple[str, str, tuple[int, ...], int]], n_params: int) -> None:
         # columns as wide as their longest entry: a fixed 29 characters cut

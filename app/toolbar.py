@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QMenu, QStyle, QToolBar, QToolButton
 
-from lab.core.presets import PRESETS
+from lab.core.presets import PRESET_NOTES, PRESETS
 
 SPEEDS = {
     "full speed": 0.0,
@@ -17,6 +18,9 @@ SPEEDS = {
     "10 steps/s": 10.0,
     "2 steps/s": 2.0,
 }
+# A pace a person can watch and steer: the default experiment takes ~40 s
+# (at full speed it was over in 1.5 s, before anyone could touch a knob).
+DEFAULT_SPEED = "50 steps/s"
 
 
 def action(
@@ -38,15 +42,21 @@ class RunToolbar(QToolBar):
         self.play_action = action(w, "Play", w.toggle_play, "Space", "play / pause training")
         self.play_action.setIcon(w.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.step_action = action(w, "Step", w.step_once, "S", "one optimiser step")
-        self.reset_action = action(
-            w, "Reset", w.reset, "R", "fresh weights from the current config"
-        )
+        tip = "fresh weights from the current config (Undo brings the trained run back)"
+        self.reset_action = action(w, "Reset", w.reset, "R", tip)
         for made in (self.play_action, self.step_action, self.reset_action):
             self.addAction(made)
+        # fields holding a value they do not take, said where Play is
+        self.invalid_label = QLabel("")
+        self.invalid_label.setObjectName("invalid_fields")
+        self.invalid_label.setStyleSheet("color: #8a0010; background: #fde2e2;")
+        self.invalid_label.hide()
+        self.addWidget(self.invalid_label)
         self.addSeparator()
         self.speed = QComboBox()
         self.speed.addItems(list(SPEEDS))
-        self.speed.setToolTip("how fast training runs while playing")
+        self.speed.setCurrentText(DEFAULT_SPEED)
+        self.speed.setToolTip("how fast training runs while playing; full speed is one click away")
         self.addWidget(QLabel(" speed "))
         self.addWidget(self.speed)
         self.device = QComboBox()
@@ -79,7 +89,26 @@ class RunToolbar(QToolBar):
         export_button.setMenu(menu)
         self.addWidget(export_button)
         self.addSeparator()
-        self.preset_box = QComboBox()
-        self.preset_box.addItems(["preset…", *PRESETS])
-        self.preset_box.setToolTip("start from a named experiment")
+        self.preset_box = preset_box()
         self.addWidget(self.preset_box)
+
+
+CUSTOM = "custom experiment"
+
+
+def preset_box() -> QComboBox:
+    """A chooser of named experiments: each item says what it is and what to
+    look for; it shows the preset the experiment is, or that it is custom."""
+    box = QComboBox()
+    box.setObjectName("preset")
+    box.addItem(CUSTOM, "")
+    for name in PRESETS:
+        box.addItem(name, name)
+        box.setItemData(box.count() - 1, preset_text(name), Qt.ItemDataRole.ToolTipRole)
+    box.setToolTip("start from a named experiment")
+    return box
+
+
+def preset_text(name: str) -> str:
+    note = PRESET_NOTES[name]
+    return f"{note.description}\nWhat to look for: {note.look_for}"

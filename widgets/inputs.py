@@ -279,12 +279,13 @@ class SliderBox(QWidget):
 Editor = ChoiceBox | CheckBox | NumberBox | SliderBox
 
 
-def editor_for(path: str, knob: Knob) -> Editor:
-    """The editor a field gets: a slider where its knob has a slider range."""
+def editor_for(path: str, knob: Knob, *, slider: bool = True) -> Editor:
+    """The editor a field gets: a slider where its knob has a slider range
+    (unless ``slider`` is False: a table cell has no room for one)."""
     if knob.kind == "choice":
         return ChoiceBox(path, knob)
     if knob.kind == "bool":
         return CheckBox(path, knob)
-    if knob.slider is not None:
+    if knob.slider is not None and slider:
         return SliderBox(path, knob)
     return NumberBox(path, knob)

@@ -11,17 +11,17 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QVector3D
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QStackedWidget,
 )
 
-from lab.core.protocol import DirectionKind, JobOutcome
+from lab.core.config import LandscapeSettings
+from lab.core.fields import knobs_of
+from lab.core.protocol import JobOutcome
 from widgets.base import PALETTE, ViewPanel, log_axes
+from widgets.inputs import ChoiceBox, NumberBox
 from widgets.job_bar import JobBar
 
 CONTOURS = 10
@@ -84,27 +84,24 @@ class LandscapeView(ViewPanel):
 
     def __init__(self) -> None:
         super().__init__("Loss landscape")
-        self.kind = QComboBox()
-        self.kind.addItems(list(DirectionKind))
-        self.kind.setToolTip(
-            "filter: Li et al.'s filter-normalised random directions;"
-            " pca: the plane of the training path"
-        )
-        self.grid = QSpinBox()
-        self.grid.setRange(5, 201)
-        self.grid.setValue(41)
-        self.span = QDoubleSpinBox()
-        self.span.setRange(0.01, 100.0)
-        self.span.setValue(1.0)
-        self.points = QSpinBox()
-        self.points.setRange(16, 100000)
-        self.points.setValue(1024)
+        # the request's fields, made from LandscapeSettings' knobs (typed
+        # values kept as typed, bounds and tooltips from the config)
+        knobs = knobs_of(LandscapeSettings)
+        defaults = LandscapeSettings()
+        self.settings: dict[str, ChoiceBox | NumberBox] = {}
+        for name, knob in knobs.items():
+            path = f"landscape.{name}"
+            editor = ChoiceBox(path, knob) if knob.kind == "choice" else NumberBox(path, knob)
+            editor.setValue(getattr(defaults, name))
+            self.settings[name] = editor
+        self.kind, self.grid = self.settings["kind"], self.settings["resolution"]
+        self.span, self.points = self.settings["span"], self.settings["n_points"]
+        self.auto_steps = self.settings["auto_every"]
         self.compute = QPushButton("Compute")
+        self.compute.setToolTip("compute a landscape around the current weights; training goes on")
         self.job_bar = JobBar()
         self.auto = QCheckBox("auto every")
-        self.auto_steps = QSpinBox()
-        self.auto_steps.setRange(10, 10**6)
-        self.auto_steps.setValue(500)
+        self.auto.setToolTip(knobs["auto_every"].tooltip)
         # on by default: a surface's losses often span decades (a valley at 0.01,
         # walls at 1e4), and a linear scale paints the whole valley one colour
         self.log_colour = QCheckBox("log colour")
@@ -118,14 +115,11 @@ class LandscapeView(ViewPanel):
         # Two rows: one row of every control made the tab ~1100 px wide at least,
         # and showing it squeezed the docks beside it; now ~550 px, as the others.
         row, options = QHBoxLayout(), QHBoxLayout()
-        for label, widget in [
-            ("dirs", self.kind),
-            ("grid", self.grid),
-            ("span", self.span),
-            ("points", self.points),
-        ]:
-            row.addWidget(QLabel(label))
-            row.addWidget(widget)
+        for name in ("kind", "resolution", "span", "n_points", "seed"):
+            label = QLabel(knobs[name].label)
+            label.setToolTip(knobs[name].tooltip)
+            row.addWidget(label)
+            row.addWidget(self.settings[name])
         row.addWidget(self.compute)
         for widget in (
             self.job_bar,
@@ -188,7 +182,7 @@ class LandscapeView(ViewPanel):
         self.outcome: JobOutcome | None = None
         self.compute.clicked.connect(self._ask)
         self.auto.toggled.connect(self._auto)
-        self.auto_steps.valueChanged.connect(lambda _v: self._auto(self.auto.isChecked()))
+        self.auto_steps.edited.connect(lambda _v: self._auto(self.auto.isChecked()))
         self.log_colour.toggled.connect(self._mark)
         self.three_d.toggled.connect(self._three_d)
         self.caption.setText("Compute a landscape around the current weights (training can go on).")
@@ -196,8 +190,13 @@ class LandscapeView(ViewPanel):
     # ------------------------------------------------------------ requests
 
     def _ask(self) -> None:
+        invalid = [e.objectName() for e in self.settings.values() if e.invalid]
+        if invalid:
+            self.caption.setText(f"Correct the marked field first ({', '.join(invalid)}).")
+            return
+        self._clear_contours()  # they belong to the landscape this one replaces
         self.computeRequested.emit(
-            self.kind.currentText(), self.grid.value(), self.span.value(), self.points.value()
+            self.kind.value(), self.grid.value(), self.span.value(), self.points.value()
         )
 
     def _auto(self, on: bool) -> None:
@@ -257,9 +256,7 @@ class LandscapeView(ViewPanel):
         )
         self.colorbar.setLevels((low, high))
         self.colorbar.setLabel("left", "log10 loss" if self.log_colour.isChecked() else "loss")
-        for item in self.contours:
-            self.plot.removeItem(item)
-        self.contours = []
+        self._clear_contours()
         if event.complete:
             for level in np.linspace(low, high, CONTOURS + 2)[1:-1]:
                 curve = pg.IsocurveItem(data=solid, level=level, pen=pg.mkPen((255, 255, 255, 120)))
@@ -291,6 +288,29 @@ class LandscapeView(ViewPanel):
         elif not event.complete:
             text += f" — computing {100 * event.fraction:.0f}%"
         self.caption.setText(text)
+
+    def _clear_contours(self) -> None:
+        """Contours are children of the image (they take its pixel
+        coordinates): they leave with their parent, not through the plot."""
+        for item in self.contours:
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+        self.contours = []
+
+    def clear(self) -> None:
+        """Forget the landscape shown (the weights it was around are gone)."""
+        self.update_event, self.outcome = None, None
+        self._clear_contours()
+        self.image.clear()
+        self.path.setData([], [])
+        self.current.setData([], [])
+        self.line_curve.setData([], [])
+        self.line_ends.setData([], [])
+        if self.surface_item is not None:
+            self.surface_item.setData(z=np.zeros((2, 2)))
+        self.caption.setText("Compute a landscape around the current weights (training can go on).")
+        self.dirty = True
 
     def _draw_line(self, event) -> None:  # noqa: ANN001 - a LandscapeUpdate
         t, losses = event.line_t, event.line_losses

@@ -194,12 +194,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from lab.core.presets import PRESETS
+    from lab.core.presets import PRESET_NOTES, PRESETS
 
     for name, config in PRESETS.items():
         model = f"{config.model.kind} x{len(config.model.layers)}"
         optim = f"{config.optim.name} lr {config.optim.lr:g}"
         print(f"{name:<16} {model} on {config.data.name}, {optim}, {config.train.steps} steps")
+        print(f"{'':<16} {PRESET_NOTES[name].description}")
     return 0
 
 

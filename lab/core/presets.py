@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lab.core.config import (
     ConfigError,
     DataConfig,
@@ -64,6 +66,54 @@ PRESETS: dict[str, ExperimentConfig] = {
 
 
 DEFAULT_PRESET = "spirals-mlp"  # what the window and ``knoblab run`` start from
+
+
+@dataclass(frozen=True)
+class PresetNote:
+    description: str  # one line: what the experiment is
+    look_for: str  # what it shows, and where
+
+
+PRESET_NOTES: dict[str, PresetNote] = {
+    "spirals-mlp": PresetNote(
+        "A 4x64 ReLU MLP with Adam learns two interleaved spirals.",
+        "The boundary curls into spirals on the Boundary tab; loss falls in steps as each"
+        " turn is learnt.",
+    ),
+    "moons-mlp": PresetNote(
+        "Two half-moons, the classic easy nonlinear problem.",
+        "Test accuracy near 100% within a few hundred steps; a smooth boundary.",
+    ),
+    "circles-mlp": PresetNote(
+        "Three concentric rings: classes the model must separate by radius.",
+        "The boundary becomes rings; some units die (Activations tab) and the rest do the work.",
+    ),
+    "xor-mlp": PresetNote(
+        "XOR: the quadrants no linear model can separate.",
+        "A plateau, then a sudden drop in loss as the hidden units find the quadrants.",
+    ),
+    "gaussians-mlp": PresetNote(
+        "Five overlapping Gaussian blobs.",
+        "Accuracy stops below 100% where the blobs overlap: the noise floor, not underfitting.",
+    ),
+    "regression-mlp": PresetNote(
+        "A tanh MLP fits sin(3x) + 0.3x² from noisy samples.",
+        "The fitted curve on the Boundary tab; test loss levels off at the noise variance.",
+    ),
+    "shapes-cnn": PresetNote(
+        "A small CNN with BatchNorm tells circles, squares, triangles and crosses apart.",
+        "The confusion matrix on the Boundary tab; which shapes it confuses first.",
+    ),
+    "deep-sigmoid": PresetNote(
+        "20 sigmoid layers with Xavier init and plain SGD: the textbook vanishing gradient.",
+        "The Signal tab: ||dL/dh|| falls by many orders of magnitude towards the input; the"
+        " first layers never learn.",
+    ),
+    "deep-relu-he": PresetNote(
+        "20 ReLU layers with He init: deep, yet the signal survives.",
+        "The Signal tab stays near flat; the Gradients tab's update/weight ratios near 1e-3.",
+    ),
+}
 
 
 def preset(name: str) -> ExperimentConfig:

@@ -108,6 +108,13 @@ class OpenRun:
 
 
 @dataclass(frozen=True)
+class Undo:
+    """Bring back the run the last rebuild, reset or open replaced: its
+    config, weights, optimiser, metrics and path (the run Undo replaces is
+    kept in turn when anything was trained in it)."""
+
+
+@dataclass(frozen=True)
 class Shutdown:
     pass
 
@@ -167,8 +174,9 @@ class Built:
     task: str
     x_train: np.ndarray  # for the data thumbnail: points (2-D toys, 1-D regression),
     y_train: np.ndarray  # or a few images of each class (N, C, H, W)
-    reason: str  # why it was built ("start", "rebuilt: model.layers[0].width", ...)
+    reason: str  # why it was built ("start", "width of layer 1 → 32: rebuilt from scratch", ...)
     class_names: tuple[str, ...] = ()
+    undo: str = ""  # what Undo would bring back ("" when nothing was replaced)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ from typing import Any
 import torch
 
 from lab.core import protocol as p
+from lab.core.changes import classify_change
 from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.protocol import ChangeKind, JobKind, RunState
 from lab.engine import pictures
 from lab.engine.export import ExportError
 from lab.engine.jobs import export_job, landscape_job
-from lab.engine.runs import StoreError, load_run, restore, save_run
+from lab.engine.runs import Run, StoreError, load_run, restore, save_run, snapshot
 from lab.engine.streaming import Outbox, StreamingStore
 from lab.jobs import JobRunner
 from lab.train.devices import available_devices, memory_in_use, process_rss
@@ -56,6 +57,7 @@ class Engine:
         self._boundary_step = -1
         self._step_times: deque[tuple[float, int]] = deque(maxlen=60)
         self._next_step_at = 0.0
+        self.replaced: Run | None = None  # the run the last rebuild, reset or open replaced
         self._handlers: dict[type, Callable[[Any], None]] = {
             p.SetConfig: self._set_config,
             p.Play: self._play,
@@ -69,6 +71,7 @@ class Engine:
             p.SetLandscapeAuto: self._set_landscape_auto,
             p.ExportOnnx: self._export_onnx,
             p.CancelJob: self._cancel_job,
+            p.Undo: self._undo,
             p.Shutdown: self._shutdown,
         }
 
@@ -186,11 +189,42 @@ class Engine:
         trainer = self.trainer
         assert trainer is not None
         self.jobs.cancel_kind(JobKind.LANDSCAPE)  # it was around weights that are gone
-        self.send(pictures.built(trainer, reason))
+        self.send(pictures.built(trainer, reason, undo=self._undo_text()))
         self._step_times.clear()
         self._boundary_step = -1
         self.send(pictures.signal(trainer))
         self._send_status()
+
+    def _keep_replaced(self) -> None:
+        """Keep the run about to be replaced, if anything was trained in it,
+        so that Undo brings it back (a run is never lost to one click)."""
+        trainer = self.trainer
+        if trainer is not None and trainer.step_count > 0:
+            trainer.store.sync()
+            self.replaced = snapshot(trainer)
+
+    def _undo_text(self) -> str:
+        run = self.replaced
+        if run is None or run.checkpoint is None:
+            return ""
+        return f"{run.config.name} after {int(run.checkpoint['step']):,} steps"
+
+    def _undo(self, _command: p.Undo) -> None:
+        if self.trainer is None or self.replaced is None:
+            return
+        run, self.replaced = self.replaced, None
+        self._keep_replaced()  # what Undo replaces can come back too
+        self._restore(run, f"undo: back to {run.config.name}")
+
+    def _restore(self, run: Run, reason: str) -> None:
+        trainer = self.trainer
+        assert trainer is not None
+        self.state = RunState.PAUSED
+        restore(trainer, run)
+        trainer.store.series = dict(run.metrics.series)  # the curves as saved
+        self.outbox.clear()
+        self._announce_build(reason)
+        trainer.store.resend()  # the window's fresh store gets them all
 
     # ------------------------------------------------------------ training
 
@@ -271,6 +305,8 @@ class Engine:
             self._build(config, "start")
             return
         self._send_rows()  # rows of the old config go out before the change
+        if classify_change(self.trainer.config, config).kind == ChangeKind.REBUILD:
+            self._keep_replaced()
         self.trainer.submit(config)
         report = self.trainer.apply_pending()
         if report.kind == ChangeKind.REBUILD:
@@ -300,6 +336,7 @@ class Engine:
 
     def _reset(self, _command: p.Reset) -> None:
         if self.trainer is not None:
+            self._keep_replaced()
             self.trainer.reset()
             self.outbox.clear()
             self.state = RunState.PAUSED
@@ -317,16 +354,11 @@ class Engine:
 
     def _open_run(self, command: p.OpenRun) -> None:
         run = load_run(command.path)
-        self.state = RunState.PAUSED
         if self.trainer is None:
             self._build(run.config, "opened")
-        trainer = self.trainer
-        assert trainer is not None
-        restore(trainer, run)
-        trainer.store.series = dict(run.metrics.series)  # the curves as saved
-        self.outbox.clear()
-        self._announce_build(f"opened {command.path}")
-        trainer.store.resend()  # the window's fresh store gets them all
+        else:
+            self._keep_replaced()
+        self._restore(run, f"opened {command.path}")
         self.send(p.Opened(command.path))
 
     def _shutdown(self, _command: p.Shutdown) -> None:

@@ -18,8 +18,9 @@ BOUNDARY_GRID = 80
 CURVE_POINTS = 200
 
 
-def built(trainer: Trainer, reason: str) -> p.Built:
-    """The experiment as built: config, model summary, data to draw."""
+def built(trainer: Trainer, reason: str, undo: str = "") -> p.Built:
+    """The experiment as built: config, model summary, data to draw; ``undo``
+    names the run Undo would bring back."""
     summary = summarize(trainer.model, trainer.data.input_shape)
     rows = [
         (layer.name, layer.description, layer.output_shape, layer.n_params)
@@ -37,6 +38,7 @@ def built(trainer: Trainer, reason: str) -> p.Built:
         y[:THUMBNAIL_POINTS],
         reason,
         trainer.data.class_names,
+        undo,
     )
 
 

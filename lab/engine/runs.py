@@ -127,6 +127,13 @@ def load_run(directory: str | Path) -> Run:
     return Run(config, metrics, checkpoint, trajectory)
 
 
+def snapshot(trainer: Any) -> Run:
+    """The trainer's run as it is now, in memory (what Undo brings back):
+    its config, a copy of its metrics, a checkpoint and its training path."""
+    metrics = MetricStore.from_npz_dict(trainer.store.to_npz_dict())
+    return Run(trainer.config, metrics, trainer.checkpoint(), trainer.path.arrays())
+
+
 def restore(trainer: Any, run: Run) -> None:
     """Put a saved run into ``trainer``: weights, optimiser, step and RNG from
     the checkpoint, then the training path; without a checkpoint, a fresh

@@ -418,6 +418,7 @@ def test_the_windows_store_keeps_the_engines_capacities(qtbot, window):
     mark = rec.mark()
     window.apply_config(config)
     rec.wait_for(qtbot, p.Built, after=mark)
+    window.speed.setCurrentText("full speed")
     window.play_action.trigger()
     rec.wait_for(qtbot, p.Stopped, after=mark, timeout=120)
     qtbot.waitUntil(lambda: window.store[wire.STEP].latest_step == 2000, timeout=10000)

@@ -39,6 +39,7 @@ from lab.core.config.choices import (
     TWO_CLASS_DATASETS,
 )
 from lab.core.config.experiment import ExperimentConfig, field_knob, rebuilds
+from lab.core.config.landscape import LandscapeSettings
 from lab.core.config.model import LayerConfig, ModelConfig, mlp_layers
 from lab.core.config.probes import ProbesConfig, dead_units_absent, histogram_span
 from lab.core.config.training import DataConfig, InitConfig, OptimConfig, TrainConfig
@@ -74,6 +75,7 @@ __all__ = [
     "ExperimentConfig",
     "InitConfig",
     "Knob",
+    "LandscapeSettings",
     "LayerConfig",
     "ModelConfig",
     "OptimConfig",

@@ -157,3 +157,11 @@ def test_defaults_are_valid_and_loss_resolves_by_task():
     assert ExperimentConfig().loss == "cross_entropy"
     regression = ExperimentConfig(data=DataConfig(name="regression1d"))
     assert regression.loss == "mse"
+
+
+def test_every_preset_says_what_it_is_and_what_to_look_for():
+    from lab.core.presets import PRESET_NOTES
+
+    assert set(PRESET_NOTES) == set(PRESETS)
+    for note in PRESET_NOTES.values():
+        assert note.description.endswith(".") and len(note.look_for) > 20

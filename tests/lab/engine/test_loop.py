@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from lab.core import protocol as p
 from lab.engine.loop import Engine
@@ -344,3 +345,32 @@ def test_export_runs_as_a_job_with_progress_and_can_be_cancelled(engine, tmp_pat
     assert not other.exists() and not list(tmp_path.glob(".cancelled.onnx.*"))
     engine.send(p.Step(1))
     engine.wait_for(p.Status, lambda e: e.step == 6)  # still serving
+
+
+def test_a_rebuild_keeps_the_trained_run_one_undo_away(engine):
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(40))
+    engine.wait_for(p.Status, lambda e: e.step == 40)
+    trained = engine.engine.trainer
+    weights = [w.detach().clone() for w in trained.params]
+    losses = trained.store["step"].column("loss").copy()
+    engine.send(p.SetConfig(tiny_config(**{"model.layers[0].activation": "tanh"}).to_dict()))
+    rebuilt = engine.wait_for(p.Built, lambda e: "rebuilt" in e.reason)
+    assert rebuilt.undo == "experiment after 40 steps"
+    engine.send(p.Step(3))
+    engine.wait_for(p.Status, lambda e: e.step == 3)
+    mark = len(engine.events)
+    engine.send(p.Undo())
+    back = engine.wait_for(p.Built, lambda e: e.reason.startswith("undo"))
+    assert back.config["model"]["layers"][0]["activation"] == "relu"
+    assert back.undo == "experiment after 3 steps"  # the tanh run, trained 3 steps, kept in turn
+    engine.wait_for(p.Status, lambda e: e.step == 40)
+    for now, before in zip(engine.engine.trainer.params, weights, strict=True):
+        assert torch.equal(now, before)
+    rows = engine.wait_for(p.MetricRows, lambda e: "step" in e.series)
+    assert engine.events.index(rows) > mark
+    np.testing.assert_array_equal(rows.series["step"][2][:, 0], losses)
+    engine.send(p.Reset())  # a reset is undoable too
+    reset = engine.wait_for(p.Built, lambda e: e.reason == "reset")
+    assert reset.undo == "experiment after 40 steps"
