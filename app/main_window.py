@@ -32,6 +32,7 @@ from widgets.landscape_view import LandscapeView
 
 TICK_MS = 33  # ~30 Hz
 DEFAULT_SIZE = (1500, 900)
+DOCK_WIDTHS = (340, 300)  # Model and Data on the left, Knobs on the right
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -84,14 +85,19 @@ class MainWindow(QMainWindow):
             panel.form.validityChanged.connect(self.on_validity)
         self.model_panel.layers.validityChanged.connect(self.on_validity)
         self.model_panel.presetChosen.connect(self.load_preset)
-        self._dock("Model", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Data", self.data_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Knobs", self.knobs_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        docks = [
+            self._dock("Model", self.model_panel, left),
+            self._dock("Data", self.data_panel, left),
+            self._dock("Knobs", self.knobs_panel, right),
+        ]
         self._build_toolbar()
         self._build_menus()
         self._build_status_bar()
         self.show_config(self.config)
         self.resize(*DEFAULT_SIZE)
+        # the views get most of the width; the panels what their editors need
+        self.resizeDocks([docks[0], docks[2]], list(DOCK_WIDTHS), Qt.Orientation.Horizontal)
         self.default_state: QByteArray = self.saveState()  # what Reset layout goes back to
         self.restoreGeometry(self.settings.value("geometry", b""))
         self.restoreState(self.settings.value("window_state", b""))
@@ -131,11 +137,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ building
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title}")
         dock.setWidget(scrolled(widget))
         self.addDockWidget(area, dock)
+        return dock
 
     def _build_toolbar(self) -> None:
         bar = self.toolbar = RunToolbar(self)

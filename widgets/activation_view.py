@@ -13,11 +13,14 @@ from widgets.base import (
     PALETTE,
     StoreView,
     blank_plot,
+    decimate,
     depth_colours,
     freest_height,
     layer_ticks,
     place_legend,
     series_pen,
+    set_title,
+    show_image,
     show_plot,
 )
 
@@ -25,6 +28,15 @@ DEAD_TITLE = "dead units per layer over time (share)"
 MAP_TITLE = "dead unit map, latest window (yellow = dead)"
 WAITING = "Activation probes appear on the first probed step."
 LEGEND_MOST = 8  # more layers than this: depth colours instead of a legend
+LR_STRIP_HEIGHT = 90
+STD_TITLE = "std by layer (saturation: sigmoid and tanh layers only)"
+EXPLAIN_DEAD = 0.05  # a mean dead share from which the caption says why
+WHY_DEAD = (
+    "A dead unit outputs 0 for every sample, so no gradient reaches its weights. Some are"
+    " normal for ReLU nets, most of all on few inputs: a unit whose weights point away from"
+    " all the data never fires, from the start. A learning-rate spike kills more; leaky ReLU,"
+    " a small positive init bias or BatchNorm before the ReLU keep more alive"
+)
 
 
 def share_ceiling(shares: np.ndarray) -> float:
@@ -45,9 +57,8 @@ class ActivationView(StoreView):
     def __init__(self) -> None:
         super().__init__("Activations and dead units")
         # One column: the tab is narrow beside the docks, and each plot needs width.
-        self.hist_plot = self.canvas.addPlot(
-            row=0, col=0, title="activation histograms (share per bin)"
-        )
+        self.hist_plot = self.canvas.addPlot(row=0, col=0)
+        set_title(self.hist_plot, "activation histograms (share per bin)")
         self.hist_plot.setLabel("left", "layer")
         self.hist_image = pg.ImageItem()
         self.hist_plot.addItem(self.hist_image)
@@ -55,7 +66,8 @@ class ActivationView(StoreView):
             colorMap=pg.colormap.get("magma"), values=(0, 0.2), label="share"
         )
         self.hist_bar.setImageItem(self.hist_image, insert_in=self.hist_plot)
-        self.stats_plot = self.canvas.addPlot(row=1, col=0, title="std and saturation by layer")
+        self.stats_plot = self.canvas.addPlot(row=1, col=0)
+        set_title(self.stats_plot, STD_TITLE)
         self.stats_legend = self.stats_plot.addLegend(offset=(-10, 10))
         self.std_curve = self.stats_plot.plot(
             pen=pg.mkPen(PALETTE[0], width=2), symbol="o", symbolSize=5, name="std"
@@ -63,11 +75,20 @@ class ActivationView(StoreView):
         self.sat_curve = self.stats_plot.plot(
             pen=pg.mkPen(PALETTE[1], width=2), symbol="s", symbolSize=5, name="saturated share"
         )
-        self.dead_plot = self.canvas.addPlot(row=2, col=0, title=DEAD_TITLE)
+        self.dead_plot = self.canvas.addPlot(row=2, col=0)
+        set_title(self.dead_plot, DEAD_TITLE)
         self.dead_plot.setYRange(0, 1)
         self.dead_plot.setLabel("bottom", "step")
         self.dead_plot.addLegend(offset=(-10, 10), colCount=4)
-        self.map_plot = self.canvas.addPlot(row=3, col=0, title=MAP_TITLE)
+        # the learning rate under the dead units, on the same steps: a spike in
+        # one and deaths in the other are cause and effect
+        self.lr_plot = self.canvas.addPlot(row=3, col=0)
+        set_title(self.lr_plot, "learning rate")
+        self.lr_plot.setMaximumHeight(LR_STRIP_HEIGHT)
+        self.lr_plot.setXLink(self.dead_plot)
+        self.lr_curve = self.lr_plot.plot(pen=series_pen(PALETTE[2]))
+        self.map_plot = self.canvas.addPlot(row=4, col=0)
+        set_title(self.map_plot, MAP_TITLE)
         self.map_plot.setLabel("left", "layer")
         self.map_plot.setLabel("bottom", "unit")
         self.map_image = pg.ImageItem(levels=(0, 1))
@@ -83,7 +104,7 @@ class ActivationView(StoreView):
         are hidden and the caption gives the reason (the previous model's map
         stayed on screen)."""
         self.dead_reason = reason
-        for plot in (self.dead_plot, self.map_plot):
+        for plot in (self.dead_plot, self.lr_plot, self.map_plot):
             show_plot(plot, reason is None)
         if reason is not None:
             self._drop_dead_curves()
@@ -106,7 +127,7 @@ class ActivationView(StoreView):
             return
         counts = np.stack([store[n].latest for n in hist_names])  # layer x bin
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-        self.hist_image.setImage(shares.T, autoLevels=False)  # x = bin, y = layer
+        show_image(self.hist_image, shares.T, autoLevels=False)  # x = bin, y = layer
         self.hist_bar.setLevels((0.0, share_ceiling(shares)))
         self.hist_plot.getAxis("left").setTicks(layer_ticks(hist_names, most=6, offset=0.5))
         self.hist_plot.getAxis("bottom").setTicks([self._value_ticks(shares.shape[1])])
@@ -132,6 +153,9 @@ class ActivationView(StoreView):
                 self._make_dead_curves([name for name, _ in watched])
             for name, values in watched:
                 self.dead_curves[name].setData(dead.steps, values)
+            if wire.STEP in store:
+                steps = store[wire.STEP]
+                self.lr_curve.setData(*decimate(steps.steps, steps.column("lr")))
             maps = sorted(
                 (n for n in store.series if n.startswith(wire.PROBE_DEAD_MAP)), key=_layer_order
             )
@@ -142,7 +166,7 @@ class ActivationView(StoreView):
                     latest = store[name].latest
                     grid[: len(latest), row] = latest
                 # units a narrower layer lacks stay NaN: drawn transparent, not as alive
-                self.map_image.setImage(grid, levels=(0, 1))
+                show_image(self.map_image, grid, levels=(0, 1))
                 self.map_plot.getAxis("left").setTicks(layer_ticks(maps, most=6, offset=0.5))
             latest = dead.latest
             finite = np.isfinite(latest)
@@ -159,6 +183,8 @@ class ActivationView(StoreView):
                     now = store[wire.PROBE_DEAD_NOW].latest
                     if np.isfinite(now).any():
                         text += f"; silent on this batch: {100 * np.nanmean(now):.1f}%"
+                if np.nanmean(latest) >= EXPLAIN_DEAD:
+                    text += ". " + WHY_DEAD
                 self.caption.setText(text)
 
     def _saturation_text(self, store: MetricStore) -> str:
@@ -216,6 +242,8 @@ class ActivationView(StoreView):
             legend.removeItem(self.sat_curve)
         curves = [std, saturation] if saturating else [std]
         place_legend(legend, freest_height(np.arange(len(std)), curves))
+        # saturation is a sigmoid and tanh figure: the title names what is drawn
+        set_title(self.stats_plot, "std and saturated share by layer" if saturating else STD_TITLE)
 
     def _value_ticks(self, bins: int) -> list[tuple[float, str]]:
         spans = set(self.ranges.values())
@@ -235,9 +263,7 @@ class ActivationView(StoreView):
             pen = series_pen(colours[index % len(colours)])
             curve = self.dead_plot.plot(pen=pen, name=None if by_depth else name)
             self.dead_curves[name] = curve
-        self.dead_plot.setTitle(
-            DEAD_TITLE + (" (dark: first layer → light: last)" if by_depth else "")
-        )
+        set_title(self.dead_plot, DEAD_TITLE + (" (dark: first → light: last)" if by_depth else ""))
 
     def _drop_dead_curves(self) -> None:
         for curve in self.dead_curves.values():

@@ -43,11 +43,32 @@ def show_plot(plot: pg.PlotItem, shown: bool) -> None:
 
 
 def blank_plot(plot: pg.PlotItem) -> None:
-    """A plot waiting for its first data: a plain 0..1 frame. An image plot
-    with nothing in it fell back to pyqtgraph's +-0.5 default, labelled in
-    thousandths ("layer (x0.001)", -400..400)."""
+    """A plot waiting for its first data: a plain 0..1 frame. An empty image
+    item counts as a zero-size box at the origin in autoranging, which gave
+    +-0.0005 ("layer (x0.001)", -400..400): its images are hidden (hidden
+    items are left out of the range) until ``show_image`` fills one."""
+    for item in plot.items:
+        if isinstance(item, pg.ImageItem):
+            item.hide()
     plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
     plot.enableAutoRange()  # setRange turned it off; the first data must still fit
+
+
+TITLE_SIZE = "10pt"
+
+
+def set_title(plot: pg.PlotItem, text: str) -> None:
+    """A plot's title, small, and never wider than the room it gets:
+    pyqtgraph makes a title's text width the plot's minimum width, so one long
+    title widened the view and squeezed the panels beside it."""
+    plot.setTitle(text, size=TITLE_SIZE)
+    plot.titleLabel.setMinimumWidth(0)
+
+
+def show_image(item: pg.ImageItem, image: np.ndarray, **options: object) -> None:
+    """``item.setImage`` for an image a blank plot may have hidden."""
+    item.setImage(image, **options)
+    item.show()
 
 
 def decimate(x: np.ndarray, y: np.ndarray, points: int = 2000) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,8 @@ from widgets.base import (
     layer_ticks,
     log_axes,
     series_pen,
+    set_title,
+    show_image,
 )
 
 # A common rule of thumb (Karpathy, CS231n): updates near 1e-3 of the weights
@@ -34,8 +36,8 @@ def log10_safe(values: np.ndarray) -> np.ndarray:
 
 
 NORM_TITLE_CLIPPED = (
-    f"global gradient norm: <span style='color:{PALETTE[0]}'>before clipping</span>,"
-    f" <span style='color:{PALETTE[1]}'>after; ▼ where clipping fired</span>"
+    f"global gradient norm <span style='color:{PALETTE[0]}'>before</span> and"
+    f" <span style='color:{PALETTE[1]}'>after clipping (▼ fired)</span>"
 )
 NORM_TITLE_UNCLIPPED = "global gradient norm (clipping never fired)"
 
@@ -52,9 +54,8 @@ class GradientView(StoreView):
         legend = ", ".join(
             f"<span style='color:{colour}'>{label}</span>" for _, label, colour in kinds
         )
-        self.bars_plot = self.canvas.addPlot(
-            row=0, col=0, title=f"latest per layer, log10: {legend}"
-        )
+        self.bars_plot = self.canvas.addPlot(row=0, col=0)
+        set_title(self.bars_plot, f"latest per layer, log10: {legend}")
         self.bars: dict[str, pg.BarGraphItem] = {}
         self._bar_offsets: dict[str, float] = {}
         for offset, (key, label, colour) in zip((-BAR_WIDTH, 0.0, BAR_WIDTH), kinds, strict=True):
@@ -64,7 +65,8 @@ class GradientView(StoreView):
         self.weight_bars = self.bars[wire.PROBE_GRAD_NORM]
         self.act_bars = self.bars[wire.PROBE_ACT_GRAD_NORM]
         self.std_bars = self.bars[wire.PROBE_OUTPUT_STD]
-        self.heat_plot = self.canvas.addPlot(row=1, col=0, title="log10 ‖dL/dh‖: layer × step")
+        self.heat_plot = self.canvas.addPlot(row=1, col=0)
+        set_title(self.heat_plot, "log10 ‖dL/dh‖: layer × step")
         self.heat_plot.setLabel("left", "layer")
         self.image = pg.ImageItem()
         self.heat_plot.addItem(self.image)
@@ -74,8 +76,8 @@ class GradientView(StoreView):
             row=2,
             col=0,
             axisItems=log_axes(),
-            title="update / weight ‖Δw‖/‖w‖ per step (dark: first layer → light: head)",
         )
+        set_title(self.ratio_plot, "update / weight ‖Δw‖/‖w‖ per step (dark: first layer)")
         self.ratio_plot.setLogMode(y=True)
         self.ratio_plot.showGrid(y=True, alpha=0.3)
         self.ratio_plot.addItem(
@@ -92,8 +94,8 @@ class GradientView(StoreView):
             row=3,
             col=0,
             axisItems=log_axes(),
-            title=NORM_TITLE_UNCLIPPED,
         )
+        set_title(self.norm_plot, NORM_TITLE_UNCLIPPED)
         self.norm_plot.setLogMode(y=True)
         self.norm_plot.showGrid(y=True, alpha=0.3)
         self.norm_plot.setLabel("bottom", "step")
@@ -144,7 +146,7 @@ class GradientView(StoreView):
         finite = history[np.isfinite(history)]
         if finite.size:
             steps = act.steps
-            self.image.setImage(np.nan_to_num(history, nan=finite.min()), autoLevels=False)
+            show_image(self.image, np.nan_to_num(history, nan=finite.min()), autoLevels=False)
             low, high = float(finite.min()), float(finite.max())
             self.colorbar.setLevels((low, high if high > low else low + 1))
             span = max(float(steps[-1] - steps[0]), 1.0)
@@ -177,7 +179,7 @@ class GradientView(StoreView):
         self.norm_curves["before_clip"].setData(*decimate(steps, before))
         title = NORM_TITLE_CLIPPED if clipped.any() else NORM_TITLE_UNCLIPPED
         if title != self.norm_plot.titleLabel.text:  # the key names only curves that are drawn
-            self.norm_plot.setTitle(title)
+            set_title(self.norm_plot, title)
         if clipped.any():
             self.norm_curves["after_clip"].setData(*decimate(steps, after))
             self.norm_curves["clipped"].setData(steps[clipped], before[clipped])

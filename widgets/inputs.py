@@ -26,6 +26,7 @@ from lab.core.fields import ConfigError, Knob
 
 ERROR_STYLE = "background-color: #ffd7d7;"
 SLIDER_TICKS = 1000
+SLIDER_MIN_WIDTH = 100
 
 
 def format_value(value: Any) -> str:
@@ -129,8 +130,8 @@ class NumberBox(_Marked, QLineEdit):
         self.setObjectName(path)
         self._value: Any = None
         self._setup_marks(knob.tooltip)
-        self.setMinimumWidth(64)
-        self.setMaximumWidth(110)
+        self.setMinimumWidth(56)
+        self.setMaximumWidth(90)
         self.editingFinished.connect(self._typed)
 
     def value(self) -> Any:
@@ -202,6 +203,7 @@ class SliderBox(QWidget):
         if knob.log:
             self.low, self.high = math.log10(self.low), math.log10(self.high)
         self.slider = Slider()
+        self.slider.setMinimumWidth(SLIDER_MIN_WIDTH)  # a narrow panel must not squeeze it to a dot
         self.slider.setObjectName(f"{path}:slider")
         self.slider.setTracking(not knob.rebuild)
         self.slider.setToolTip(knob.tooltip)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QVector3D
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
 from lab.core.config import LandscapeSettings
 from lab.core.fields import knobs_of
 from lab.core.protocol import JobOutcome
-from widgets.base import PALETTE, ViewPanel, log_axes
+from widgets.base import PALETTE, ViewPanel, log_axes, set_title
 from widgets.inputs import ChoiceBox, NumberBox
 from widgets.job_bar import JobBar
 
@@ -41,30 +40,6 @@ def fill_from_coarser(values: np.ndarray) -> np.ndarray:
         corner = shown[(missing[0] // stride) * stride, (missing[1] // stride) * stride]
         shown[missing] = corner
     return shown
-
-
-def surface_at(
-    alphas: np.ndarray, betas: np.ndarray, values: np.ndarray, points: np.ndarray
-) -> np.ndarray:
-    """The grid's values at (a, b) ``points`` by bilinear interpolation between
-    the four surrounding grid points (exact at grid points, NaN outside the
-    grid): where the training path runs on the 3-D surface."""
-    a, b = points[:, 0], points[:, 1]
-    fa = np.interp(a, alphas, np.arange(len(alphas)), left=np.nan, right=np.nan)
-    fb = np.interp(b, betas, np.arange(len(betas)), left=np.nan, right=np.nan)
-    out = np.full(len(points), np.nan)
-    inside = np.isfinite(fa) & np.isfinite(fb)
-    fa, fb = fa[inside], fb[inside]
-    i = np.minimum(fa.astype(int), len(alphas) - 2)
-    j = np.minimum(fb.astype(int), len(betas) - 2)
-    ta, tb = fa - i, fb - j
-    out[inside] = (
-        (1 - ta) * (1 - tb) * values[i, j]
-        + ta * (1 - tb) * values[i + 1, j]
-        + (1 - ta) * tb * values[i, j + 1]
-        + ta * tb * values[i + 1, j + 1]
-    )
-    return out
 
 
 def opengl_available() -> bool:
@@ -112,29 +87,25 @@ class LandscapeView(ViewPanel):
         self.three_d.setToolTip(
             "3-D surface" if self.gl_ok else "OpenGL is not available here: 2-D only"
         )
-        # Two rows: one row of every control made the tab ~1100 px wide at least,
-        # and showing it squeezed the docks beside it; now ~550 px, as the others.
-        row, options = QHBoxLayout(), QHBoxLayout()
-        for name in ("kind", "resolution", "span", "n_points", "seed"):
-            label = QLabel(knobs[name].label)
-            label.setToolTip(knobs[name].tooltip)
-            row.addWidget(label)
-            row.addWidget(self.settings[name])
-        row.addWidget(self.compute)
-        for widget in (
-            self.job_bar,
-            self.auto,
-            self.auto_steps,
-            QLabel("steps"),
-            self.log_colour,
-            self.three_d,
+        # Short rows: a tab's minimum width is its widest row, and the widest
+        # tab's squeezes the docks beside the views when it is first shown.
+        rows = [QHBoxLayout() for _ in range(3)]
+        for line, names in zip(
+            rows, (("kind", "resolution", "span"), ("n_points", "seed")), strict=False
         ):
-            options.addWidget(widget)
-        for line in (row, options):
-            line.addStretch(1)
+            for name in names:
+                label = QLabel(knobs[name].label)
+                label.setToolTip(knobs[name].tooltip)
+                line.addWidget(label)
+                line.addWidget(self.settings[name])
+        rows[1].addWidget(self.compute)
+        for widget in (self.auto, self.auto_steps, QLabel("steps"), self.log_colour, self.three_d):
+            rows[2].addWidget(widget)
         layout = self.layout()
-        layout.insertLayout(1, row)
-        layout.insertLayout(2, options)
+        for index, line in enumerate(rows):
+            line.addStretch(1)
+            layout.insertLayout(1 + index, line)
+        layout.insertWidget(4, self.job_bar)
         # 2-D: heatmap, contours, path; 3-D on a stacked page made when first asked for
         self.stack = QStackedWidget()
         layout.replaceWidget(self.canvas, self.stack)
@@ -162,10 +133,7 @@ class LandscapeView(ViewPanel):
         self.canvas.nextRow()
         self.line_plot = self.canvas.addPlot(axisItems=log_axes())
         self.line_plot.setMaximumHeight(190)
-        self.line_plot.setTitle(
-            "loss on the straight line from the initial (t = 0) to the current weights (t = 1)",
-            size="9pt",
-        )
+        set_title(self.line_plot, "loss from the initial (t = 0) to the current weights (t = 1)")
         self.line_plot.setLabel("bottom", "t")
         self.line_plot.setLabel("left", "loss")
         self.line_plot.showGrid(x=True, y=True, alpha=0.2)
@@ -175,9 +143,7 @@ class LandscapeView(ViewPanel):
         self.line_ends = self.line_plot.plot(
             pen=None, symbol="o", symbolSize=10, symbolBrush=PALETTE[1], symbolPen="k"
         )
-        self.gl_view = None
-        self.surface_item = None
-        self.path_3d = self.current_3d = None
+        self.surface_view = None  # the 3-D page, made when first asked for
         self.update_event = None
         self.outcome: JobOutcome | None = None
         self.compute.clicked.connect(self._ask)
@@ -208,16 +174,12 @@ class LandscapeView(ViewPanel):
         self.dirty = True
 
     def _three_d(self, on: bool) -> None:
-        if on and self.gl_view is None:
-            import pyqtgraph.opengl as gl
+        if on and self.surface_view is None:
+            from widgets.surface_view import SurfaceView
 
-            self.gl_view = gl.GLViewWidget()
-            self.gl_view.setCameraPosition(
-                pos=QVector3D(0, 0, 0.8), distance=4.2, elevation=28, azimuth=-60
-            )
-            self.gl_view.setBackgroundColor("w")
-            self.stack.addWidget(self.gl_view)
-        self.stack.setCurrentWidget(self.gl_view if on else self.canvas)
+            self.surface_view = SurfaceView()
+            self.stack.addWidget(self.surface_view)
+        self.stack.setCurrentWidget(self.surface_view if on else self.canvas)
         self.dirty = True
 
     # ------------------------------------------------------------ data
@@ -268,8 +230,16 @@ class LandscapeView(ViewPanel):
         self.path.setData(event.trajectory[inside, 0], event.trajectory[inside, 1])
         self.current.setData([0.0], [0.0])
         self._draw_line(event)
-        if self.stack.currentWidget() is self.gl_view and self.gl_view is not None:
-            self._draw_3d(alphas, betas, solid, low, high, event.trajectory[inside])
+        if self.surface_view is not None and self.stack.currentWidget() is self.surface_view:
+            self.surface_view.set_surface(
+                alphas,
+                betas,
+                solid,
+                low,
+                high,
+                event.trajectory[inside],
+                self.log_colour.isChecked(),
+            )
         text = (
             f"{event.kind} directions around the weights of step {event.step}; "
             f"{len(alphas)}x{len(betas)} grid, {event.n_points} points;"
@@ -307,8 +277,8 @@ class LandscapeView(ViewPanel):
         self.current.setData([], [])
         self.line_curve.setData([], [])
         self.line_ends.setData([], [])
-        if self.surface_item is not None:
-            self.surface_item.setData(z=np.zeros((2, 2)))
+        if self.surface_view is not None:
+            self.surface_view.clear()
         self.caption.setText("Compute a landscape around the current weights (training can go on).")
         self.dirty = True
 
@@ -333,50 +303,10 @@ class LandscapeView(ViewPanel):
         ends = [i for i in nearest if abs(t[i] - round(t[i])) < 1e-9 and np.isfinite(losses[i])]
         self.line_ends.setData(t[ends], losses[ends])
 
-    def _draw_3d(
-        self,
-        alphas: np.ndarray,
-        betas: np.ndarray,
-        z: np.ndarray,
-        low: float,
-        high: float,
-        path: np.ndarray,
-    ) -> None:
-        """The surface, its floor grid, the training path on the surface and
-        the current weights (the centre), in a box of +-1 by +-1 by 0..2."""
-        import pyqtgraph.opengl as gl
-
-        def height(values: np.ndarray) -> np.ndarray:
-            return (values - low) / (high - low) * 2.0  # comparable to the plane's extent
-
-        colours = pg.colormap.get("viridis").map((z - low) / (high - low), mode="float")
-        if self.surface_item is None:
-            self.surface_item = gl.GLSurfacePlotItem(smooth=False, computeNormals=False)
-            floor = gl.GLGridItem(color=(0, 0, 0, 60))
-            floor.setSize(2, 2)
-            floor.setSpacing(0.25, 0.25)
-            self.path_3d = gl.GLLinePlotItem(color=pg.mkColor(PALETTE[1]), width=3, antialias=True)
-            self.current_3d = gl.GLScatterPlotItem(color=(0.84, 0.15, 0.16, 1.0), size=12)
-            for item in (floor, self.surface_item, self.path_3d, self.current_3d):
-                self.gl_view.addItem(item)
-        span = max(abs(alphas[-1]), abs(betas[-1]))
-        self.surface_item.setData(
-            x=alphas / span, y=betas / span, z=height(z), colors=colours.reshape(-1, 4)
-        )
-        # a little above the surface, so the faces do not swallow the marks
-        lift = 0.02
-        path_z = height(np.clip(surface_at(alphas, betas, z, path), low, high)) + lift
-        on_grid = np.isfinite(path_z)
-        self.path_3d.setData(
-            pos=np.column_stack([path[on_grid] / span, path_z[on_grid]]).astype(np.float32)
-        )
-        centre = height(np.clip(surface_at(alphas, betas, z, np.zeros((1, 2))), low, high))
-        self.current_3d.setData(pos=np.array([[0.0, 0.0, centre[0] + lift]], dtype=np.float32))
-
     def export_png(self, path: str) -> None:
-        if self.gl_view is not None and self.stack.currentWidget() is self.gl_view:
+        if self.surface_view is not None and self.stack.currentWidget() is self.surface_view:
             self.draw()
-            self.gl_view.grabFramebuffer().save(path)
+            self.surface_view.grab_image().save(path)
             self.exported.emit(path)
         else:
             super().export_png(path)

@@ -8,15 +8,21 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox
 
 from lab.core import wire
-from widgets.base import PALETTE, StoreView, decimate, log_axes, show_plot
+from widgets.base import PALETTE, StoreView, decimate, log_axes, set_title, show_plot
+
+AUTO_LOG_SPAN = 100.0  # loss max / min beyond which the axis goes logarithmic
+FEW_POINTS = 30
 
 
 class LossView(StoreView):
     def __init__(self) -> None:
         super().__init__("Loss and accuracy")
-        self.loss_plot = self.canvas.addPlot(row=0, col=0, title="loss", axisItems=log_axes())
-        self.acc_plot = self.canvas.addPlot(row=1, col=0, title="accuracy")
-        self.lr_plot = self.canvas.addPlot(row=2, col=0, title="learning rate")
+        self.loss_plot = self.canvas.addPlot(row=0, col=0, axisItems=log_axes())
+        set_title(self.loss_plot, "loss")
+        self.acc_plot = self.canvas.addPlot(row=1, col=0)
+        set_title(self.acc_plot, "accuracy")
+        self.lr_plot = self.canvas.addPlot(row=2, col=0)
+        set_title(self.lr_plot, "learning rate")
         for plot in (self.acc_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
         self.loss_plot.addLegend(offset=(-10, 10))
@@ -34,17 +40,46 @@ class LossView(StoreView):
             "lr": self.lr_plot.plot(pen=pg.mkPen(PALETTE[2], width=2)),
         }
         self.log_y = QCheckBox("log loss axis")
+        self.log_y.setToolTip(
+            "on by itself when the loss spans more than two decades (one divergence spike"
+            " flattened the rest); a click here decides for good"
+        )
         self.log_y.toggled.connect(self._set_log)
+        self.log_y.clicked.connect(self._chosen_by_hand)
         self.layout().itemAt(0).layout().insertWidget(1, self.log_y)
+        self.log_by_hand = False  # the person chose the axis: no more automatic switching
 
     def _set_log(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
         self.dirty = True
 
+    def _chosen_by_hand(self) -> None:
+        self.log_by_hand = True
+
+    def _auto_log(self, loss: np.ndarray) -> None:
+        """Switch the loss axis to log when the values span more than
+        ``AUTO_LOG_SPAN`` (a spike would flatten everything else), unless
+        the person chose the axis."""
+        positive = loss[np.isfinite(loss) & (loss > 0)]
+        if self.log_by_hand or positive.size < 2:
+            return
+        wide = bool(positive.max() / positive.min() > AUTO_LOG_SPAN)
+        if wide != self.log_y.isChecked():
+            self.log_y.setChecked(wide)
+
+    def _markers(self, count: int) -> None:
+        """Few points show as dots too: a single step drew no line at all."""
+        symbol = "o" if count < FEW_POINTS else None
+        for name in ("batch", "lr"):
+            self.curves[name].setSymbol(symbol)
+            self.curves[name].setSymbolSize(5)
+
     def draw(self) -> None:
         store = self.store
         if wire.STEP in store:
             steps, loss = decimate(store[wire.STEP].steps, store[wire.STEP].column("loss"))
+            self._markers(len(steps))
+            self._auto_log(loss)
             self.curves["batch"].setData(steps, loss)
             lr = store[wire.STEP].column("lr")
             self.curves["lr"].setData(*decimate(store[wire.STEP].steps, lr))

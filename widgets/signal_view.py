@@ -6,18 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
-from widgets.base import PALETTE, ViewPanel, layer_ticks, log_axes, place_legend
+from widgets.base import PALETTE, ViewPanel, layer_ticks, log_axes, place_legend, set_title
 
 
 class SignalView(ViewPanel):
     def __init__(self) -> None:
         super().__init__("Signal propagation at init")
-        self.std_plot = self.canvas.addPlot(
-            axisItems=log_axes(), row=0, col=0, title="forward: std of each layer's output h"
-        )
-        self.grad_plot = self.canvas.addPlot(
-            axisItems=log_axes(), row=1, col=0, title="backward: gradient norms by layer"
-        )
+        self.std_plot = self.canvas.addPlot(axisItems=log_axes(), row=0, col=0)
+        set_title(self.std_plot, "forward: std of each layer's output h")
+        self.grad_plot = self.canvas.addPlot(axisItems=log_axes(), row=1, col=0)
+        set_title(self.grad_plot, "backward: gradient norms by layer")
         for plot in (self.std_plot, self.grad_plot):
             plot.setLogMode(y=True)
             plot.showGrid(y=True, alpha=0.3)

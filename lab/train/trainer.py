@@ -59,6 +59,12 @@ class StepResult:
     clipped: bool
 
 
+def evaluation_due(step: int, every: int) -> bool:
+    """Every ``every`` steps, and more often early, where the loss moves
+    fastest and a person first looks: at steps 1, 2, 4, 8, ... below ``every``."""
+    return step % every == 0 or (step < every and step & (step - 1) == 0)
+
+
 def total_grad_norm(params: list[nn.Parameter]) -> torch.Tensor:
     """Global L2 norm of all gradients, as clip_grad_norm_ computes it."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -217,7 +223,7 @@ class Trainer:
         measure = (
             probing
             or optim.clip == "norm"
-            or (self.step_count + 1) % self.config.train.eval_every == 0
+            or evaluation_due(self.step_count + 1, self.config.train.eval_every)
         )
         loss_value = loss.item()
         # Probes take every parameter's grad norm anyway; the global norm follows.
@@ -265,7 +271,7 @@ class Trainer:
             self.store.append(wire.GRAD_NORM, self.step_count, (grad_norm,), ("grad_norm",))
         self._interval_loss += loss_value
         self._interval_steps += 1
-        if self.step_count % self.config.train.eval_every == 0:
+        if evaluation_due(self.step_count, self.config.train.eval_every):
             self.log_evaluation(lr, grad_norm)
         return StepResult(self.step_count, loss_value, grad_norm, lr, clipped)
 

@@ -148,8 +148,10 @@ def test_save_then_open_restores_config_and_curves(qtbot, window, tmp_path):
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 3, after=mark)
     window.client.send(p.Step(200))
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 203, after=mark)
+    evaluations = 7 + 2  # at steps 1, 2, 4, ... 64, then every 100: 100 and 200
     qtbot.waitUntil(
-        lambda: "eval" in window.store and len(window.store["eval"]) == 2, timeout=10000
+        lambda: "eval" in window.store and len(window.store["eval"]) == evaluations,
+        timeout=10000,
     )
     saved_eval = window.store["eval"].values.copy()
     mark = rec.mark()
@@ -162,7 +164,8 @@ def test_save_then_open_restores_config_and_curves(qtbot, window, tmp_path):
     window.open_run(str(tmp_path / "run"))
     rec.wait_for(qtbot, p.Opened, after=mark)
     qtbot.waitUntil(
-        lambda: "eval" in window.store and len(window.store["eval"]) == 2, timeout=10000
+        lambda: "eval" in window.store and len(window.store["eval"]) == evaluations,
+        timeout=10000,
     )
     assert window.config.optim.lr == pytest.approx(0.003)
     assert window.knobs_panel.form.value("optim.lr") == pytest.approx(0.003)

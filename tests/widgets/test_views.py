@@ -72,6 +72,11 @@ def test_loss_view_draws_the_series_and_exports_them(qtbot, tmp_path):
     store = fake_store()
     view.set_store(store)
     view.refresh()
+    assert view.log_y.isChecked()  # by itself: the loss spans more than two decades
+    view.log_y.click()  # the person's choice holds from now on
+    view.dirty = True
+    view.refresh()
+    assert not view.log_y.isChecked() and view.log_by_hand
     x, y = view.curves["test_loss"].getData()
     np.testing.assert_array_equal(x, [50, 100, 150, 200])
     np.testing.assert_allclose(y, [2 / 50, 2 / 100, 2 / 150, 2 / 200])
@@ -123,7 +128,7 @@ def test_gradient_view_shows_the_ratio_and_heatmap(qtbot):
     _, after = view.norm_curves["after_clip"].getOriginalDataset()
     assert after[2] == 1.0 and after[3] == 4.0
     assert "clipping fired on 10% of probed steps" in view.caption.text()
-    assert "▼ where clipping fired" in view.norm_plot.titleLabel.text
+    assert "▼ fired" in view.norm_plot.titleLabel.text
 
 
 def test_gradient_view_without_clipping_draws_one_norm_curve(qtbot):
@@ -436,7 +441,7 @@ def test_dead_map_leaves_units_a_narrower_layer_lacks_blank(qtbot):
 
 
 def test_surface_at_interpolates_the_grid_bilinearly_and_is_nan_outside():
-    from widgets.landscape_view import surface_at
+    from widgets.surface_view import surface_at
 
     alphas, betas = np.linspace(-1, 1, 5), np.linspace(-2, 2, 9)
     a, b = np.meshgrid(alphas, betas, indexing="ij")
@@ -477,7 +482,7 @@ def test_dead_units_of_many_layers_are_coloured_by_depth_without_a_legend(qtbot)
     view.set_store(store_of(12))
     view.refresh()
     assert len(view.dead_curves) == 12 and not view.dead_plot.legend.items
-    assert "dark: first layer" in view.dead_plot.titleLabel.text
+    assert "dark: first" in view.dead_plot.titleLabel.text
     first, last = view.dead_curves["layer1"], view.dead_curves["layer12"]
     assert first.opts["pen"].color().lightness() < last.opts["pen"].color().lightness()
     np.testing.assert_allclose(last.getData()[1], [0.5, 0.5])

@@ -33,7 +33,7 @@ def test_save_and_load_a_run(tmp_path):
         torch.testing.assert_close(p, trainer.path.initial[name])
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("step,train_loss,test_loss,train_acc,test_acc,lr")
-    assert len(lines) == 1 + 4
+    assert len(lines) == 1 + len(trainer.store["eval"]) == 1 + 8  # 1, 2, 4, 8, 10, 20, 30, 40
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
     probes = (tmp_path / "run" / "probes.csv").read_text().splitlines()
     assert probes[0] == "step,probe,layer,value"

@@ -43,10 +43,14 @@ def probed(**changes) -> Trainer:
 
 
 def capture(module: torch.nn.Module, sink: list) -> torch.utils.hooks.RemovableHandle:
-    """Our own hook, independent of the probes, keeping a host copy of outputs."""
-    return module.register_forward_hook(
-        lambda _m, _i, out: sink.append(out.detach().numpy().copy())
-    )
+    """Our own hook, independent of the probes, keeping a host copy of the
+    outputs of training steps (evaluations run in eval mode)."""
+
+    def keep(module: torch.nn.Module, _inputs: object, out: torch.Tensor) -> None:
+        if module.training:
+            sink.append(out.detach().numpy().copy())
+
+    return module.register_forward_hook(keep)
 
 
 @pytest.mark.parametrize("depth", [2, 4])  # 4: equal shapes, summarised stacked

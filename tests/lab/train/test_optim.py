@@ -82,10 +82,12 @@ def test_accumulation_equals_one_big_batch():
 def test_grad_norm_is_measured_on_evaluation_steps_by_hand():
     trainer = Trainer(tiny_config(**{"train.eval_every": 5}))
     results = [trainer.step() for _ in range(5)]
-    assert all(math.isnan(r.grad_norm) for r in results[:4])
+    # evaluated at 1, 2 and 4 (early, powers of two) and 5; step 3 is not
+    assert math.isnan(results[2].grad_norm)
+    assert not any(math.isnan(r.grad_norm) for r in (results[0], results[1], results[3]))
     by_hand = torch.sqrt(sum((p.grad**2).sum() for p in trainer.params))
     assert results[4].grad_norm == pytest.approx(float(by_hand), rel=1e-5)
-    assert trainer.store["grad_norm"].steps.tolist() == [5]
+    assert trainer.store["grad_norm"].steps.tolist() == [1, 2, 4, 5]
     assert trainer.store["eval"].column("grad_norm")[-1] == pytest.approx(float(by_hand), rel=1e-5)
 
 

@@ -32,11 +32,11 @@ def test_reset_reproduces_the_start():
     np.testing.assert_array_equal(trainer.store["step"].column("loss"), first)
 
 
-def test_evaluation_rows_every_eval_every_steps():
+def test_evaluation_rows_every_eval_every_steps_and_more_often_early():
     trainer = Trainer(tiny_config(**{"train.eval_every": 7}))
     trainer.run(30)
     series = trainer.store["eval"]
-    np.testing.assert_array_equal(series.steps, [7, 14, 21, 28])
+    np.testing.assert_array_equal(series.steps, [1, 2, 4, 7, 14, 21, 28])
     # the logged test loss is the model's loss on the test set, recomputed by hand
     with torch.no_grad():
         loss = torch.nn.functional.cross_entropy(
