@@ -17,7 +17,7 @@ from app.engine_events import EngineEvents
 from app.files import RunFiles
 from app.panels import DataPanel, KnobsPanel, ModelPanel, show_preset
 from app.tabs import ViewTabs
-from app.toolbar import SPEEDS, RunToolbar, action
+from app.toolbar import SPEEDS, InvalidFieldsBar, RunToolbar, action
 from lab.core import protocol as p
 from lab.core.config import ConfigError, ExperimentConfig, field_knob
 from lab.core.coupling import coupled_changes
@@ -32,7 +32,7 @@ from widgets.landscape_view import LandscapeView
 
 TICK_MS = 33  # ~30 Hz
 DEFAULT_SIZE = (1500, 900)
-DOCK_WIDTHS = (340, 300)  # Model and Data on the left, Knobs on the right
+DOCK_WIDTHS = (330, 340)  # Model and Data on the left, Knobs on the right
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
         self.default_state: QByteArray = self.saveState()  # what Reset layout goes back to
         self.restoreGeometry(self.settings.value("geometry", b""))
         self.restoreState(self.settings.value("window_state", b""))
+        self.invalid_bar.setVisible(False)  # nothing is invalid yet, whatever was saved
         self.update_title()
 
         self.timer = QTimer(self)
@@ -150,7 +151,10 @@ class MainWindow(QMainWindow):
         self.play_action, self.step_action = bar.play_action, bar.step_action
         self.reset_action, self.export_action = bar.reset_action, bar.export_action
         self.speed, self.device, self.preset_box = bar.speed, bar.device, bar.preset_box
-        self.invalid_label = bar.invalid_label
+        self.addToolBarBreak()
+        self.invalid_bar = InvalidFieldsBar(self)
+        self.addToolBar(self.invalid_bar)
+        self.invalid_label = self.invalid_bar.label
         self.speed.currentTextChanged.connect(lambda _text: self.send_speed())
         self.device.currentTextChanged.connect(
             lambda name: self.on_field_changed("train.device", name)
@@ -269,13 +273,13 @@ class MainWindow(QMainWindow):
         else:
             self.invalid_fields.pop(path, None)
         if not self.invalid_fields:
-            self.invalid_label.hide()
+            self.invalid_bar.setVisible(False)
             return
         names = [_label(path) for path in self.invalid_fields]
         first = next(iter(self.invalid_fields.values()))
         what = f"{names[0]}: {first}" if len(names) == 1 else f"{', '.join(names)} are not valid"
         self.invalid_label.setText(f" ⚠ {what}. Training uses the last valid values. ")
-        self.invalid_label.show()
+        self.invalid_bar.setVisible(True)
 
     def show_probe_settings(self, config: ExperimentConfig) -> None:
         self.probes_shown = config.probes

@@ -46,12 +46,6 @@ class RunToolbar(QToolBar):
         self.reset_action = action(w, "Reset", w.reset, "R", tip)
         for made in (self.play_action, self.step_action, self.reset_action):
             self.addAction(made)
-        # fields holding a value they do not take, said where Play is
-        self.invalid_label = QLabel("")
-        self.invalid_label.setObjectName("invalid_fields")
-        self.invalid_label.setStyleSheet("color: #8a0010; background: #fde2e2;")
-        self.invalid_label.hide()
-        self.addWidget(self.invalid_label)
         self.addSeparator()
         self.speed = QComboBox()
         self.speed.addItems(list(SPEEDS))
@@ -91,6 +85,22 @@ class RunToolbar(QToolBar):
         self.addSeparator()
         self.preset_box = preset_box()
         self.addWidget(self.preset_box)
+
+
+class InvalidFieldsBar(QToolBar):
+    """A row right under Play, shown while a field holds a value it does not
+    take: the run goes on with the last valid values, and says so. (On the
+    toolbar itself a long message went into its overflow, out of sight.)"""
+
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__("Invalid fields", window)
+        self.setObjectName("toolbar_invalid")
+        self.setMovable(False)
+        self.label = QLabel("")
+        self.label.setObjectName("invalid_fields")
+        self.label.setStyleSheet("color: #8a0010; background: #fde2e2; padding: 2px;")
+        self.addWidget(self.label)
+        self.setVisible(False)
 
 
 CUSTOM = "custom experiment"

@@ -27,6 +27,7 @@ from lab.core.fields import ConfigError, Knob
 ERROR_STYLE = "background-color: #ffd7d7;"
 SLIDER_TICKS = 1000
 SLIDER_MIN_WIDTH = 100
+CHOICE_CHARACTERS = 7
 
 
 def format_value(value: Any) -> str:
@@ -80,6 +81,10 @@ class ChoiceBox(WheelGuard, _Marked, QComboBox):
         super().__init__()
         self.setObjectName(path)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # as narrow as a short name needs (a long one still shows in the list):
+        # a box as wide as its longest choice widened every panel it was in
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(CHOICE_CHARACTERS)
         self.addItems(knob.choices)
         self._setup_marks(knob.tooltip)
         self.currentTextChanged.connect(self._chosen)

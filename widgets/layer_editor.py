@@ -43,16 +43,26 @@ class QuickBuilder(QWidget):
         self.depth.setValue(4)
         self.width = NumberBox("builder.width", field_knob("model.layers[0].width"))
         self.width.setValue(64)
+        for box in (self.depth, self.width):
+            box.setMinimumWidth(40)
+            box.setMaximumWidth(52)
         self.activation = ChoiceBox("builder.activation", field_knob("model.layers[0].activation"))
         self.norm = ChoiceBox("builder.norm", field_knob("model.layers[0].norm"))
         build = QPushButton("Build")
         build.setToolTip("replace the hidden layers by this stack (one rebuild)")
         build.clicked.connect(self._build)
-        layout = QHBoxLayout(self)
+        # two short rows: one row of all six was wider than the Model panel
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.depth, QLabel("×"), self.width, self.activation, self.norm, build):
-            layout.addWidget(widget)
-        layout.addStretch(1)
+        for widgets in (
+            (QLabel("stack of"), self.depth, QLabel("layers ×"), self.width, QLabel("units")),
+            (self.activation, self.norm, build),
+        ):
+            row = QHBoxLayout()
+            for widget in widgets:
+                row.addWidget(widget)
+            row.addStretch(1)
+            layout.addLayout(row)
 
     def _build(self) -> None:
         if self.depth.invalid or self.width.invalid:

@@ -53,14 +53,23 @@ class SurfaceView(QWidget):
         floor.setSize(2, 2)
         floor.setSpacing(0.25, 0.25)
         self.surface = gl.GLSurfacePlotItem(smooth=False, computeNormals=False)
-        self.path = gl.GLLinePlotItem(color=pg.mkColor(PALETTE[1]), width=3, antialias=True)
+        # lines blend "translucent": the default, additive, adds any colour up
+        # to white on the white background (the path had never shown)
+        self.path = gl.GLLinePlotItem(
+            color=pg.mkColor(PALETTE[1]), width=3, antialias=True, glOptions="translucent"
+        )
         self.current = gl.GLScatterPlotItem(color=(0.84, 0.15, 0.16, 1.0), size=12)
         axis_pen = (0.2, 0.2, 0.2, 1.0)
         self.axes = [  # α along x, β along y, loss up: from the floor's corner
-            gl.GLLinePlotItem(pos=np.array(line, dtype=np.float32), color=axis_pen, width=2)
+            gl.GLLinePlotItem(
+                pos=np.array(line, dtype=np.float32),
+                color=axis_pen,
+                width=2,
+                glOptions="translucent",
+            )
             for line in (
                 [[-1, -1, 0], [1, -1, 0]],
-                [[-1, -1, 0], [-1, 1, 0]],
+                [[1, -1, 0], [1, 1, 0]],
                 [[-1, -1, 0], [-1, -1, HEIGHT]],
             )
         ]
@@ -90,14 +99,16 @@ class SurfaceView(QWidget):
         for label in self.labels:
             self.gl.removeItem(label)
         self.labels = []
+        # α along the front edge, β along the right one, the loss up the
+        # back corner: each axis on its own edge, so no labels run together
         for share in np.linspace(-1, 1, TICKS):
-            self._text((share, -1.12, 0), f"{share * span:.2g}")
-            self._text((-1.12, share, 0), f"{share * span:.2g}")
-        for share in np.linspace(0, 1, TICKS):
-            self._text((-1.05, -1.05, share * HEIGHT), f"{low + share * (high - low):.3g}")
-        self._text((0.0, -1.35, 0), "α (direction 1)")
-        self._text((-1.4, 0.0, 0), "β (direction 2)")
-        self._text((-1.05, -1.05, HEIGHT * 1.08), "log10 loss" if log else "loss")
+            self._text((share, -1.15, 0), f"{share * span:.2g}")
+            self._text((1.12, share, 0), f"{share * span:.2g}")
+        for share in np.linspace(0, 1, TICKS)[1:]:
+            self._text((-1.08, -1.08, share * HEIGHT), f"{low + share * (high - low):.3g}")
+        self._text((-0.3, -1.45, 0), "α (direction 1)")
+        self._text((1.3, -0.2, 0), "β (direction 2)")
+        self._text((-1.08, -1.08, HEIGHT * 1.12), "log10 loss" if log else "loss")
 
     def set_surface(
         self,

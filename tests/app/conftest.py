@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, Signal
 
 from app.main_window import MainWindow
 from lab.core import protocol as p
@@ -57,5 +57,43 @@ def window(qtbot, settings):
     win.start()
     recorder.wait_for(qtbot, p.Built)
     recorder.wait_for(qtbot, p.Status)
+    yield win
+    win.close()
+
+
+class FakeClient(QObject):
+    """An engine client that records what the window sends."""
+
+    event = Signal(object)
+    died = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list = []
+        self.stopped = False
+
+    def start(self) -> None:
+        pass
+
+    def send(self, command) -> bool:
+        self.sent.append(command)
+        return True
+
+    def poll(self) -> int:
+        return 0
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+@pytest.fixture
+def quiet_window(qtbot, settings):
+    """A window without an engine: what it sends is recorded in ``client.sent``."""
+    client = FakeClient()
+    win = MainWindow(settings=settings, client=client)
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
     yield win
     win.close()

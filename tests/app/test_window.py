@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
 from lab.core import protocol as p
 from lab.core import wire
 from lab.core.presets import PRESETS
+from tests.app.conftest import FakeClient
 from tests.qt_helpers import type_into
 
 
@@ -433,31 +434,6 @@ def test_the_windows_store_keeps_the_engines_capacities(qtbot, window):
     window_bytes, engine_bytes = window.store.nbytes(), engine.store.nbytes()
     assert window_bytes <= 1.5 * engine_bytes, (window_bytes, engine_bytes)
     assert window_bytes < 20 * 2**20
-
-
-class FakeClient(QObject):
-    """An engine client that records what the window sends."""
-
-    event = Signal(object)
-    died = Signal(str)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list = []
-        self.stopped = False
-
-    def start(self) -> None:
-        pass
-
-    def send(self, command) -> bool:
-        self.sent.append(command)
-        return True
-
-    def poll(self) -> int:
-        return 0
-
-    def stop(self) -> None:
-        self.stopped = True
 
 
 def test_an_engine_of_another_protocol_version_is_refused_clearly(qtbot, settings):
