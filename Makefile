@@ -38,9 +38,11 @@ bench: venv
 	$(PY) bench/bench_export.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_ui.py
 
-# PNGs of the main views after a short run, from a real X11 window (Xvfb).
+# PNGs of the main views after a short run, from a real X11 window (Xvfb),
+# at 1600x960 and at a small laptop's 1280x800.
 screenshots: venv deb-shots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) packaging/screenshots.py docs/screenshots
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) packaging/screenshots.py docs/screenshots/1280x800 1280x800
 
 venv: $(STAMP)
 

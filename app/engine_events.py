@@ -82,8 +82,10 @@ class EngineEvents:
             f"bring back {event.undo}" if event.undo else "nothing was replaced yet"
         )
         if event.undo and event.reason != "start":
+            reason = "Started over" if event.reason == "reset" else event.reason
             w.banner.show_message(
-                f"{event.reason}. The run it replaced ({event.undo}) is one click away.",
+                f"{reason[:1].upper()}{reason[1:]}. Undo brings back the run it replaced:"
+                f" {event.undo}.",
                 "warning",
                 ("Undo", w.undo),
             )

@@ -88,6 +88,7 @@ def measure_app(
         while not any(isinstance(e, p.Built) for e in events[mark:]):
             app.processEvents()
             time.sleep(0.005)
+    window.speed.setCurrentText("full speed")  # the app's default pace is one to watch
     window.config = window.config.with_changes({"train.steps": 10**9})
     window.client.send(p.SetConfig(window.config.to_dict()))
     window.play_action.trigger()

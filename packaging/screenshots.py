@@ -1,5 +1,9 @@
 """Write PNGs of the main views after a short run: `make screenshots` runs this
-under Xvfb (a real X11 window) into docs/screenshots/."""
+under Xvfb (a real X11 window) into docs/screenshots/ at 1600x960, and into
+docs/screenshots/1280x800/ at the size of a small laptop.
+
+    python packaging/screenshots.py OUT_DIR [WIDTHxHEIGHT]
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,23 @@ SHOTS = [
 ]
 
 
-def main(out: Path) -> None:
+def grab(window):  # noqa: ANN001, ANN201 - a MainWindow; a QPixmap
+    """The window as shown. An OpenGL view's own picture is painted over its
+    place: a widget grab leaves out what its painter draws over the GL scene
+    (the 3-D axes' labels)."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QPainter
+
+    picture = window.grab()
+    surface = window.landscape_view.surface_view if "landscape_view" in window.tabs.views else None
+    if surface is not None and surface.isVisible():
+        painter = QPainter(picture)
+        painter.drawImage(surface.gl.mapTo(window, QPoint(0, 0)), surface.grab_image())
+        painter.end()
+    return picture
+
+
+def main(out: Path, size: tuple[int, int] = (1600, 960)) -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -33,8 +53,9 @@ def main(out: Path) -> None:
     app = QApplication([])
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "shots.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
-    window.resize(1600, 960)
+    window.resize(*size)
     window.show()
+    window.speed.setCurrentText("full speed")  # the seconds below are of full-speed training
     events: list = []
     window.client.event.connect(events.append)
     window.start()
@@ -70,7 +91,7 @@ def main(out: Path) -> None:
         window.tabs.setCurrentWidget(view)
         view.dirty = True
         pump(0.4)
-        window.grab().save(str(out / filename))
+        grab(window).save(str(out / filename))
         print(f"wrote {out / filename}")
     # the landscape: the training path in the PCA plane, and the 3-D surface
     view = window.landscape_view
@@ -87,11 +108,12 @@ def main(out: Path) -> None:
         view.three_d.setChecked(three_d and view.gl_ok)
         view.dirty = True
         pump(0.5)
-        window.grab().save(str(out / filename))
+        grab(window).save(str(out / filename))
         print(f"wrote {out / filename}")
     window.close()
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))
+    size = tuple(int(v) for v in sys.argv[2].split("x")) if len(sys.argv) > 2 else (1600, 960)
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"), size)  # type: ignore[arg-type]

@@ -64,6 +64,14 @@ class QuickBuilder(QWidget):
             row.addStretch(1)
             layout.addLayout(row)
 
+    def show_stack(self, layers: list[dict[str, Any]]) -> None:
+        """Start from the stack shown: its depth and its first layer."""
+        if layers:
+            self.depth.setValue(len(layers))
+            self.width.setValue(layers[0]["width"])
+            self.activation.setValue(layers[0]["activation"])
+            self.norm.setValue(layers[0]["norm"])
+
     def _build(self) -> None:
         if self.depth.invalid or self.width.invalid:
             return
@@ -140,6 +148,7 @@ class LayerEditor(QWidget):
                 self.table.setColumnHidden(COLUMNS.index(name), not cnn)
             self.table.resizeColumnsToContents()
             self.select_rows([row for row in selected if row < self.table.rowCount()])
+            self.builder.show_stack(layers)
         finally:
             self.table.blockSignals(False)
             self._filling = False

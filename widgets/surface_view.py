@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QVector3D
+from PySide6.QtGui import QFont, QVector3D
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from widgets.base import PALETTE
 
 HEIGHT = 2.0  # the loss axis spans 0..HEIGHT, the plane +-1: comparable extents
 TICKS = 5
+LABEL_POINTS = 8
 
 
 def surface_at(
@@ -89,7 +90,9 @@ class SurfaceView(QWidget):
     def _text(self, position: tuple[float, float, float], text: str) -> None:
         import pyqtgraph.opengl as gl
 
-        label = gl.GLTextItem(pos=np.array(position), text=text, color=(40, 40, 40, 255))
+        label = gl.GLTextItem(
+            pos=np.array(position), text=text, color=(40, 40, 40, 255), font=QFont("", LABEL_POINTS)
+        )
         self.gl.addItem(label)
         self.labels.append(label)
 

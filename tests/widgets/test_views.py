@@ -601,3 +601,61 @@ def test_job_bar_reports_progress_cancel_and_the_end(qtbot):
     bar.finished(4, JobOutcome.FAILED, "disk full")
     assert not bar.running and not bar.cancel.isEnabled()
     assert bar.message.text() == "failed: disk full"
+
+
+def test_empty_image_plots_stay_a_plain_frame_until_data_arrives(qtbot):
+    view = GradientView()
+    qtbot.addWidget(view)
+    view.set_store(MetricStore())
+    view.refresh()
+    (x_low, x_high), (y_low, y_high) = view.heat_plot.viewRange()
+    assert (x_low, y_low) == pytest.approx((0, 0), abs=1e-9)  # not +-0.0005 ("x0.001")
+    assert (x_high, y_high) == pytest.approx((1, 1), abs=1e-9)
+    view.set_store(fake_store())
+    view.refresh()
+    view.heat_plot.getViewBox().updateAutoRange()
+    assert view.image.isVisible() and view.heat_plot.viewRange()[0][1] > 1  # the data's range
+
+
+def test_a_single_step_shows_as_a_point(qtbot):
+    view = LossView()
+    qtbot.addWidget(view)
+    store = MetricStore()
+    store.append("step", 1, (0.7, 0.01, 0.0), ("loss", "lr", "clipped"))
+    view.set_store(store)
+    view.refresh()
+    assert view.curves["batch"].opts["symbol"] == "o"  # one point draws no line
+    assert view.curves["batch"].getData()[1].tolist() == [0.7]
+    view.set_store(fake_store())  # 200 steps: a line is enough
+    view.refresh()
+    assert view.curves["batch"].opts["symbol"] is None
+
+
+def test_the_activation_view_says_why_units_die_and_draws_the_lr_beside_them(qtbot):
+    from widgets.activation_view import WHY_DEAD
+
+    view = ActivationView()
+    qtbot.addWidget(view)
+    view.set_store(fake_store())  # dead shares of 25% and 50%
+    view.refresh()
+    assert WHY_DEAD in view.caption.text()
+    steps, lr = view.lr_curve.getData()
+    assert len(steps) == 200 and set(lr) == {0.01}
+    assert view.lr_plot.getViewBox().state["linkedViews"][0] is not None  # x shared with deaths
+    assert "saturat" in view.stats_plot.titleLabel.text  # layer1 saturates in the fake store
+
+
+def test_the_3d_surface_has_axes_with_values_and_a_colour_scale(qtbot):
+    surface_view = pytest.importorskip("widgets.surface_view")
+    try:
+        view = surface_view.SurfaceView()
+    except Exception as exc:  # no OpenGL here at all  # noqa: BLE001
+        pytest.skip(f"no OpenGL: {exc}")
+    qtbot.addWidget(view)
+    coords = np.linspace(-2, 2, 5)
+    z = coords[:, None] ** 2 + coords[None, :] ** 2
+    view.set_surface(coords, coords, z, 0.0, 8.0, np.zeros((0, 2)), log=False)
+    texts = [label.text for label in view.labels]
+    assert "α (direction 1)" in texts and "β (direction 2)" in texts and "loss" in texts
+    assert "-2" in texts and "2" in texts and "8" in texts  # the grid's own values
+    assert view.scale.levels() == (0.0, 8.0)
