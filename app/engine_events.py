@@ -34,8 +34,8 @@ class EngineEvents:
             p.JobFinished: self.job_finished,
             p.Stopped: self.stopped,
             p.Error: lambda event: window.show_error(event.message, event.field),
-            p.Saved: self.saved,
-            p.Opened: self.opened,
+            p.Saved: lambda event: self.run_folder(event.path, "saved run to"),
+            p.Opened: lambda event: self.run_folder(event.path, "opened"),
         }
 
     def handle(self, event: Any) -> None:
@@ -173,12 +173,8 @@ class EngineEvents:
     def stopped(self, event: p.Stopped) -> None:
         self.window.banner.show_message(f"Training paused: {event.reason}", "warning")
 
-    def saved(self, event: p.Saved) -> None:
-        self.window.run_path = event.path
+    def run_folder(self, path: str, what: str) -> None:
+        """The run now lives in ``path`` (saved there, or opened from it)."""
+        self.window.run_path = path
         self.window.update_title()
-        self.window.notice(f"saved run to {event.path}")
-
-    def opened(self, event: p.Opened) -> None:
-        self.window.run_path = event.path
-        self.window.update_title()
-        self.window.notice(f"opened {event.path}")
+        self.window.notice(f"{what} {path}")
