@@ -31,6 +31,9 @@ PROBE_DEAD_NOW = "probe/dead_now"  # on the probed batch
 PROBE_PARAM_GRAD_NORM = "probe/param_grad_norm"  # columns: parameter tensors
 PROBE_GLOBAL_GRAD_NORM = "probe/global_grad_norm"
 GLOBAL_NORM_COLUMNS = ("before_clip", "after_clip", "clipped")
+PROBE_ATTN_ENTROPY = "probe/attn_entropy"  # columns: heads (block1.h1, ...)
+PROBE_ATTN_MAX = "probe/attn_max"
+PROBE_SCORE_STD = "probe/score_std"
 PROBE_HIST = "probe/hist/"  # + layer: histogram counts (columns: bins)
 PROBE_DEAD_MAP = "probe/dead_map/"  # + layer: 1 where a unit is dead (columns: units)
 

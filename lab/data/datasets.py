@@ -1,5 +1,6 @@
-"""Datasets, generated with numpy from a seed: 2-D toys, a 1-D regression and
-small synthetic images. Deterministic: the same ``DataConfig`` gives the same arrays.
+"""Datasets, generated with numpy from a seed: 2-D toys, a 1-D regression,
+small synthetic images and token sequences (``sequences``). Deterministic:
+the same ``DataConfig`` gives the same arrays.
 
 Arrays are float32 inputs and int64 class labels (float32 targets for
 regression), split into train and test sets after a seeded shuffle.
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.core.config import DataConfig
+from lab.core.config import SEQUENCE_DATASETS, DataConfig
+from lab.data.sequences import corpus_windows, symbol_task
 
 IMAGE_SIZE = 16
 SHAPE_NAMES = ("circle", "square", "triangle", "cross")
@@ -24,8 +26,8 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    task: str  # "classification" or "regression"
-    n_outputs: int  # classes, or 1 for regression
+    task: str  # "classification", "regression" or "next_token"
+    n_outputs: int  # classes, 1 for regression, the vocabulary for tokens
     class_names: tuple[str, ...] = ()
 
     @property
@@ -152,6 +154,8 @@ def make_dataset(config: DataConfig) -> Dataset:
     """Generate and split the dataset ``config`` describes."""
     rng = np.random.default_rng(config.seed)
     n, k = config.n_samples, config.n_classes
+    if config.name in SEQUENCE_DATASETS:
+        return _token_dataset(config, rng)
     class_names: tuple[str, ...] = ()
     if config.name in _TOYS:
         x, y = _TOYS[config.name](rng, n, k, config.noise)
@@ -171,3 +175,15 @@ def make_dataset(config: DataConfig) -> Dataset:
     n_test = round(n * config.test_fraction)
     test, train = order[:n_test], order[n_test:]
     return Dataset(x[train], y[train], x[test], y[test], task, n_outputs, class_names)
+
+
+def _token_dataset(config: DataConfig, rng: np.random.Generator) -> Dataset:
+    """Token sequences (int64 inputs and next-token targets, -100 where
+    ignored); ``class_names`` are the tokens' names."""
+    n_test = round(config.n_samples * config.test_fraction)
+    if config.name == "chars":
+        (x_train, y_train), (x_test, y_test), names = corpus_windows(config, rng, n_test)
+    else:
+        x, y, names = symbol_task(config, rng)
+        x_test, y_test, x_train, y_train = x[:n_test], y[:n_test], x[n_test:], y[n_test:]
+    return Dataset(x_train, y_train, x_test, y_test, "next_token", len(names), tuple(names))

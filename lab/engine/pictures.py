@@ -58,7 +58,7 @@ def boundary(trainer: Trainer) -> p.DecisionBoundary | None:
     """The model over a grid around 2-D data (class and confidence per
     cell), or along a line through 1-D regression data; None for other data."""
     x = trainer.data.x_train
-    if x.ndim != 2 or x.shape[1] not in (1, 2):
+    if x.ndim != 2 or x.shape[1] not in (1, 2) or x.dtype.kind != "f":  # (tokens are ints)
         return None
     low, high = x.min(axis=0), x.max(axis=0)
     margin = 0.1 * (high - low)

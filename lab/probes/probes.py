@@ -48,6 +48,7 @@ from lab.models.layers import Block, activation_name
 from lab.native import probe_kernels
 from lab.probes.collectors import ActSpec, CompiledCollector, TorchCollector, Transfer
 from lab.probes.dead_units import DeadUnits
+from lab.probes.heads import HeadProbes
 from lab.probes.rows import ProbeSnapshot, Rows, edges, ratio, where_seen
 
 PENDING_ROWS = 32  # collections held before they become metric rows in one batch
@@ -108,6 +109,10 @@ class Probes:
                     self.params.append(param)
                     self.param_names.append(f"{name}.{pname}")
                     param_layer.append(index)
+        trainable = {id(p) for p in model.parameters() if p.requires_grad}
+        if {id(p) for p in self.params} != trainable or len(self.params) != len(trainable):
+            # the global gradient norm is taken from these: every parameter, once
+            raise ValueError("the model's named layers must hold each trainable parameter once")
         # per-layer sums of per-parameter squares: the layers with parameters, and
         # where each one's parameters start (they come layer by layer)
         self._param_layers = sorted(set(param_layer))
@@ -129,6 +134,7 @@ class Probes:
         self._clipping = np.zeros((PENDING_ROWS, 2))  # clipped (1/0), global norm after (or NaN)
         self._latest: ProbeSnapshot | None = None
         self.dead_units = DeadUnits(self.act_names, config.dead_window)
+        self.heads = HeadProbes(model, PENDING_ROWS)  # attention heads (a Transformer's)
         # The compiled CPU path (probe_kernels), and the collectors made so far.
         self._kernels = probe_kernels.library()
         self._param_kernels = (
@@ -189,6 +195,7 @@ class Probes:
         self._grad_norms = self._weight_norms = self._clipped_norm = None
         self._params_compiled = False
         self._collecting = True
+        self.heads.attach()
         if self._handles:
             return
         hooks = self._hooks.get(collector)
@@ -217,6 +224,7 @@ class Probes:
     def detach(self) -> None:
         """Take the hooks off (and end any collection under way)."""
         self._collecting = False
+        self.heads.detach()
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
@@ -227,6 +235,11 @@ class Probes:
 
     def _activation_hook(self, index: int, act: nn.Module):  # noqa: ANN202
         add = self._collector.activation_sink(index)
+        if getattr(self.model, "units_last", False):  # (batch, tokens, units): one row a token
+            sink = add
+
+            def add(output: torch.Tensor) -> None:
+                sink(output.reshape(-1, output.shape[-1]))
 
         def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
             if self._collecting and module is act:
@@ -314,6 +327,7 @@ class Probes:
         go to the store (and ``latest``) when they fill or the store is read.
         The hooks stay on when the next step is probed too."""
         self._collecting = False
+        self.heads.detach()  # unprobed steps take the fused attention path
         if not self.wants(step + 1):
             self.detach()
         row = self._pending
@@ -329,6 +343,7 @@ class Probes:
             if self._clipped_norm is not None:
                 batch.add("clipped_norm", self._clipped_norm)
         self._collector.gather(batch)
+        self.heads.gather(batch)
         arrays = batch.fetch()
         if "param_grad_norm" in arrays:
             self._norms[row, 0] = arrays["param_grad_norm"]
@@ -337,6 +352,7 @@ class Probes:
             if "clipped_norm" in arrays:
                 self._clipping[row, 1] = arrays["clipped_norm"][0]
         self._collector.write(arrays)
+        self.heads.write(arrays, row)
         self._steps[row] = step
         self._pending += 1
         if self._pending == PENDING_ROWS:
@@ -401,4 +417,5 @@ class Probes:
         if not np.isnan(output_std).all():
             rows.per_layer[wire.PROBE_OUTPUT_STD] = output_std
         self.dead_units.add(rows, acts, n)
+        self.heads.rows(rows, n)
         return rows

@@ -43,6 +43,10 @@ class ProbeSnapshot:
     dead_fraction: np.ndarray | None = None  # over the window; NaN where not ReLU family
     dead_now: np.ndarray | None = None  # on this batch
     dead_map: dict[str, np.ndarray] = field(default_factory=dict)  # per unit, over the window
+    head_names: list[str] = field(default_factory=list)  # attention heads: block1.h1, ...
+    attn_entropy: np.ndarray | None = None
+    attn_max: np.ndarray | None = None
+    score_std: np.ndarray | None = None
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Rows:
     # per activation: which rows saw it called, and their counts (seen rows, bins)
     hist: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     dead_map: dict[str, np.ndarray] = field(default_factory=dict)  # (rows, units)
+    per_head: dict[str, np.ndarray] = field(default_factory=dict)  # (rows, attention heads)
 
     def record(self, store: MetricStore, probes: Probes) -> None:
         """Into the store, one series per measurement."""
@@ -65,6 +70,8 @@ class Rows:
             store.extend(name, steps, values, probes.layer_names)
         for name, values in self.per_act.items():
             store.extend(name, steps, values, probes.act_names)
+        for name, values in self.per_head.items():
+            store.extend(name, steps, values, probes.heads.names)
         if self.param_grad_norm is not None and self.global_norm is not None:
             store.extend(
                 wire.PROBE_PARAM_GRAD_NORM, steps, self.param_grad_norm, probes.param_names
@@ -84,8 +91,9 @@ class Rows:
         snap = ProbeSnapshot(
             int(self.steps[-1]), probes.layer_names, probes.act_names, probes.param_names
         )
-        for name, values in (self.per_layer | self.per_act).items():
+        for name, values in (self.per_layer | self.per_act | self.per_head).items():
             setattr(snap, name.removeprefix(wire.PROBE), values[-1])  # the field of that name
+        snap.head_names = probes.heads.names
         if self.param_grad_norm is not None and self.global_norm is not None:
             snap.param_grad_norm = self.param_grad_norm[-1]
             before, after, clipped = self.global_norm[-1]

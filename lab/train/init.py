@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from lab.core.config import InitConfig
+from lab.core.config import ExperimentConfig, InitConfig
 
 
 def _fans(weight: torch.Tensor) -> tuple[int, int]:
@@ -76,3 +76,22 @@ def apply_init(model: nn.Module, config: InitConfig) -> None:
             init_weight(module.weight, config)
             if module.bias is not None:
                 module.bias.fill_(config.bias)
+
+
+EMBEDDING_STD = 0.02  # GPT-2's: token and position embeddings start small
+
+
+@torch.no_grad()
+def init_model(model: nn.Module, config: ExperimentConfig) -> None:
+    """``apply_init`` for every model; for a Transformer also its embeddings
+    (normal, std 0.02) and, as GPT-2 does, each residual output projection
+    scaled by 1/sqrt(2N) for N blocks when the config asks for it."""
+    apply_init(model, config.init)
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, 0.0, EMBEDDING_STD)
+    projections = getattr(model, "residual_projections", None)
+    if projections is not None and config.model.transformer.scale_residual_init:
+        scale = 1.0 / math.sqrt(2 * config.model.transformer.layers)
+        for layer in projections():
+            layer.weight.mul_(scale)

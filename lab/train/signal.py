@@ -13,7 +13,7 @@ from lab.core.config import ExperimentConfig
 from lab.data import Dataset, make_dataset
 from lab.models import build_model
 from lab.probes import Probes, ProbeSnapshot
-from lab.train.init import apply_init
+from lab.train.init import init_model
 from lab.train.task import make_task
 
 
@@ -27,7 +27,7 @@ def signal_propagation(
     data = data if data is not None else make_dataset(config.data)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, data.input_shape, data.n_outputs)
-    apply_init(model, config.init)
+    init_model(model, config)
     task = make_task(config, data.n_outputs)
     x = torch.as_tensor(data.x_train[:n_samples])
     y = task.targets(torch.as_tensor(data.y_train[:n_samples]))

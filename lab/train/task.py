@@ -12,9 +12,11 @@ import math
 
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from lab.core.config import ExperimentConfig
+from lab.data.sequences import IGNORE
 
 
 class Task:
@@ -59,6 +61,40 @@ class Classification(Task):
         return tuple(f"true{t}_pred{p}" for t in range(self.classes) for p in range(self.classes))
 
 
+class TokenCrossEntropy(nn.Module):
+    """Cross-entropy of every position's next-token logits (batch, T, vocab)
+    against targets (batch, T), leaving out targets of -100 (no answer there)."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            targets.reshape(-1),
+            ignore_index=IGNORE,
+            label_smoothing=self.label_smoothing,
+        )
+
+
+class NextToken(Task):
+    """Next-token prediction: the loss and accuracy count the positions that
+    carry an answer (every position of a text; the answer of a symbolic task)."""
+
+    name = "next_token"
+
+    def __init__(self, vocab: int, label_smoothing: float = 0.0) -> None:
+        self.vocab = vocab
+        self.loss_fn = TokenCrossEntropy(label_smoothing)
+
+    def accuracy(self, outputs: torch.Tensor, targets: torch.Tensor) -> float:
+        answered = targets != IGNORE
+        if not bool(answered.any()):
+            return math.nan
+        return float((outputs.argmax(dim=-1) == targets)[answered].float().mean())
+
+
 class Regression(Task):
     name = "regression"
 
@@ -73,4 +109,6 @@ def make_task(config: ExperimentConfig, n_outputs: int) -> Task:
     """The task of ``config``'s data, with its loss settings."""
     if config.data.task == "regression":
         return Regression(config.loss)
+    if config.data.task == "next_token":
+        return NextToken(n_outputs, config.train.label_smoothing)
     return Classification(n_outputs, config.train.label_smoothing)

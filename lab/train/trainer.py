@@ -34,7 +34,7 @@ from lab.probes import Probes
 from lab.train.allocator import keep_freed_memory
 from lab.train.batches import Batches
 from lab.train.devices import resolve_device, supports_bf16
-from lab.train.init import apply_init
+from lab.train.init import init_model
 from lab.train.optim import apply_live, build_optimizer, set_lr
 from lab.train.task import Classification, Task, make_task
 from lab.train.trajectory import Trajectory
@@ -94,7 +94,7 @@ class Trainer:
         self.data: Dataset = make_dataset(config.data)
         torch.manual_seed(config.train.seed)
         self.model: Net = build_model(config.model, self.data.input_shape, self.data.n_outputs)
-        apply_init(self.model, config.init)
+        init_model(self.model, config)
         self.model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.params, config.optim)

@@ -19,16 +19,19 @@ from lab.core.config.choices import (
     DATASETS,
     DEAD_UNIT_ACTIVATIONS,
     DEVICES,
+    FFN_KINDS,
     IMAGE_DATASETS,
     INIT_SCHEMES,
     INPUT_WIDTHS,
     LOSSES,
+    MAX_CONTEXT,
     MAX_LAYERS,
     MODEL_KINDS,
     NORM_POSITIONS,
     NORMS,
     OPTIMIZER_FIELDS,
     OPTIMIZERS,
+    POSITIONAL,
     PRECISIONS,
     REGRESSION_DATASETS,
     RESIDUAL_SCALES,
@@ -36,6 +39,9 @@ from lab.core.config.choices import (
     SCHEDULES,
     SCHEMA_VERSION,
     SEED_MAX,
+    SEQUENCE_DATASETS,
+    SYMBOL_TASKS,
+    TRANSFORMER_NORMS,
     TWO_CLASS_DATASETS,
 )
 from lab.core.config.experiment import ExperimentConfig, field_knob, rebuilds
@@ -43,10 +49,17 @@ from lab.core.config.landscape import LandscapeSettings
 from lab.core.config.model import LayerConfig, ModelConfig, mlp_layers
 from lab.core.config.probes import ProbesConfig, dead_units_absent, histogram_span
 from lab.core.config.training import DataConfig, InitConfig, OptimConfig, TrainConfig
+from lab.core.config.transformer import TransformerConfig
 from lab.core.fields import ConfigError, Knob
 from lab.core.serialize import flatten
 
 __all__ = [
+    "FFN_KINDS",
+    "MAX_CONTEXT",
+    "POSITIONAL",
+    "SEQUENCE_DATASETS",
+    "SYMBOL_TASKS",
+    "TRANSFORMER_NORMS",
     "ACTIVATIONS",
     "CLIP_MODES",
     "DATASETS",
@@ -81,6 +94,7 @@ __all__ = [
     "OptimConfig",
     "ProbesConfig",
     "TrainConfig",
+    "TransformerConfig",
     "dead_units_absent",
     "field_knob",
     "flatten",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 SCHEMA_VERSION = 1
 
-MODEL_KINDS = ("mlp", "cnn")
+MODEL_KINDS = ("mlp", "cnn", "transformer")
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "identity")
 # Activations whose units can die (no positive output for any input): the dead-unit probe's
 DEAD_UNIT_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu")
@@ -25,13 +25,31 @@ INIT_SCHEMES = (
     "normal",
     "zeros",
 )
-DATASETS = ("spirals", "moons", "circles", "xor", "gaussians", "regression1d", "shapes")
+DATASETS = (
+    "spirals",
+    "moons",
+    "circles",
+    "xor",
+    "gaussians",
+    "regression1d",
+    "shapes",
+    "copy",
+    "reverse",
+    "sort",
+    "induction",
+    "chars",
+)
 TWO_CLASS_DATASETS = ("moons", "xor")
 IMAGE_DATASETS = ("shapes",)
+# Token sequences, learnt by next-token prediction (a Transformer's data).
+SEQUENCE_DATASETS = ("copy", "reverse", "sort", "induction", "chars")
+# The symbolic tasks: a question of seq_len symbols, a separator, the answer
+# (induction: the sequence, then itself again); chars: windows of a text.
+SYMBOL_TASKS = ("copy", "reverse", "sort")
 # Input features (MLP) or channels (CNN) of each dataset, known without generating it.
 INPUT_WIDTHS = {"regression1d": 1, "shapes": 1} | {
     name: 2 for name in ("spirals", "moons", "circles", "xor", "gaussians")
-}
+}  # (sequences: one token per position)
 REGRESSION_DATASETS = ("regression1d",)
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw")
 SCHEDULES = ("constant", "step", "warmup_cosine", "one_cycle")
@@ -56,3 +74,7 @@ PRECISIONS = ("fp32", "bf16")
 LOSSES = ("auto", "cross_entropy", "mse", "huber")
 MAX_LAYERS = 256
 SEED_MAX = 2**32 - 1
+POSITIONAL = ("learned", "sinusoidal", "rope", "none")
+TRANSFORMER_NORMS = ("layer", "rms")
+FFN_KINDS = ("gelu", "relu", "swiglu")
+MAX_CONTEXT = 4096

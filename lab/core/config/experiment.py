@@ -12,7 +12,12 @@ from typing import Any
 
 import tomli_w
 
-from lab.core.config.choices import IMAGE_DATASETS, INPUT_WIDTHS, SCHEMA_VERSION
+from lab.core.config.choices import (
+    IMAGE_DATASETS,
+    INPUT_WIDTHS,
+    SCHEMA_VERSION,
+    SEQUENCE_DATASETS,
+)
 from lab.core.config.model import ModelConfig
 from lab.core.config.probes import ProbesConfig
 from lab.core.config.training import DataConfig, InitConfig, OptimConfig, TrainConfig
@@ -42,26 +47,7 @@ class ExperimentConfig:
                 "schema",
                 f"version {self.schema} is newer than this Knoblab reads ({SCHEMA_VERSION})",
             )
-        images = self.data.name in IMAGE_DATASETS
-        if self.model.kind == "cnn" and not images:
-            raise ConfigError(
-                "model.kind", f"a CNN needs image data; data.name is {self.data.name!r}"
-            )
-        if self.model.kind == "mlp" and images:
-            raise ConfigError("model.kind", "image data needs model.kind = 'cnn'")
-        if self.model.kind == "cnn":
-            pools = sum(layer.pool for layer in self.model.layers)
-            if pools > 4:  # 16x16 images: four halvings leave 1x1
-                raise ConfigError("model.layers", f"{pools} pooling layers; 16x16 images allow 4")
-        width = INPUT_WIDTHS[self.data.name]
-        for i, layer in enumerate(self.model.layers):
-            if layer.residual and layer.width != width:
-                raise ConfigError(
-                    f"model.layers[{i}].residual",
-                    f"the block's input has width {width} and its output {layer.width};"
-                    " a residual block needs them equal",
-                )
-            width = layer.width
+        self._check_model_fits_data()
         loss = self.loss
         if self.data.task == "classification" and loss != "cross_entropy":
             raise ConfigError(
@@ -73,6 +59,46 @@ class ExperimentConfig:
             )
         if self.data.task == "regression" and self.train.label_smoothing > 0:
             raise ConfigError("train.label_smoothing", "label smoothing is for classification")
+
+    def _check_model_fits_data(self) -> None:
+        """The model family fits the data: a CNN for images, a Transformer for
+        token sequences (with a context as long as them), an MLP for the rest."""
+        kind, name = self.model.kind, self.data.name
+        wanted = (
+            "cnn"
+            if name in IMAGE_DATASETS
+            else "transformer"
+            if name in SEQUENCE_DATASETS
+            else "mlp"
+        )
+        if kind != wanted:
+            needs = {"cnn": "image data", "transformer": "token sequences", "mlp": "points"}
+            if kind != "mlp":
+                message = f"a {kind.upper() if kind == 'cnn' else 'Transformer'} needs"
+                raise ConfigError("model.kind", f"{message} {needs[kind]}; data.name is {name!r}")
+            raise ConfigError("model.kind", f"{needs[wanted]} need model.kind = {wanted!r}")
+        if kind == "transformer":
+            length, context = self.data.sequence_length, self.model.transformer.context
+            if length > context:
+                raise ConfigError(
+                    "model.transformer.context",
+                    f"{context} tokens is shorter than the task's sequences ({length} tokens);"
+                    f" allowed: at least {length}",
+                )
+            return
+        if kind == "cnn":
+            pools = sum(layer.pool for layer in self.model.layers)
+            if pools > 4:  # 16x16 images: four halvings leave 1x1
+                raise ConfigError("model.layers", f"{pools} pooling layers; 16x16 images allow 4")
+        width = INPUT_WIDTHS[name]
+        for i, layer in enumerate(self.model.layers):
+            if layer.residual and layer.width != width:
+                raise ConfigError(
+                    f"model.layers[{i}].residual",
+                    f"the block's input has width {width} and its output {layer.width};"
+                    " a residual block needs them equal",
+                )
+            width = layer.width
 
     @property
     def loss(self) -> str:

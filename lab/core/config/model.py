@@ -13,6 +13,7 @@ from lab.core.config.choices import (
     NORMS,
     RESIDUAL_SCALES,
 )
+from lab.core.config.transformer import TransformerConfig
 from lab.core.fields import ConfigError, knob, validate_section
 
 
@@ -76,7 +77,8 @@ class ModelConfig:
     kind: str = knob(
         "mlp",
         "model",
-        "The network family: a multi-layer perceptron for points, a CNN for images",
+        "The network family: a multi-layer perceptron for points, a CNN for images, a"
+        " decoder-only Transformer for token sequences",
         choices=MODEL_KINDS,
         rebuild=True,
     )
@@ -89,11 +91,13 @@ class ModelConfig:
         choices=RESIDUAL_SCALES,
         rebuild=True,
     )
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
     norm_position: str = knob(
         "post",
         "norm position",
-        "post: the norm after the weights; pre: before them (a residual block's branch"
-        " becomes norm, activation, weights)",
+        "post: the norm after the weights (a Transformer's: after each residual add); pre:"
+        " before them (a residual block's branch becomes norm, activation, weights; a"
+        " Transformer's sub-layers read a normalised stream)",
         choices=NORM_POSITIONS,
         rebuild=True,
     )

@@ -16,6 +16,8 @@ from lab.core.config.choices import (
     REGRESSION_DATASETS,
     SCHEDULES,
     SEED_MAX,
+    SEQUENCE_DATASETS,
+    SYMBOL_TASKS,
     TWO_CLASS_DATASETS,
 )
 from lab.core.fields import ConfigError, knob, validate_section
@@ -105,6 +107,20 @@ class DataConfig:
     seed: int = knob(
         0, "data seed", "Seed of the generated data and its split", lo=0, hi=SEED_MAX, rebuild=True
     )
+    seq_len: int = knob(
+        8,
+        "sequence length",
+        "Token sequences: symbols in each question (copy, reverse, sort), in each half"
+        " (induction), or characters in each window (chars)",
+        lo=2,
+        hi=1024,
+        unit="tokens",
+        rebuild=True,
+    )
+    vocab: int = knob(
+        10, "symbols", "Distinct symbols the token tasks draw from (chars: the text's own)",
+        lo=2, hi=256, rebuild=True,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         validate_section(self, "data")
@@ -123,7 +139,19 @@ class DataConfig:
 
     @property
     def task(self) -> str:
+        if self.name in SEQUENCE_DATASETS:
+            return "next_token"
         return "regression" if self.name in REGRESSION_DATASETS else "classification"
+
+    @property
+    def sequence_length(self) -> int:
+        """Tokens a model reads at once on a token task (the whole sequence
+        but its last token, which is only a target); 0 for other data."""
+        if self.name in SYMBOL_TASKS:
+            return 2 * self.seq_len  # question, separator, answer: 2n + 1 tokens
+        if self.name == "induction":
+            return 2 * self.seq_len - 1
+        return self.seq_len if self.name == "chars" else 0
 
 
 @dataclass(frozen=True)

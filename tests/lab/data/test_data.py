@@ -19,8 +19,10 @@ def test_datasets_are_deterministic_split_and_typed(name):
     for first, second in [(a.x_train, b.x_train), (a.y_train, b.y_train), (a.x_test, b.x_test)]:
         np.testing.assert_array_equal(first, second)
     assert len(a.x_test) == 100 and len(a.x_train) == 300
-    assert a.x_train.dtype == np.float32
-    if a.task == "classification":
+    assert a.x_train.dtype == (np.int64 if a.task == "next_token" else np.float32)
+    if a.task == "next_token":
+        assert a.y_train.dtype == np.int64 and a.x_train.max() < a.n_outputs
+    elif a.task == "classification":
         assert a.y_train.dtype == np.int64
         counts = np.bincount(np.concatenate([a.y_train, a.y_test]), minlength=a.n_outputs)
         assert counts.min() >= 400 // a.n_outputs - 1  # balanced classes
@@ -64,3 +66,34 @@ def test_examples_per_class_takes_the_first_of_each_class_in_class_order():
     xs, ys = examples_per_class(x, y, per_class=2)
     np.testing.assert_array_equal(ys, [0, 0, 1, 1, 2, 2])
     np.testing.assert_array_equal(xs, [10, 30, 20, 60, 0, 40])
+
+
+@pytest.mark.parametrize("name", ["copy", "reverse", "sort", "induction"])
+def test_symbol_tasks_ask_for_what_their_rule_says(name):
+    from lab.data.sequences import IGNORE
+
+    n = 6
+    data = make_dataset(DataConfig(name=name, n_samples=50, batch_size=8, seq_len=n, vocab=7))
+    rule = {"copy": lambda q: q, "reverse": lambda q: q[::-1], "sort": np.sort}
+    for x, y in zip(data.x_train, data.y_train, strict=True):
+        tokens = np.append(x, y[-1])  # the input, then the last target
+        question = tokens[:n]
+        if name == "induction":  # the sequence twice; its first repeat has no cue
+            np.testing.assert_array_equal(tokens[n:], question)
+            assert (y[:n] == IGNORE).all() and (y[n:] == question[1:]).all()
+        else:
+            assert tokens[n] == 7 and data.class_names[7] == "|"  # the separator
+            np.testing.assert_array_equal(tokens[n + 1 :], rule[name](question))
+            assert (y[:n] == IGNORE).all() and (y[n:] == tokens[n + 1 :]).all()
+
+
+def test_chars_windows_are_the_corpus_text_shifted_by_one():
+    from lab.core.assets import asset
+
+    data = make_dataset(DataConfig(name="chars", n_samples=40, batch_size=8, seq_len=24))
+    text = asset("corpus.txt").read_text(encoding="utf-8")
+    chars = data.class_names
+    for x, y in zip(data.x_test, data.y_test, strict=True):
+        window = "".join(chars[i] for i in x) + chars[y[-1]]
+        assert window in text[int(len(text) * 0.9) - 24 :]  # test windows: the text's last tenth
+        np.testing.assert_array_equal(x[1:], y[:-1])
