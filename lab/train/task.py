@@ -23,6 +23,7 @@ class Task:
     """The regression and classification tasks' common ground."""
 
     name = "task"
+    eval_limit: int | None = None  # examples of each split an evaluation reads (None: all)
     loss_fn: nn.Module  # mean over samples (the landscape's batched path copies it per sample)
 
     def targets(self, y: torch.Tensor) -> torch.Tensor:
@@ -83,6 +84,9 @@ class NextToken(Task):
     carry an answer (every position of a text; the answer of a symbolic task)."""
 
     name = "next_token"
+    # a fixed subset of each split: every window of a text, evaluated every
+    # few steps, cost more than the training between evaluations
+    eval_limit = 256
 
     def __init__(self, vocab: int, label_smoothing: float = 0.0) -> None:
         self.vocab = vocab

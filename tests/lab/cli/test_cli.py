@@ -50,6 +50,16 @@ def test_spirals_preset_reaches_95_percent_within_a_minute(tmp_path):
     assert state["step"] == 2000
 
 
+def test_copy_transformer_reaches_99_percent_token_accuracy_within_a_minute(tmp_path):
+    start = time.perf_counter()
+    result = knoblab("run", "--preset", "copy-transformer", "--out", str(tmp_path), "--quiet")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 60
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert float(rows[-1]["test_acc"]) >= 0.99  # tokens of the answers, on the test split
+
+
 def test_config_file_and_set_overrides(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     ExperimentConfig().with_changes({"data.name": "moons", "train.steps": 30}).save(path)
