@@ -104,17 +104,17 @@ PRESETS: dict[str, ExperimentConfig] = {
     ),
     "chars-transformer": _transformer(
         "chars-transformer",
-        DataConfig(name="chars", n_samples=4000, batch_size=32, seq_len=64),
+        DataConfig(name="chars", n_samples=8000, batch_size=32, seq_len=48),
         TransformerConfig(
-            layers=3,
-            d_model=96,
+            layers=2,
+            d_model=64,
             heads=4,
             kv_heads=2,
             positional="rope",
             norm="rms",
             ffn="swiglu",
-            context=64,
-        ),  # fmt: skip
+            context=48,
+        ),
         optim=OptimConfig(lr=3e-3, schedule="warmup_cosine", warmup_steps=100),
         steps=1000,
     ),

@@ -36,6 +36,7 @@ from torch import nn
 
 from lab.core.fileio import atomic_path, atomic_write_text
 from lab.jobs import Progress
+from lab.models.attention import CausalSelfAttention
 
 PRODUCER = "knoblab"
 PARITY_TOLERANCE = 1e-4  # max abs difference (fp32) that counts as the same model
@@ -95,7 +96,36 @@ def _quiet_exporter():
             logger.setLevel(level)
 
 
-def _export(model: nn.Module, example: torch.Tensor, path: Path, legacy: bool) -> None:
+class Inputs:
+    """What a model reads: feature vectors or images of ``shape`` (random
+    normal values), or, for a Transformer, token ids below its vocabulary in
+    sequences of up to its context (then the sequence axis is dynamic too)."""
+
+    def __init__(self, model: nn.Module, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+        self.tokens = getattr(model, "input_dtype", torch.float32) == torch.int64
+        self.vocab = getattr(model, "vocab", 0)
+        self.context = model.config.context if self.tokens else 0  # type: ignore[union-attr]
+
+    def sample(self, batch: int, generator: torch.Generator, length: int | None = None):  # noqa: ANN201
+        if self.tokens:
+            size = (batch, length or self.shape[0])
+            return torch.randint(0, self.vocab, size, generator=generator)
+        return torch.randn((batch, *self.shape), generator=generator)
+
+    def lengths(self) -> tuple[int | None, ...]:
+        """Sequence lengths the parity check covers (None: the input's own)."""
+        return (None, max(1, self.shape[0] // 2)) if self.tokens else (None,)
+
+    @property
+    def dynamic_axes(self) -> dict[int, str]:
+        return {0: "batch", 1: "sequence"} if self.tokens else {0: "batch"}
+
+
+def _export(
+    model: nn.Module, inputs: Inputs, example: torch.Tensor, path: Path, legacy: bool
+) -> None:
+    axes = inputs.dynamic_axes
     if legacy:
         torch.onnx.export(
             model,
@@ -104,15 +134,17 @@ def _export(model: nn.Module, example: torch.Tensor, path: Path, legacy: bool) -
             dynamo=False,
             input_names=["input"],
             output_names=["output"],
-            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+            dynamic_axes={"input": axes, "output": axes},
         )
     else:
-        batch = torch.export.Dim("batch", min=1, max=1 << 20)
+        dims = {0: torch.export.Dim("batch", min=1, max=1 << 20)}
+        if inputs.tokens:
+            dims[1] = torch.export.Dim("sequence", min=1, max=inputs.context)
         program = torch.onnx.export(
             model,
             (example,),
             dynamo=True,
-            dynamic_shapes=({0: batch},),
+            dynamic_shapes=(dims,),
             input_names=["input"],
             output_names=["output"],
             optimize=True,
@@ -186,14 +218,23 @@ def export_steps(
     path = Path(path)
     model = copy.deepcopy(model).cpu().float().eval()  # inference mode: BatchNorm stats, no dropout
     generator = torch.Generator().manual_seed(seed)
-    example = torch.randn((2, *input_shape), generator=generator)
+    inputs = Inputs(model, input_shape)
+    if inputs.tokens and legacy:
+        raise ExportError(
+            "the TorchScript exporter cannot export the Transformer (it has no RMSNorm and"
+            " turns the positional slice into a missing input); use the default exporter"
+        )
+    example = inputs.sample(2, generator)
+    for layer in model.modules():  # the fused path's choice by sequence length does not trace
+        if isinstance(layer, CausalSelfAttention):
+            layer.explicit = True
     exporter = "torchscript" if legacy else "dynamo"
     with atomic_path(path) as tmp:
         yield Progress(0.0, "exporting")
         start = time.perf_counter()
         try:
             with _quiet_exporter():
-                _export(model, example, tmp, legacy)
+                _export(model, inputs, example, tmp, legacy)
         except Exception as exc:  # the exporter's own reason is what the user needs
             raise ExportError(
                 f"the {exporter} exporter failed: {type(exc).__name__}: {exc}"
@@ -225,29 +266,33 @@ def export_steps(
             metadata={k: v for k, v in metadata.items() if k != "knoblab_config"},
         )
         with torch.no_grad():
-            for index, batch in enumerate(parity_batches):
-                fraction = 0.7 + 0.15 * index / len(parity_batches)
-                yield Progress(fraction, f"comparing with onnxruntime at batch {batch}")
-                x = torch.randn((batch, *input_shape), generator=generator)
+            cases = [(b, n) for n in inputs.lengths() for b in parity_batches]
+            for index, (batch, length) in enumerate(cases):
+                where = f"batch {batch}" + (f", {length} tokens" if length else "")
+                yield Progress(
+                    0.7 + 0.15 * index / len(cases), f"comparing with onnxruntime at {where}"
+                )
+                x = inputs.sample(batch, generator, length)
                 expected = model(x).numpy()
                 got = session.run(None, {input_name: x.numpy()})[0]
                 if got.shape != expected.shape:
                     raise ExportError(
-                        f"batch {batch}: onnxruntime gave shape {got.shape}, torch {expected.shape}"
+                        f"{where}: onnxruntime gave shape {got.shape}, torch {expected.shape}"
                     )
                 diff = np.abs(got - expected)
                 max_abs = float(diff.max())
                 max_rel = float((diff / np.maximum(np.abs(expected), 1e-6)).max())
-                report.parity[str(batch)] = {"max_abs": max_abs, "max_rel": max_rel}
+                key = str(batch) if length is None else f"{batch}x{length}"
+                report.parity[key] = {"max_abs": max_abs, "max_rel": max_rel}
                 if not max_abs <= PARITY_TOLERANCE:
                     raise ExportError(
-                        f"onnxruntime differs from PyTorch by {max_abs:.3g} at batch {batch} "
+                        f"onnxruntime differs from PyTorch by {max_abs:.3g} at {where} "
                         f"(tolerance {PARITY_TOLERANCE:g})"
                     )
             for index, batch in enumerate(latency_batches):
                 fraction = 0.85 + 0.15 * index / len(latency_batches)
                 yield Progress(fraction, f"timing at batch {batch}")
-                x = torch.randn((batch, *input_shape), generator=generator)
+                x = inputs.sample(batch, generator)
                 feed = {input_name: x.numpy()}
                 report.latency_ms[str(batch)] = {
                     "torch": round(_p50_ms(lambda x=x: model(x), latency_repeats), 4),

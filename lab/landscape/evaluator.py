@@ -18,6 +18,7 @@ from torch.func import functional_call
 from lab.landscape.batched import batched_forward_for
 from lab.landscape.directions import Params
 from lab.models import Net
+from lab.models.attention import CausalSelfAttention
 from lab.native import fused_mlp
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class LossEvaluator:
     ) -> None:
         self.model, self.loss_fn, self.x, self.y = model, loss_fn, x, y
         self.buffers = {name: b.detach() for name, b in model.named_buffers()}
+        self._attention = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
 
         def one(params: Params) -> torch.Tensor:
             out = functional_call(self.model, (params, self.buffers), (self.x,))
@@ -75,13 +77,19 @@ class LossEvaluator:
     @contextlib.contextmanager
     def eval_mode(self) -> Iterator[None]:
         """Eval mode (BatchNorm running stats, no dropout) for a whole surface;
-        switching per chunk walks every module twice."""
+        switching per chunk walks every module twice. Attention takes its
+        explicit path meanwhile: vmap has no batching rule for the fused one
+        on the CPU and would run it point by point."""
         was_training = self.model.training
         self.model.eval()
+        for layer in self._attention:
+            layer.explicit = True
         try:
             yield
         finally:
             self.model.train(was_training)
+            for layer in self._attention:
+                layer.explicit = False
 
     @torch.no_grad()
     def __call__(self, stacked: Params) -> torch.Tensor:

@@ -39,7 +39,27 @@ class ModelSummary:
 
 def _describe(module: nn.Module) -> str:
     from lab.models.layers import Block
+    from lab.models.transformer import Embeddings, LMHead, TransformerBlock
 
+    if isinstance(module, Embeddings):
+        positions = (
+            module.positions is not None
+            and "learned"
+            or (module.table is not None and "sinusoidal")
+        )
+        return "token embedding" + (f" + {positions} positions" if positions else "")
+    if isinstance(module, TransformerBlock):
+        attention, mlp = module.attn, module.mlp
+        heads = f"{attention.heads} heads" + (
+            f" ({attention.kv_heads} kv)" if attention.kv_heads != attention.heads else ""
+        )
+        ffn = "SwiGLU" if mlp.gated else type(mlp.act).__name__
+        norm = type(module.norm1).__name__
+        return f"{'pre' if module.pre_norm else 'post'}-{norm}, attention {heads}, {ffn} MLP"
+    if isinstance(module, LMHead):
+        return ("norm, " if not isinstance(module.norm, nn.Identity) else "") + (
+            "tied head" if module.proj is None else "Linear head"
+        )
     if not isinstance(module, Block):
         return type(module).__name__
     parts = [type(m).__name__ for m in module.branch if not isinstance(m, nn.Dropout)]
@@ -69,7 +89,8 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> ModelSummary:
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros((2, *input_shape), device=device))
+            dtype = getattr(model, "input_dtype", torch.float32)  # token ids for a Transformer
+            model(torch.zeros((2, *input_shape), device=device, dtype=dtype))
     finally:
         model.train(was_training)
         for handle in handles:

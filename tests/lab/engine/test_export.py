@@ -145,3 +145,27 @@ def test_a_file_that_computes_something_else_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ExportError, match="differs from PyTorch"):
         export_onnx(model, (2,), tmp_path / "m.onnx", latency_repeats=1)
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("preset", ["copy-transformer", "chars-transformer"])
+def test_a_transformer_exports_with_dynamic_batch_and_sequence_axes(preset, tmp_path):
+    import onnxruntime as ort
+
+    from lab.core.presets import PRESETS
+    from lab.train.trainer import Trainer
+
+    trainer = Trainer(PRESETS[preset])
+    trainer.run(10)
+    path = tmp_path / "m.onnx"
+    report = export_onnx(trainer.model, trainer.data.input_shape, path, latency_repeats=3)
+    assert report.inputs[0]["shape"] == ["batch", "sequence"]
+    half = trainer.data.input_shape[0] // 2
+    for key in ("7", "64", f"7x{half}", f"64x{half}"):  # two batch sizes, two lengths
+        assert report.parity[key]["max_abs"] <= 1e-4
+    session = ort.InferenceSession(str(path))
+    tokens = trainer.x_test[:3, :5]  # a length the export never saw
+    with torch.no_grad():
+        expected = trainer.model.eval()(tokens).numpy()
+    np.testing.assert_allclose(session.run(None, {"input": tokens.numpy()})[0], expected, atol=1e-4)
+    with pytest.raises(ExportError, match="TorchScript exporter cannot export the Transformer"):
+        export_onnx(trainer.model, trainer.data.input_shape, tmp_path / "l.onnx", legacy=True)

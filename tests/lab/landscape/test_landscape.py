@@ -406,3 +406,20 @@ def test_a_job_ends_with_the_line_from_the_initial_weights():
         loss_at(trainer, trainer.path.initial, x, y), rel=1e-5
     )
     assert job.result.line_losses[end] == pytest.approx(job.result.center_loss, rel=1e-5)
+
+
+def test_a_transformer_landscape_by_the_generic_path_equals_the_loss_point_by_point():
+    from lab.core.presets import PRESETS
+
+    trainer = Trainer(PRESETS["copy-transformer"])
+    trainer.run(30)
+    result = landscape_for(trainer, resolution=3, span=0.5, n_points=16, seed=3)
+    params = parameters_of(trainer.model)
+    d1, d2 = make_directions(params, "filter", seed=3)
+    x, y = trainer.x_train[:16], trainer.y_train[:16]
+    assert result.center_loss == pytest.approx(loss_at(trainer, params, x, y), rel=1e-5)
+    for i, a in enumerate(result.surface.alphas):
+        for j, b in enumerate(result.surface.betas):
+            point = {n: p + a * d1[n] + b * d2[n] for n, p in params.items()}
+            expected = loss_at(trainer, point, x, y)
+            assert result.surface.losses[i, j] == pytest.approx(expected, rel=1e-4)
