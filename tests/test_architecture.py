@@ -31,7 +31,7 @@ GUI_EXCEPTIONS = [("app.engine_client", "lab.engine.entry")]
 LAB_LAYERS = [
     ("lab.cli",),
     ("lab.engine",),
-    ("lab.landscape", "lab.train"),
+    ("lab.landscape", "lab.train", "lab.generate"),
     ("lab.probes",),
     ("lab.models", "lab.data"),
     ("lab.native", "lab.jobs"),

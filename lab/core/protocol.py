@@ -108,6 +108,19 @@ class OpenRun:
 
 
 @dataclass(frozen=True)
+class WatchTokens:
+    """The Attention or Samples view is on screen (a Transformer's): send
+    their pictures now and, while training, a few times a second. Their
+    input: ``text`` as typed (tokens by their names), or test example
+    ``example`` when ``text`` is empty."""
+
+    attention: bool = False
+    samples: bool = False
+    text: str = ""
+    example: int = 0
+
+
+@dataclass(frozen=True)
 class Undo:
     """Bring back the run the last rebuild, reset or open replaced: its
     config, weights, optimiser, metrics and path (the run Undo replaces is
@@ -249,6 +262,31 @@ class LandscapeUpdate:
     line_t: np.ndarray  # the straight line from the initial (t=0) to the current (t=1) weights
     line_losses: np.ndarray  # NaN = not yet computed
     direction_norms: tuple[float, float] = (float("nan"), float("nan"))  # one unit per axis
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Attention weights of every layer and head for one input sequence."""
+
+    step: int
+    tokens: tuple[str, ...]  # the input's tokens, by name
+    maps: np.ndarray  # (layers, heads, T, T): row i is where query i looks
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    prompt: tuple[str, ...]
+    expected: tuple[str, ...]  # the right answer (empty where there is none: typed text)
+    got: tuple[str, ...]  # the model's greedy continuation
+
+
+@dataclass(frozen=True)
+class Samples:
+    """The model's greedy answers to test examples (or its continuation of
+    typed text), beside the right answers."""
+
+    step: int
+    rows: tuple[SampleRow, ...]
 
 
 @dataclass(frozen=True)

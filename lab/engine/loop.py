@@ -24,7 +24,7 @@ from lab.core import protocol as p
 from lab.core.changes import classify_change
 from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.protocol import ChangeKind, JobKind, RunState
-from lab.engine import pictures
+from lab.engine import pictures, tokens
 from lab.engine.export import ExportError
 from lab.engine.jobs import export_job, landscape_job
 from lab.engine.runs import Run, StoreError, load_run, restore, save_run, snapshot
@@ -36,6 +36,7 @@ from lab.train.trainer import Trainer, TrainingStopped
 FLUSH_SECONDS = 1 / 30  # metric batches: at most ~30 a second
 CHUNK_SECONDS = 1 / 60  # commands are looked at least this often while running
 BOUNDARY_SECONDS = 0.25  # decision boundary refresh while running
+TOKENS_SECONDS = 0.5  # attention maps and samples while training: about twice a second
 IDLE_POLL = 0.05  # how long the loop waits for a command when nothing computes
 JOB_POLL = 0.01  # ... while a background job may report
 
@@ -58,6 +59,8 @@ class Engine:
         self._step_times: deque[tuple[float, int]] = deque(maxlen=60)
         self._next_step_at = 0.0
         self.replaced: Run | None = None  # the run the last rebuild, reset or open replaced
+        self.watch: p.WatchTokens | None = None  # the Attention or Samples view is on screen
+        self._tokens_sent = (-1, 0.0)  # the step and time of the last ones sent
         self._handlers: dict[type, Callable[[Any], None]] = {
             p.SetConfig: self._set_config,
             p.Play: self._play,
@@ -72,6 +75,7 @@ class Engine:
             p.ExportOnnx: self._export_onnx,
             p.CancelJob: self._cancel_job,
             p.Undo: self._undo,
+            p.WatchTokens: self._watch_tokens,
             p.Shutdown: self._shutdown,
         }
 
@@ -155,6 +159,8 @@ class Engine:
                 boundary_due or self.state != RunState.RUNNING
             ):
                 self._send_boundary()
+            if self.watch is not None and not self._guarded(self._send_tokens):
+                self.watch = None  # a bad input is reported once, not every flush
 
     def _send_rows(self) -> None:
         """The metric rows (and dropped series) gathered since the last send."""
@@ -171,6 +177,33 @@ class Engine:
         event = pictures.boundary(self.trainer)
         if event is not None:
             self.send(event)
+
+    def _send_tokens(self, force: bool = False) -> None:
+        """Attention maps and samples for the views on screen, when the
+        weights moved and at most ~twice a second."""
+        trainer, watch = self.trainer, self.watch
+        if watch is None or not tokens.is_token_model(trainer):
+            return
+        assert trainer is not None
+        step, now = trainer.step_count, time.perf_counter()
+        last_step, last_time = self._tokens_sent
+        if not force and (step == last_step or now - last_time < TOKENS_SECONDS):
+            return
+        self._tokens_sent = (step, now)
+        if watch.attention:
+            self.send(tokens.attention(trainer, watch))
+        if watch.samples:
+            self.send(tokens.samples(trainer, watch))
+
+    def _watch_tokens(self, command: p.WatchTokens) -> None:
+        if not (command.attention or command.samples):
+            self.watch = None
+            return
+        if tokens.is_token_model(self.trainer):
+            assert self.trainer is not None
+            tokens.watched_input(self.trainer, command)  # typed text it cannot read: refused
+        self.watch = command
+        self._send_tokens(force=True)
 
     # ------------------------------------------------------------ building
 
@@ -194,6 +227,9 @@ class Engine:
         self._boundary_step = -1
         self.send(pictures.signal(trainer))
         self._send_status()
+        self._tokens_sent = (-1, 0.0)
+        if self.watch is not None and not self._guarded(lambda: self._send_tokens(force=True)):
+            self.watch = None  # typed text the new task cannot read
 
     def _keep_replaced(self) -> None:
         """Keep the run about to be replaced, if anything was trained in it,

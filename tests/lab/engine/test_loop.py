@@ -376,3 +376,59 @@ def test_a_rebuild_keeps_the_trained_run_one_undo_away(engine):
     engine.send(p.Reset())  # a reset is undoable too
     reset = engine.wait_for(p.Built, lambda e: e.reason == "reset")
     assert reset.undo == "experiment after 40 steps"
+
+
+def small_copy_config(**changes):
+    from lab.core.presets import PRESETS
+
+    changes = {"data.n_samples": 400, "model.transformer.d_model": 32, **changes}
+    return PRESETS["copy-transformer"].with_changes(changes)
+
+
+def test_watched_attention_and_samples_are_sent_for_a_test_example_and_typed_text(engine):
+    engine.send(p.SetConfig(small_copy_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.WatchTokens(attention=True, samples=True, example=3))
+    maps = engine.wait_for(p.AttentionMaps)
+    trainer = engine.engine.trainer
+    example = trainer.x_test[3]
+    layers, heads = 2, 4
+    assert maps.maps.shape == (layers, heads, len(example), len(example))
+    assert maps.tokens == tuple(trainer.data.class_names[i] for i in example)
+    np.testing.assert_allclose(maps.maps.sum(axis=-1), 1.0, atol=1e-5)  # each query's weights
+    assert np.all(np.triu(maps.maps, k=1) == 0)  # causal: nothing from the future
+    samples = engine.wait_for(p.Samples)
+    assert len(samples.rows) == 6
+    first = samples.rows[0]
+    assert len(first.expected) == len(first.got) == 8  # the copied half
+    # the prompt ends at the separator: the answer is the symbols before it
+    assert first.expected == first.prompt[:8]
+
+    engine.send(p.WatchTokens(attention=True, text="1 2 3 4"))
+    typed = engine.wait_for(p.AttentionMaps, lambda e: len(e.tokens) == 4)
+    assert typed.tokens == ("1", "2", "3", "4")
+
+    engine.send(p.WatchTokens(attention=True, text="1 2 x"))
+    error = engine.wait_for(p.Error)
+    assert error.field == "sequence" and "'x'" in str(error.message)
+
+
+def test_the_watched_views_follow_training_and_stop_when_hidden(engine):
+    engine.send(p.SetConfig(small_copy_config(**{"train.steps": 10**6}).to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.WatchTokens(samples=True))
+    engine.wait_for(p.Samples, lambda e: e.step == 0)
+    engine.send(p.Play())
+    later = engine.wait_for(p.Samples, lambda e: e.step > 0)
+    assert later.step > 0
+    engine.send(p.WatchTokens())  # both views hidden
+    engine.send(p.Pause())
+    engine.wait_for(p.Status, lambda e: e.state == "paused")
+    time.sleep(0.6)
+    seen = len(engine.events)
+    engine.send(p.Step(5))
+    engine.wait_for(p.Status, lambda e: e.step >= later.step + 5, timeout=10)
+    time.sleep(0.6)
+    while engine.gui.poll(0.05):
+        engine.events.append(engine.gui.recv())
+    assert not any(isinstance(e, p.Samples) for e in engine.events[seen:])
