@@ -30,6 +30,8 @@ class EngineEvents:
             p.Status: self.status,
             p.SignalPropagation: self.signal,
             p.DecisionBoundary: self.boundary,
+            p.AttentionMaps: self.attention,
+            p.Samples: self.samples,
             p.JobProgress: self.job_progress,
             p.JobFinished: self.job_finished,
             p.Stopped: self.stopped,
@@ -60,6 +62,7 @@ class EngineEvents:
             w.device.setCurrentText(w.config.train.device)
         w.device.blockSignals(False)
         w.send_speed()
+        w.watch_sent = None  # a fresh engine watches nothing yet
         w.client.send(p.SetConfig(w.config.to_dict()))
         w.notice(f"engine ready: torch {event.torch_version}, devices {', '.join(event.devices)}")
 
@@ -70,11 +73,15 @@ class EngineEvents:
         if not w.banner.sticky:
             w.banner.dismiss()  # a fresh experiment: old pauses and errors no longer apply
         w.model_panel.set_summary(event.summary_rows, event.n_params)
-        w.data_panel.thumbnail.set_data(event.x_train, event.y_train, event.task, event.class_names)
-        w.boundary_view.set_data(event.x_train, event.y_train, event.class_names)
-        for name in ("activation_view", "landscape_view"):  # what belonged to other weights
-            if name in w.tabs.views:
+        w.data_panel.set_data(event.x_train, event.y_train, event.task, event.class_names)
+        tokens = event.task == "next_token"
+        if not tokens:
+            w.boundary_view.set_data(event.x_train, event.y_train, event.class_names)
+        for name in ("activation_view", "landscape_view", "attention_view", "samples_view"):
+            if name in w.tabs.views:  # what belonged to other weights
                 w.tabs.views[name].clear()
+        w.tabs.show_task(tokens)
+        w.send_watch()
         w.show_probe_settings(w.config)
         w.tabs.set_store(MetricStore())
         w.undo_action.setEnabled(bool(event.undo))
@@ -141,6 +148,13 @@ class EngineEvents:
         self.window.boundary_view.set_boundary(
             event.xs, event.ys, event.values, event.confidence, event.step
         )
+
+    def attention(self, event: p.AttentionMaps) -> None:
+        self.window.tabs.view("attention_view").set_maps(event.step, event.tokens, event.maps)
+
+    def samples(self, event: p.Samples) -> None:
+        text = self.window.config.data.name == "chars"
+        self.window.tabs.view("samples_view").set_samples(event, text)
 
     def job_progress(self, event: p.JobProgress) -> None:
         w = self.window

@@ -16,7 +16,7 @@ from app.engine_client import EngineClient
 from app.engine_events import EngineEvents
 from app.files import RunFiles
 from app.panels import DataPanel, KnobsPanel, ModelPanel, show_preset
-from app.tabs import ViewTabs
+from app.tabs import TOKEN_VIEWS, ViewTabs
 from app.toolbar import SPEEDS, InvalidFieldsBar, RunToolbar, action
 from lab.core import protocol as p
 from lab.core.config import ConfigError, ExperimentConfig, field_knob
@@ -25,14 +25,16 @@ from lab.core.metrics import MetricStore
 from lab.core.presets import DEFAULT_PRESET, PRESETS
 from lab.core.protocol import RunState
 from lab.core.schedule import lr_curve
+from widgets.attention_view import AttentionView
 from widgets.banner import Banner
 from widgets.base import ViewPanel
 from widgets.job_bar import JobBar
 from widgets.landscape_view import LandscapeView
+from widgets.samples_view import SamplesView
 
 TICK_MS = 33  # ~30 Hz
 DEFAULT_SIZE = (1500, 900)
-DOCK_WIDTHS = (330, 340)  # Model and Data on the left, Knobs on the right
+DOCK_WIDTHS = (355, 340)  # Model and Data on the left, Knobs on the right
 
 
 def scrolled(widget: QWidget) -> QScrollArea:
@@ -64,6 +66,9 @@ class MainWindow(QMainWindow):
         self.tabs = ViewTabs()
         self.tabs.viewCreated.connect(self._wire_view)
         self.tabs.view("loss_view")
+        self.tabs.currentChanged.connect(lambda _: self.send_watch())
+        self.token_input = ("", 0)  # the Attention and Samples views' input: text, example
+        self.watch_sent: p.WatchTokens | None = None
         self.probes_shown = self.config.probes  # the probe settings the views label
         self.banner = Banner()
         centre = QWidget()
@@ -120,6 +125,34 @@ class MainWindow(QMainWindow):
             )
             view.job_bar.cancelRequested.connect(self.cancel_job)
             view.autoChanged.connect(lambda steps: self.client.send(p.SetLandscapeAuto(steps)))
+        if isinstance(view, AttentionView | SamplesView):
+            view.input.set_input(*self.token_input)
+            view.inputChanged.connect(self.on_token_input)
+
+    def on_token_input(self, text: str, example: int) -> None:
+        """The Attention and Samples views share one input sequence."""
+        self.token_input = (text, example)
+        for name in TOKEN_VIEWS:
+            view = self.tabs.views.get(name)
+            if isinstance(view, AttentionView | SamplesView):
+                view.input.set_input(text, example)
+        self.send_watch(force=True)
+
+    def send_watch(self, force: bool = False) -> None:
+        """Tell the engine which token views are on screen (it computes their
+        pictures only for those)."""
+        tokens = self.config.model.kind == "transformer"
+        current = self.tabs.current_name()
+        text, example = self.token_input
+        watch = p.WatchTokens(
+            attention=tokens and current == "attention_view",
+            samples=tokens and current == "samples_view",
+            text=text,
+            example=example,
+        )
+        if force or watch != self.watch_sent:
+            self.watch_sent = watch
+            self.client.send(watch)
 
     loss_view = property(lambda self: self.tabs.view("loss_view"))
     gradient_view = property(lambda self: self.tabs.view("gradient_view"))

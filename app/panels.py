@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+import html
+import textwrap
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.toolbar import preset_box
 from lab.core.config import (
     OPTIMIZER_FIELDS,
     REGRESSION_DATASETS,
     SCHEDULE_FIELDS,
+    SEQUENCE_DATASETS,
     TWO_CLASS_DATASETS,
     ExperimentConfig,
     field_knob,
@@ -20,6 +33,24 @@ from lab.core.schedule import lr_curve
 from widgets.forms import FieldForm
 from widgets.layer_editor import LayerEditor
 from widgets.small_plots import DataThumbnail, SchedulePreview
+from widgets.tokens import TokenExamples
+
+SUMMARY_WHAT = 20  # characters of a layer's description on one line of the summary
+TRANSFORMER_FIELDS = [
+    "layers",
+    "d_model",
+    "heads",
+    "kv_heads",
+    "context",
+    "positional",
+    "norm",
+    "ffn",
+    "ffn_mult",
+    "dropout",
+    "tie_embeddings",
+    "scale_attention",
+    "scale_residual_init",
+]
 
 
 def show_preset(box: QComboBox, config: ExperimentConfig) -> None:
@@ -41,41 +72,66 @@ class ModelPanel(QWidget):
             lambda index: self.presetChosen.emit(self.preset.itemData(index) or "")
         )
         self.form = FieldForm(
-            [("Residual blocks", ["model.residual_scale", "model.norm_position"])]
+            [
+                ("Transformer", [f"model.transformer.{name}" for name in TRANSFORMER_FIELDS]),
+                ("Residual blocks", ["model.residual_scale", "model.norm_position"]),
+            ]
         )
         self.form.changed.connect(self.changed)
+        self.layers_title = QLabel("<b>Hidden layers</b> (input → … → head)")
         self.layers = LayerEditor()
         self.layers.layersChanged.connect(lambda layers: self.changed.emit("model.layers", layers))
         self.summary = QLabel("")
-        self.summary.setStyleSheet("font-family: monospace;")
+        self.summary.setStyleSheet("font-family: monospace; font-size: 8pt;")
         self.summary.setWordWrap(False)
+        # a wide table (a CNN's layer names) scrolls sideways instead of widening the panel
+        self.summary_area = QScrollArea()
+        self.summary_area.setWidget(self.summary)
+        self.summary_area.setWidgetResizable(True)
+        self.summary_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.summary_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         head = QFormLayout()
         head.addRow("Preset", self.preset)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
-        layout.addWidget(QLabel("<b>Hidden layers</b> (input → … → head)"))
+        layout.addWidget(self.layers_title)
         layout.addWidget(self.layers, 1)
         layout.addWidget(self.form)
-        layout.addWidget(self.summary)
+        layout.addWidget(self.summary_area)
 
     def set_config(self, config: ExperimentConfig) -> None:
         data = config.to_dict()
-        self.layers.set_layers(data["model"]["layers"], config.model.kind == "cnn")
+        transformer = config.model.kind == "transformer"
+        # a Transformer is its blocks' settings; an MLP or CNN its layer table
+        self.layers_title.setVisible(not transformer)
+        self.layers.setVisible(not transformer)
+        self.form.groups["Transformer"].setVisible(transformer)
+        self.form.show_rows({"model.residual_scale": not transformer})
+        self.form.groups["Residual blocks"].setTitle("Blocks" if transformer else "Residual blocks")
+        if not transformer:
+            self.layers.set_layers(data["model"]["layers"], config.model.kind == "cnn")
         self.form.set_values(flatten(data))
         show_preset(self.preset, config)
 
     def set_summary(self, rows: list[tuple[str, str, tuple[int, ...], int]], n_params: int) -> None:
-        # columns as wide as their longest entry: a fixed 29 characters cut
-        # CNN rows to "Conv2d-BatchNorm2d-ReLU-MaxPo"
-        what_w = max([len("what"), *(len(what) for _, what, _, _ in rows)]) + 2
+        # columns as wide as their longest entry (a fixed 29 characters cut CNN
+        # rows to "Conv2d-BatchNorm2d-ReLU-MaxPo"), up to SUMMARY_WHAT; longer
+        # descriptions (a Transformer block's) go on over more lines
+        whats = [
+            textwrap.wrap(what, SUMMARY_WHAT, break_long_words=False, break_on_hyphens=False)
+            or [""]
+            for _, what, _, _ in rows
+        ]
+        what_w = max([len("what"), *(len(line) for lines in whats for line in lines)]) + 2
         shape_w = max([len("output"), *(len(str(shape)) for _, _, shape, _ in rows)]) + 2
         lines = [f"{'layer':<7}{'what':<{what_w}}{'output':<{shape_w}}{'params':>9}"]
-        lines += [
-            f"{name:<7}{what:<{what_w}}{str(shape):<{shape_w}}{params:>9,}"
-            for name, what, shape, params in rows
-        ]
+        for (name, _, shape, params), what in zip(rows, whats, strict=True):
+            lines.append(f"{name:<7}{what[0]:<{what_w}}{str(shape):<{shape_w}}{params:>9,}")
+            lines += [f"{'':<7}{more}" for more in what[1:]]
         lines.append(f"{'total':<{7 + what_w + shape_w}}{n_params:>9,}")
-        self.summary.setText("<pre>" + "\n".join(lines) + "</pre>")
+        self.summary.setText("<pre>" + html.escape("\n".join(lines)) + "</pre>")
+        bar = self.summary_area.horizontalScrollBar().sizeHint().height()
+        self.summary_area.setFixedHeight(self.summary.sizeHint().height() + bar)
 
 
 class DataPanel(QWidget):
@@ -93,6 +149,8 @@ class DataPanel(QWidget):
                         "data.n_samples",
                         "data.n_classes",
                         "data.test_fraction",
+                        "data.seq_len",
+                        "data.vocab",
                         "data.batch_size",
                         "data.seed",
                     ],
@@ -101,14 +159,40 @@ class DataPanel(QWidget):
         )
         self.form.changed.connect(self.changed)
         self.thumbnail = DataThumbnail()
+        self.sequences = TokenExamples()
+        self.text = False  # the chars task: its tokens are characters of a text
         layout = QVBoxLayout(self)
         layout.addWidget(self.thumbnail)
+        layout.addWidget(self.sequences)
         layout.addWidget(self.form)
+        self.sequences.hide()
+
+    def set_data(
+        self, x: np.ndarray, y: np.ndarray, task: str, class_names: tuple[str, ...]
+    ) -> None:
+        """The data as built: points or images in a plot, token sequences as text."""
+        tokens = task == "next_token"
+        self.thumbnail.setVisible(not tokens)
+        self.sequences.setVisible(tokens)
+        if tokens:
+            self.sequences.set_data(x, y, class_names, self.text)
+        else:
+            self.thumbnail.set_data(x, y, task, class_names)
 
     def set_config(self, config: ExperimentConfig) -> None:
         self.form.set_values(flatten(config.to_dict()))
-        # the class count is the dataset's own for these: nothing to choose
         name = config.data.name
+        tokens = name in SEQUENCE_DATASETS
+        self.text = name == "chars"
+        self.form.show_rows(
+            {
+                "data.noise": not tokens,
+                "data.n_classes": not tokens,
+                "data.seq_len": tokens,
+                "data.vocab": tokens and not self.text,  # chars: the text's own characters
+            }
+        )
+        # the class count is the dataset's own for these: nothing to choose
         fixed = name in TWO_CLASS_DATASETS or name in REGRESSION_DATASETS
         classes = self.form.editors["data.n_classes"]
         classes.setEnabled(not fixed)

@@ -11,11 +11,13 @@ from PySide6.QtWidgets import QTabWidget, QWidget
 from lab.core.config import ExperimentConfig, dead_units_absent, histogram_span
 from lab.core.metrics import MetricStore
 from widgets.activation_view import ActivationView
+from widgets.attention_view import AttentionView
 from widgets.base import StoreView, ViewPanel
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import GradientView
 from widgets.landscape_view import LandscapeView
 from widgets.loss_view import LossView
+from widgets.samples_view import SamplesView
 from widgets.signal_view import SignalView
 
 VIEW_TABS = [
@@ -25,8 +27,12 @@ VIEW_TABS = [
     ("boundary_view", "Boundary", BoundaryView),
     ("signal_view", "Signal", SignalView),
     ("landscape_view", "Landscape", LandscapeView),
+    ("attention_view", "Attention", AttentionView),
+    ("samples_view", "Samples", SamplesView),
 ]
 NAMES = [name for name, _, _ in VIEW_TABS]
+TOKEN_VIEWS = ("attention_view", "samples_view")  # a Transformer's only
+POINT_VIEWS = ("boundary_view",)  # 2-D points and 1-D regression only
 
 
 class ViewTabs(QTabWidget):
@@ -38,9 +44,13 @@ class ViewTabs(QTabWidget):
         self.store = MetricStore()
         self.spans: dict[str, tuple[float, float]] = {}
         self.dead_reason: str | None = None  # why the run has no dead-unit figures
+        self.tokens = False  # a Transformer on a token task: its views, not the boundary
+        # eight tabs fit a small laptop's centre column with a little less padding
+        self.setStyleSheet("QTabBar::tab { padding: 4px 7px; }")
         for _name, title, _cls in VIEW_TABS:
             self.addTab(QWidget(), title)
         self.currentChanged.connect(lambda index: self.view(NAMES[index]))
+        self.show_task(False)
 
     def view(self, name: str) -> ViewPanel:
         view = self.views.get(name)
@@ -56,6 +66,7 @@ class ViewTabs(QTabWidget):
         placeholder.deleteLater()
         self.insertTab(index, view, title)
         self.setCurrentIndex(current)
+        self.show_task(self.tokens)  # a new tab is enabled
         self.blockSignals(False)
         if isinstance(view, StoreView):
             view.set_store(self.store)
@@ -64,6 +75,27 @@ class ViewTabs(QTabWidget):
             view.set_dead_watch(self.dead_reason)
         self.viewCreated.emit(view)
         return view
+
+    def show_task(self, tokens: bool) -> None:
+        """Views that have nothing to show for this model and data are
+        greyed out, saying why; the current one, if among them, gives way to
+        the Loss view."""
+        self.tokens = tokens
+        for name in (*TOKEN_VIEWS, *POINT_VIEWS):
+            index = NAMES.index(name)
+            on = tokens == (name in TOKEN_VIEWS)
+            self.setTabEnabled(index, on)
+            why = (
+                "a Transformer on a token task only"
+                if name in TOKEN_VIEWS
+                else "points and curves only (not token sequences)"
+            )
+            self.setTabToolTip(index, "" if on else f"{self.tabText(index)}: {why}")
+        if not self.isTabEnabled(self.currentIndex()):
+            self.setCurrentIndex(NAMES.index("loss_view"))
+
+    def current_name(self) -> str:
+        return NAMES[self.currentIndex()]
 
     def all(self) -> list[ViewPanel]:
         return [self.view(name) for name in NAMES]

@@ -2,7 +2,7 @@
 under Xvfb (a real X11 window) into docs/screenshots/ at 1600x960, and into
 docs/screenshots/1280x800/ at the size of a small laptop.
 
-    python packaging/screenshots.py OUT_DIR [WIDTHxHEIGHT]
+    python packaging/screenshots.py OUT_DIR [WIDTHxHEIGHT [NAME_PART]]
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from pathlib import Path
 
 # (file, preset, tab, seconds of training, changes)
 SHOTS = [
+    ("attention-copy.png", "copy-transformer", "attention_view", 8.0, {}),
+    ("samples-copy.png", "copy-transformer", "samples_view", 0.0, {}),
+    ("attention-induction.png", "induction-transformer", "attention_view", 15.0, {}),
+    ("samples-chars.png", "chars-transformer", "samples_view", 20.0, {}),
     ("loss.png", "spirals-mlp", "loss_view", 5.0, {}),
     ("gradients.png", "spirals-mlp", "gradient_view", 0.0, {}),
     ("activations.png", "spirals-mlp", "activation_view", 0.0, {}),
@@ -41,7 +45,7 @@ def grab(window):  # noqa: ANN001, ANN201 - a MainWindow; a QPixmap
     return picture
 
 
-def main(out: Path, size: tuple[int, int] = (1600, 960)) -> None:
+def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -76,6 +80,8 @@ def main(out: Path, size: tuple[int, int] = (1600, 960)) -> None:
     wait_for(p.Status, 0)
     current = None
     for filename, preset, tab, seconds, changes in SHOTS:
+        if only not in filename:
+            continue
         if (preset, tuple(changes.items())) != current:
             current = (preset, tuple(changes.items()))
             mark = len(events)
@@ -87,14 +93,17 @@ def main(out: Path, size: tuple[int, int] = (1600, 960)) -> None:
                 pump(seconds)
                 window.play_action.trigger()
                 pump(0.5)
-        view = getattr(window, tab)
+        view = window.tabs.view(tab)
         window.tabs.setCurrentWidget(view)
         view.dirty = True
-        pump(0.4)
+        pump(1.0 if tab in ("attention_view", "samples_view") else 0.4)  # the engine's pictures
         grab(window).save(str(out / filename))
         print(f"wrote {out / filename}")
+    if only and "landscape" not in only:
+        window.close()
+        return
     # the landscape: the training path in the PCA plane, and the 3-D surface
-    view = window.landscape_view
+    view = window.landscape_view  # around the last shot's run
     window.tabs.setCurrentWidget(view)
     for kind, three_d, filename in [
         ("pca", False, "landscape-pca.png"),
@@ -116,4 +125,5 @@ def main(out: Path, size: tuple[int, int] = (1600, 960)) -> None:
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     size = tuple(int(v) for v in sys.argv[2].split("x")) if len(sys.argv) > 2 else (1600, 960)
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"), size)  # type: ignore[arg-type]
+    only = sys.argv[3] if len(sys.argv) > 3 else ""  # only the shots whose file names have it
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"), size, only)  # type: ignore[arg-type]

@@ -24,6 +24,8 @@ class FieldForm(QWidget):
         super().__init__(parent)
         self.editors: dict[str, Editor] = {}
         self.labels: dict[str, QLabel] = {}
+        self.groups: dict[str, QGroupBox] = {}
+        self._rows: dict[str, QFormLayout] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         for title, paths in groups:
@@ -42,6 +44,8 @@ class FieldForm(QWidget):
                 form.addRow(label, editor)
                 self.editors[path] = editor
                 self.labels[path] = label
+                self._rows[path] = form
+            self.groups[title] = box
             layout.addWidget(box)
         self.refused: str | None = None  # the field the experiment refused, if any
         self.error = QLabel("")
@@ -56,6 +60,12 @@ class FieldForm(QWidget):
         for path, editor in self.editors.items():
             if path in flat and not editor.invalid:
                 editor.setValue(flat[path])
+
+    def show_rows(self, shown: dict[str, bool]) -> None:
+        """Show or hide fields (and their labels): a form shows only the
+        fields the experiment's model and data read."""
+        for path, on in shown.items():
+            self._rows[path].setRowVisible(self.editors[path], on)
 
     def value(self, path: str) -> Any:
         return self.editors[path].value()

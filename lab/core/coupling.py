@@ -1,7 +1,9 @@
 """Fields that must change together for a config to stay valid: the model
-family follows the data (a CNN for images, an MLP for points), two-class
-datasets have two classes, regression has its own loss. The window applies
-these when a person changes one of them, instead of refusing the change."""
+family follows the data (a CNN for images, a Transformer for token
+sequences, an MLP for points), two-class datasets have two classes,
+regression and token tasks have their own loss, a Transformer's context
+covers the task's sequences. The window applies these when a person changes
+one of them, instead of refusing the change."""
 
 from __future__ import annotations
 
@@ -10,29 +12,73 @@ from typing import Any
 from lab.core.config import (
     IMAGE_DATASETS,
     REGRESSION_DATASETS,
+    SEQUENCE_DATASETS,
     TWO_CLASS_DATASETS,
     ExperimentConfig,
+    sequence_length,
 )
 from lab.core.presets import DEFAULT_PRESET, PRESETS
 
 IMAGE_MODEL_PRESET = "shapes-cnn"  # the CNN a switch to image data starts from
+TOKEN_MODEL_PRESET = "copy-transformer"  # the Transformer a switch to token data starts from
 SHAPES_MAX_CLASSES = 4
+
+
+def _family(name: str) -> str:
+    if name in IMAGE_DATASETS:
+        return "cnn"
+    return "transformer" if name in SEQUENCE_DATASETS else "mlp"
 
 
 def coupled_changes(config: ExperimentConfig, path: str, value: Any) -> dict[str, Any]:
     """``{path: value}`` and what must change with it."""
-    changes = {path: value}
+    changes: dict[str, Any] = {path: value}
+    if path == "data.seq_len" and config.model.kind == "transformer":
+        _cover_context(config, config.data.name, value, changes)
     if path != "data.name":
         return changes
-    images = value in IMAGE_DATASETS
-    if images and config.model.kind != "cnn":
-        changes["model"] = PRESETS[IMAGE_MODEL_PRESET].to_dict()["model"]
+    wanted = _family(value)
+    if wanted != config.model.kind:
+        preset = {"cnn": IMAGE_MODEL_PRESET, "transformer": TOKEN_MODEL_PRESET}.get(
+            wanted, DEFAULT_PRESET
+        )
+        start = PRESETS[preset].to_dict()
+        changes["model"] = start["model"]
+        if wanted == "transformer" or config.model.kind == "transformer":
+            # sequences and points differ in how many examples make a task
+            changes["data.n_samples"] = start["data"]["n_samples"]
+            changes["data.batch_size"] = start["data"]["batch_size"]
+            changes["train.loss"] = "auto"
+            changes["train.label_smoothing"] = 0.0
+    if wanted == "cnn":
         changes["data.n_classes"] = min(config.data.n_classes, SHAPES_MAX_CLASSES)
-    elif not images and config.model.kind == "cnn":
-        changes["model"] = PRESETS[DEFAULT_PRESET].to_dict()["model"]
     if value in TWO_CLASS_DATASETS:
         changes["data.n_classes"] = 2
     if value in REGRESSION_DATASETS or config.data.name in REGRESSION_DATASETS:
         changes["train.loss"] = "auto"
         changes["train.label_smoothing"] = 0.0
+    if wanted == "transformer":
+        context = (
+            config.model.transformer.context
+            if config.model.kind == "transformer"
+            else PRESETS[TOKEN_MODEL_PRESET].model.transformer.context
+        )
+        _cover_context(config, value, config.data.seq_len, changes, context)
     return changes
+
+
+def _cover_context(
+    config: ExperimentConfig,
+    name: str,
+    seq_len: Any,
+    changes: dict[str, Any],
+    context: int | None = None,
+) -> None:
+    """Lengthen the Transformer's context to the task's sequences (never
+    shorten it: a longer context costs nothing until it is used)."""
+    if not isinstance(seq_len, int):
+        return  # a typed value the config will refuse with its own message
+    context = config.model.transformer.context if context is None else context
+    needed = sequence_length(name, seq_len)
+    if needed > context:
+        changes["model.transformer.context"] = needed

@@ -185,6 +185,9 @@ class MetricStore:
     def __contains__(self, name: str) -> bool:
         return name in self.series
 
+    def get(self, name: str) -> Series | None:
+        return self.series.get(name)  # (the property syncs deferred rows first)
+
     def __getitem__(self, name: str) -> Series:
         return self.series[name]
 

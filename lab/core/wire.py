@@ -8,6 +8,8 @@ one measure share a prefix and end in the layer's name.
 
 from __future__ import annotations
 
+IGNORED_TARGET = -100  # a token target the loss leaves out (torch's ignore_index): the prompt
+
 DEFAULT_CAPACITY = 4096  # rows of a series unless it is listed below
 
 STEP = "step"  # every optimiser step: loss, lr, clipped

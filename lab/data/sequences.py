@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from lab.core import wire
 from lab.core.assets import asset
 from lab.core.config import SYMBOL_TASKS, DataConfig
 
-IGNORE = -100  # a target the loss leaves out (torch's ignore_index)
+IGNORE = wire.IGNORED_TARGET  # a target the loss leaves out (torch's ignore_index)
 SEPARATOR = "|"
 CORPUS = "corpus.txt"
 CORPUS_TEST_SHARE = 0.1  # the text's last tenth gives the test windows

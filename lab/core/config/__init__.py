@@ -48,13 +48,20 @@ from lab.core.config.experiment import ExperimentConfig, field_knob, rebuilds
 from lab.core.config.landscape import LandscapeSettings
 from lab.core.config.model import LayerConfig, ModelConfig, mlp_layers
 from lab.core.config.probes import ProbesConfig, dead_units_absent, histogram_span
-from lab.core.config.training import DataConfig, InitConfig, OptimConfig, TrainConfig
+from lab.core.config.training import (
+    DataConfig,
+    InitConfig,
+    OptimConfig,
+    TrainConfig,
+    sequence_length,
+)
 from lab.core.config.transformer import TransformerConfig
 from lab.core.fields import ConfigError, Knob
 from lab.core.serialize import flatten
 
 __all__ = [
     "FFN_KINDS",
+    "sequence_length",
     "MAX_CONTEXT",
     "POSITIONAL",
     "SEQUENCE_DATASETS",

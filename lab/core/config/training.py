@@ -145,13 +145,17 @@ class DataConfig:
 
     @property
     def sequence_length(self) -> int:
-        """Tokens a model reads at once on a token task (the whole sequence
-        but its last token, which is only a target); 0 for other data."""
-        if self.name in SYMBOL_TASKS:
-            return 2 * self.seq_len  # question, separator, answer: 2n + 1 tokens
-        if self.name == "induction":
-            return 2 * self.seq_len - 1
-        return self.seq_len if self.name == "chars" else 0
+        return sequence_length(self.name, self.seq_len)
+
+
+def sequence_length(name: str, seq_len: int) -> int:
+    """Tokens a model reads at once on token task ``name`` (the whole
+    sequence but its last token, which is only a target); 0 for other data."""
+    if name in SYMBOL_TASKS:
+        return 2 * seq_len  # question, separator, answer: 2n + 1 tokens
+    if name == "induction":
+        return 2 * seq_len - 1
+    return seq_len if name == "chars" else 0
 
 
 @dataclass(frozen=True)
