@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self.tick)
         self.redraws = 0
+        self.ticks = 0  # timer ticks run: how often the window could redraw
 
     # ------------------------------------------------------------ views
 
@@ -262,6 +263,7 @@ class MainWindow(QMainWindow):
         return PRESETS[DEFAULT_PRESET]
 
     def tick(self) -> None:
+        self.ticks += 1
         self.client.poll()
         view = self.tabs.currentWidget()
         if view is not None and view.dirty:

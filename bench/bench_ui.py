@@ -10,8 +10,10 @@ Latency is measured as the lateness of a 10 ms timer: how long after it was due
 the GUI thread got to run it (what a click or a slider drag would wait).
 
 ``--tab`` measures with another view on screen (boundary_view, gradient_view,
-...); those redraw when their data change, not every tick, so the redraw-rate
-target applies to the loss view only.
+attention_view, ...); those redraw when their data change, not every tick
+(the attention maps come twice a second), so for them the redraw-rate target
+applies to the window's ticks: how often it got to redraw whatever changed.
+``--preset copy-transformer --tab attention_view`` is the Transformer's case.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ def measure_app(
         due["at"] = now + 10.0
 
     probe.timeout.connect(on_probe)
-    window.tabs.setCurrentWidget(getattr(window, tab))
-    redraws_before = window.redraws
+    window.tabs.setCurrentWidget(window.tabs.view(tab))
+    redraws_before, ticks_before = window.redraws, window.ticks
     first_status = next(e for e in reversed(events) if isinstance(e, p.Status))
     clock.start()
     probe.start()
@@ -127,6 +129,7 @@ def measure_app(
         "latency_p50_ms": float(np.percentile(lateness, 50)),
         "latency_p99_ms": float(np.percentile(lateness, 99)),
         "redraws_per_s": (window.redraws - redraws_before) / elapsed,
+        "ticks_per_s": (window.ticks - ticks_before) / elapsed,
         "app_steps_per_s": steps / elapsed,
         "config": window.config,
     }
@@ -164,13 +167,14 @@ def main() -> None:
     headless = headless_rate(config, min(args.seconds, 5.0))
     ratio = app["app_steps_per_s"] / headless
     print(
-        f"experiment: {config.name} ({len(config.model.layers)} hidden layers, "
+        f"experiment: {config.name} ({config.model.kind}, "
         f"probes every {config.probes.every} steps), offscreen, {args.seconds:.0f} s at full speed,"
         f" {args.tab} on screen"
     )
     p50, p99, rate = app["latency_p50_ms"], app["latency_p99_ms"], app["app_steps_per_s"]
     print(f"GUI event-loop latency : p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print(f"redraws                : {app['redraws_per_s']:.1f} per second")
+    print(f"window ticks           : {app['ticks_per_s']:.1f} per second (each may redraw)")
     print(f"steps/s                : app {rate:.0f}, headless {headless:.0f} -> {ratio:.2f}x")
     print(f"launch to first paint  : {paint:.2f} s (best of 3, fresh interpreter)")
     figures = {k: round(v, 2) for k, v in app.items()} | {
@@ -184,9 +188,12 @@ def main() -> None:
         "app_vs_headless_min": 0.8,
         "first_paint_s_max": 1.0,
     }
+    redraw_key = "redraws_per_s"
     if args.tab != "loss_view":  # other views redraw on new data, not every tick
         del targets["redraws_per_s_min"]
-    redraw_ok = "redraws_per_s_min" not in targets or app["redraws_per_s"] >= 25
+        targets["ticks_per_s_min"] = 25
+        redraw_key = "ticks_per_s"
+    redraw_ok = app[redraw_key] >= 25
     passed = app["latency_p99_ms"] < 50 and redraw_ok and ratio >= 0.8 and paint < 1.0
     verdict(figures, targets, passed)
 
