@@ -113,8 +113,8 @@ class ViewTabs(QTabWidget):
         """Histogram ranges and the dead-unit verdict follow the probe settings
         (and the layers), also when a probe knob changes without a rebuild."""
         self.spans = {
-            f"layer{i + 1}": histogram_span(layer.activation, config.probes)
-            for i, layer in enumerate(config.model.layers)
+            name: histogram_span(activation, config.probes)
+            for name, activation in config.model.activations().items()
         }
         self.dead_reason = dead_units_absent(config.model, config.probes)
         view = self.views.get("activation_view")

@@ -281,5 +281,5 @@ class ActivationView(StoreView):
 
 
 def _layer_order(name: str) -> int:
-    tail = name.rsplit("layer", 1)[-1]
+    tail = name.rsplit("/", 1)[-1].removeprefix("layer").removeprefix("block")
     return int(tail) if tail.isdigit() else 10**6

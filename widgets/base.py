@@ -99,7 +99,13 @@ def layer_ticks(
         if step > 1 and count - 1 - keep[-1] <= step // 2:
             keep.pop()  # too close to the head's label
         keep.append(count - 1)
-    return [[(i + offset, names[i].rsplit("layer", 1)[-1]) for i in keep]]
+    return [[(i + offset, short_layer_name(names[i])) for i in keep]]
+
+
+def short_layer_name(name: str) -> str:
+    """A layer's axis label: a series' layer part, "layer7" as "7"
+    ("probe/hist/block2" -> "block2", "head" stays)."""
+    return name.rsplit("/", 1)[-1].rsplit("layer", 1)[-1]
 
 
 class LogAxis(pg.AxisItem):

@@ -659,3 +659,10 @@ def test_the_3d_surface_has_axes_with_values_and_a_colour_scale(qtbot):
     assert "α (direction 1)" in texts and "β (direction 2)" in texts and "loss" in texts
     assert "-2" in texts and "2" in texts and "8" in texts  # the grid's own values
     assert view.scale.levels() == (0.0, 8.0)
+
+
+def test_layer_ticks_name_transformer_blocks_by_their_block():
+    from widgets.base import layer_ticks
+
+    names = ["probe/hist/block1", "probe/hist/block2"]
+    assert layer_ticks(names) == [[(0, "block1"), (1, "block2")]]

@@ -102,6 +102,16 @@ class ModelConfig:
         rebuild=True,
     )
 
+    def activations(self) -> dict[str, str]:
+        """The activation of each layer the activation probes watch, by the
+        name they report it under: ``layer<i>`` of an MLP or CNN, ``block<i>``
+        (its feed-forward activation; SwiGLU's is SiLU) of a Transformer."""
+        if self.kind == "transformer":
+            t = self.transformer
+            act = "silu" if t.ffn == "swiglu" else t.ffn
+            return {f"block{i + 1}": act for i in range(t.layers)}
+        return {f"layer{i + 1}": layer.activation for i, layer in enumerate(self.layers)}
+
     def __post_init__(self) -> None:
         validate_section(self, "model")
         if not isinstance(self.layers, tuple):

@@ -90,6 +90,6 @@ def dead_units_absent(model: ModelConfig, probes: ProbesConfig) -> str | None:
     """Why a run has no dead-unit figures, or None when it has them."""
     if not (probes.enabled and probes.dead_units):
         return "the dead-unit probe is off"
-    if not any(layer.activation in DEAD_UNIT_ACTIVATIONS for layer in model.layers):
+    if not any(act in DEAD_UNIT_ACTIVATIONS for act in model.activations().values()):
         return "no ReLU-family layer; sigmoid and tanh units saturate instead"
     return None

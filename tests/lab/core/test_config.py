@@ -165,3 +165,15 @@ def test_every_preset_says_what_it_is_and_what_to_look_for():
     assert set(PRESET_NOTES) == set(PRESETS)
     for note in PRESET_NOTES.values():
         assert note.description.endswith(".") and len(note.look_for) > 20
+
+
+def test_the_probed_activations_are_named_as_the_probes_name_them():
+    from lab.core.config import dead_units_absent, histogram_span
+    from lab.core.presets import PRESETS
+
+    chars = PRESETS["chars-transformer"]  # SwiGLU: SiLU inside
+    assert chars.model.activations() == {"block1": "silu", "block2": "silu"}
+    copy = PRESETS["copy-transformer"]
+    assert histogram_span(copy.model.activations()["block1"], copy.probes)[0] < 0  # GELU
+    assert PRESETS["deep-sigmoid"].model.activations()["layer1"] == "sigmoid"
+    assert dead_units_absent(copy.model, copy.probes) is None  # GELU units can go silent
