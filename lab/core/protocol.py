@@ -51,6 +51,7 @@ class DirectionKind(StrEnum):
 class JobKind(StrEnum):
     LANDSCAPE = "landscape"
     EXPORT = "export"
+    DECODE = "decode"
 
 
 class JobOutcome(StrEnum):
@@ -152,6 +153,25 @@ class ExportOnnx:
     job: int
     path: str
     legacy: bool = False  # the TorchScript exporter instead of the current one
+
+
+@dataclass(frozen=True)
+class DecodeKV:
+    """Start job ``job``: a measured decode with the current model (a copy
+    of its weights of now): ``batch`` sequences from a ``prompt``-token
+    prompt to ``tokens`` tokens (0: the context), with a ``layout`` cache of
+    ``dtype`` values, timing each step with and without the cache; then
+    each layout holding sequences of ``mixed`` lengths (empty: spread over
+    the context)."""
+
+    job: int
+    layout: str = "static"
+    dtype: str = "fp32"
+    batch: int = 1
+    prompt: int = 4
+    tokens: int = 0
+    mixed: tuple[int, ...] = ()
+    block_size: int = 16
 
 
 @dataclass(frozen=True)
@@ -262,6 +282,42 @@ class LandscapeUpdate:
     line_t: np.ndarray  # the straight line from the initial (t=0) to the current (t=1) weights
     line_losses: np.ndarray  # NaN = not yet computed
     direction_norms: tuple[float, float] = (float("nan"), float("nan"))  # one unit per axis
+
+
+@dataclass(frozen=True)
+class LayoutHolding:
+    """What one cache layout holds for a batch of sequences of mixed lengths."""
+
+    layout: str
+    held_bytes: int  # the storages the cache tensors own
+    needed_bytes: int  # what the tokens need (the formula)
+    blocks: int | None = None  # paged: blocks in use
+
+
+@dataclass(frozen=True)
+class KVDecode:
+    """A measured decode so far: a row per decoded step (the sequence's
+    length after it). Bytes are the cache's own storages per layer beside the
+    formula for the tokens held; on CUDA the allocator's figures too."""
+
+    layout: str
+    dtype: str
+    batch: int
+    device: str
+    context: int
+    lengths: np.ndarray  # (n,) tokens per sequence after each step
+    held: np.ndarray  # (n, layers) bytes held per layer
+    formula: np.ndarray  # (n,) bytes the tokens need, all layers
+    blocks: np.ndarray | None  # paged: blocks in use (all layers)
+    seconds_cached: np.ndarray  # (n,) one decode step with the cache
+    seconds_full: np.ndarray  # (n,) the same token by recomputing the prefix (nan: not timed)
+    prefill_seconds: float
+    allocated: np.ndarray | None = None  # CUDA: torch.cuda.memory_allocated after each step
+    reserved: np.ndarray | None = None  # ... memory_reserved
+    peak: np.ndarray | None = None  # ... max_memory_allocated
+    logit_error: float = float("nan")  # max |logits| difference to an fp32 recompute
+    layouts: tuple[LayoutHolding, ...] = ()  # the mixed-length batch, per layout
+    mixed: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
