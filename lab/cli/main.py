@@ -1,4 +1,5 @@
-"""The headless ``knoblab`` sub-commands: run, landscape, export, presets.
+"""The headless ``knoblab`` sub-commands: run, landscape, export, presets,
+kv (in ``lab.cli.kv``).
 
 This module imports no torch at import time; each sub-command imports the
 engine's modules when it runs.
@@ -14,6 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from lab.cli import kv
 from lab.core import wire
 from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.presets import DEFAULT_PRESET
@@ -238,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
     presets = sub.add_parser("presets", help="list the named experiments")
     presets.set_defaults(func=cmd_presets)
+    kv.add_parser(sub)
     return parser
 
 

@@ -73,7 +73,7 @@ class ModelShape:
     def attention_kind(self) -> str:
         if self.kv_heads == self.heads:
             return "MHA"
-        return "MQA" if self.kv_heads == 1 else f"GQA ({self.heads // self.kv_heads} per group)"
+        return "MQA" if self.kv_heads == 1 else f"GQA, {self.heads // self.kv_heads} per group"
 
     def with_changes(self, **changes: int) -> ModelShape:
         return replace(self, **changes)

@@ -83,3 +83,12 @@ def corpus_windows(config: DataConfig, rng: np.random.Generator, n_test: int):  
 def corpus_characters() -> int:
     """How many distinct characters the corpus has (the chars task's vocabulary)."""
     return len(set(asset(CORPUS).read_text(encoding="utf-8")))
+
+
+def task_vocabulary(config: DataConfig) -> int:
+    """How many distinct tokens a token task has (a Transformer's vocabulary):
+    the symbols (and the separator of copy, reverse and sort), or the
+    corpus's characters."""
+    if config.name == "chars":
+        return corpus_characters()
+    return config.vocab + (1 if config.name in SYMBOL_TASKS else 0)

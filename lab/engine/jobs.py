@@ -1,7 +1,9 @@
 """The engine's jobs (``lab.jobs``), made from the window's requests: a
-landscape around the live weights (inline, a chunk between training chunks)
-and an ONNX export of the weights of now (on a worker thread: it works on a
-copy, and the exporter's one call takes seconds)."""
+landscape around the live weights (inline, a chunk between training chunks),
+an ONNX export of the weights of now (on a worker thread: it works on a
+copy, and the exporter's one call takes seconds), and a measured decode of a
+copy of the weights of now (inline: each timed step runs alone, with no
+training step beside it on the cores)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 from lab.core import protocol as p
 from lab.engine.export import export_steps
+from lab.generate.measure import check_request, decode_steps
 from lab.jobs import Job, Progress
 from lab.landscape import LandscapeJob
 from lab.train.trainer import Trainer
@@ -57,6 +60,13 @@ def landscape_job(trainer: Trainer, request: p.ComputeLandscape) -> Job:
         return landscape_update(job)
 
     return Job(p.JobKind.LANDSCAPE, steps())
+
+
+def decode_job(trainer: Trainer, request: p.DecodeKV) -> Job:
+    """Raises ``ConfigError`` for a request it cannot serve (beyond the context)."""
+    model = copy.deepcopy(trainer.model)
+    check_request(model, request)
+    return Job(p.JobKind.DECODE, decode_steps(model, request, trainer.device))
 
 
 def export_job(trainer: Trainer, request: p.ExportOnnx) -> Job:

@@ -26,7 +26,7 @@ from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.protocol import ChangeKind, JobKind, RunState
 from lab.engine import pictures, tokens
 from lab.engine.export import ExportError
-from lab.engine.jobs import export_job, landscape_job
+from lab.engine.jobs import decode_job, export_job, landscape_job
 from lab.engine.runs import Run, StoreError, load_run, restore, save_run, snapshot
 from lab.engine.streaming import Outbox, StreamingStore
 from lab.jobs import JobRunner
@@ -74,6 +74,7 @@ class Engine:
             p.ComputeLandscape: self._compute_landscape,
             p.SetLandscapeAuto: self._set_landscape_auto,
             p.ExportOnnx: self._export_onnx,
+            p.DecodeKV: self._decode_kv,
             p.CancelJob: self._cancel_job,
             p.Undo: self._undo,
             p.WatchTokens: self._watch_tokens,
@@ -342,6 +343,18 @@ class Engine:
             self.jobs.refuse(request.job, JobKind.EXPORT, "nothing to export yet")
             return
         self.jobs.start(request.job, export_job(self.trainer, request), replace_kind=False)
+
+    def _decode_kv(self, request: p.DecodeKV) -> None:
+        if not tokens.is_token_model(self.trainer):
+            self.jobs.refuse(request.job, JobKind.DECODE, "a measured decode needs a Transformer")
+            return
+        assert self.trainer is not None
+        try:
+            job = decode_job(self.trainer, request)
+        except ConfigError as exc:
+            self.jobs.refuse(request.job, JobKind.DECODE, str(exc))
+            return
+        self.jobs.start(request.job, job)  # replaces one under way
 
     def _cancel_job(self, command: p.CancelJob) -> None:
         self.jobs.cancel(command.job)

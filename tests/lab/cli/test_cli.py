@@ -195,3 +195,40 @@ def test_export_command_verifies_and_reports(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "torchscript exporter" in out and "parity at batch  64" in out
     assert (tmp_path / "m.report.json").exists()
+
+
+def test_kv_prints_the_accounting_of_a_real_shape_as_json():
+    import json
+
+    from lab.core.kv import GIB, MODEL_SHAPES, breakdown
+
+    result = knoblab(
+        "kv", "--preset", "llama-3-8b", "--tokens", "8192", "--budget-gb", "24", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)["accounting"]
+    expected = breakdown(MODEL_SHAPES["llama-3-8b"], 1, 8192, "fp16", "bf16", 24 * GIB)
+    assert out["cache_bytes"] == expected.total == 2**30  # 128 KiB a token x 8192
+    assert out["max_tokens_in_budget"] == 74_075 and out["kv_heads"] == 8
+
+
+def test_kv_decode_measures_a_lab_transformer_and_writes_its_table(tmp_path):
+    table = tmp_path / "kv.csv"
+    result = knoblab(
+        "kv", "--preset", "copy-transformer", "--decode", "copy-transformer",
+        "--layout", "concat", "--dtype", "fp32", "--batch", "2", "--csv", str(table),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "with the cache" in result.stdout and "lengths [2, 4, 8, 16]" in result.stdout
+    rows = table.read_text().splitlines()
+    assert rows[0].startswith("step,tokens,held_bytes,held_block1,held_block2,formula_bytes")
+    last = rows[-1].split(",")
+    assert last[1] == "16" and last[2] == last[5]  # concat holds exactly the formula
+
+
+def test_kv_refuses_what_it_cannot_do_with_the_field():
+    result = knoblab("kv", "--preset", "spirals-mlp")
+    assert result.returncode == 2 and "no KV cache" in result.stderr
+    result = knoblab("kv", "--preset", "copy-transformer", "--decode", "copy-transformer",
+                     "--tokens", "64")  # fmt: skip
+    assert result.returncode == 2 and "exceed the model's context of 16" in result.stderr

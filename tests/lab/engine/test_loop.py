@@ -432,3 +432,32 @@ def test_the_watched_views_follow_training_and_stop_when_hidden(engine):
     while engine.gui.poll(0.05):
         engine.events.append(engine.gui.recv())
     assert not any(isinstance(e, p.Samples) for e in engine.events[seen:])
+
+
+def test_a_measured_decode_streams_rows_and_ends_with_each_layout(engine):
+    config = small_copy_config(**{"model.transformer.context": 32})
+    engine.send(p.SetConfig(config.to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.DecodeKV(7, layout="paged", batch=2, prompt=4, block_size=8))
+    partial = engine.wait_for(p.JobProgress, lambda e: e.job == 7 and e.partial is not None)
+    assert isinstance(partial.partial, p.KVDecode) and partial.kind == "decode"
+    done = engine.wait_for(p.JobFinished, lambda e: e.job == 7)
+    assert done.outcome == "done", done.error
+    result = done.result
+    assert result.lengths[-1] == 32 and result.held.shape == (28, 2)
+    assert result.blocks[-1] == 2 * 4 * 2  # 2 sequences x 4 blocks of 8 x 2 layers
+    assert [h.layout for h in result.layouts] == ["static", "concat", "paged"]
+    assert np.isfinite(result.seconds_full).all() and result.logit_error < 1e-5
+
+
+def test_a_decode_the_model_cannot_serve_is_refused_clearly(engine):
+    engine.send(p.SetConfig(small_copy_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.DecodeKV(8, tokens=100))
+    refused = engine.wait_for(p.JobFinished, lambda e: e.job == 8)
+    assert refused.outcome == "failed" and "exceed the model's context of 16" in refused.error
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built, lambda e: e.task == "classification")
+    engine.send(p.DecodeKV(9))
+    refused = engine.wait_for(p.JobFinished, lambda e: e.job == 9)
+    assert "needs a Transformer" in refused.error
