@@ -36,6 +36,8 @@ bench: venv
 	$(PY) bench/bench_probes.py
 	$(PY) bench/bench_landscape.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_transformer.py
+	$(PY) bench/bench_kv.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_ui.py
 
 # PNGs of the main views after a short run, from a real X11 window (Xvfb),
