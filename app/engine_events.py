@@ -82,6 +82,9 @@ class EngineEvents:
                 w.tabs.views[name].clear()
         w.tabs.show_task(tokens)
         w.send_watch()
+        w.vocab = len(event.class_names)
+        if "kv_view" in w.tabs.views:
+            w.tabs.views["kv_view"].set_lab_model(w.config, w.vocab)
         w.show_probe_settings(w.config)
         w.tabs.set_store(MetricStore())
         w.undo_action.setEnabled(bool(event.undo))
@@ -166,6 +169,11 @@ class EngineEvents:
         elif event.kind == JobKind.EXPORT:
             w.export_bar.show()
             w.export_bar.progress(event.job, event.fraction, event.message)
+        elif event.kind == JobKind.DECODE:
+            view = w.tabs.view("kv_view")
+            view.job_bar.progress(event.job, event.fraction, event.message)
+            if event.partial is not None:
+                view.set_decode(event.partial)
 
     def job_finished(self, event: p.JobFinished) -> None:
         w = self.window
@@ -174,6 +182,11 @@ class EngineEvents:
             view.job_bar.finished(event.job, event.outcome, event.error)
             if event.result is not None:
                 view.set_landscape(event.result, event.outcome)
+        elif event.kind == JobKind.DECODE:
+            view = w.tabs.view("kv_view")
+            view.job_bar.finished(event.job, event.outcome, event.error)
+            if event.result is not None:
+                view.set_decode(event.result)
         elif event.kind == JobKind.EXPORT:
             w.export_bar.finished(event.job, event.outcome, event.error)
             if event.outcome == JobOutcome.DONE:

@@ -29,6 +29,7 @@ from widgets.attention_view import AttentionView
 from widgets.banner import Banner
 from widgets.base import ViewPanel
 from widgets.job_bar import JobBar
+from widgets.kv_view import KVView
 from widgets.landscape_view import LandscapeView
 from widgets.samples_view import SamplesView
 
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(lambda _: self.send_watch())
         self.token_input = ("", 0)  # the Attention and Samples views' input: text, example
         self.watch_sent: p.WatchTokens | None = None
+        self.vocab = 0  # the built model's token count (a Transformer's), for the KV view
         self.probes_shown = self.config.probes  # the probe settings the views label
         self.banner = Banner()
         centre = QWidget()
@@ -126,9 +128,19 @@ class MainWindow(QMainWindow):
             )
             view.job_bar.cancelRequested.connect(self.cancel_job)
             view.autoChanged.connect(lambda steps: self.client.send(p.SetLandscapeAuto(steps)))
+        if isinstance(view, KVView):
+            view.set_lab_model(self.config, self.vocab)
+            view.decodeRequested.connect(self.decode_kv)
+            view.job_bar.cancelRequested.connect(self.cancel_job)
         if isinstance(view, AttentionView | SamplesView):
             view.input.set_input(*self.token_input)
             view.inputChanged.connect(self.on_token_input)
+
+    def decode_kv(self, layout: str, dtype: str, batch: int, block: int) -> None:
+        """A measured decode of a copy of the run's model, as a job."""
+        job = next(self._job_ids)
+        self.tabs.view("kv_view").job_bar.started(job)
+        self.client.send(p.DecodeKV(job, layout, dtype, batch, block_size=block))
 
     def on_token_input(self, text: str, example: int) -> None:
         """The Attention and Samples views share one input sequence."""

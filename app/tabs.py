@@ -15,6 +15,7 @@ from widgets.attention_view import AttentionView
 from widgets.base import StoreView, ViewPanel
 from widgets.boundary_view import BoundaryView
 from widgets.gradient_view import GradientView
+from widgets.kv_view import KVView
 from widgets.landscape_view import LandscapeView
 from widgets.loss_view import LossView
 from widgets.samples_view import SamplesView
@@ -29,6 +30,7 @@ VIEW_TABS = [
     ("landscape_view", "Landscape", LandscapeView),
     ("attention_view", "Attention", AttentionView),
     ("samples_view", "Samples", SamplesView),
+    ("kv_view", "KV cache", KVView),
 ]
 NAMES = [name for name, _, _ in VIEW_TABS]
 TOKEN_VIEWS = ("attention_view", "samples_view")  # a Transformer's only
@@ -66,7 +68,7 @@ class ViewTabs(QTabWidget):
         placeholder.deleteLater()
         self.insertTab(index, view, title)
         self.setCurrentIndex(current)
-        self.show_task(self.tokens)  # a new tab is enabled
+        self.show_task(self.tokens, switch=False)  # a new tab is enabled
         self.blockSignals(False)
         if isinstance(view, StoreView):
             view.set_store(self.store)
@@ -76,7 +78,7 @@ class ViewTabs(QTabWidget):
         self.viewCreated.emit(view)
         return view
 
-    def show_task(self, tokens: bool) -> None:
+    def show_task(self, tokens: bool, switch: bool = True) -> None:
         """Views that have nothing to show for this model and data are
         greyed out, saying why; the current one, if among them, gives way to
         the Loss view."""
@@ -91,7 +93,7 @@ class ViewTabs(QTabWidget):
                 else "points and curves only (not token sequences)"
             )
             self.setTabToolTip(index, "" if on else f"{self.tabText(index)}: {why}")
-        if not self.isTabEnabled(self.currentIndex()):
+        if switch and not self.isTabEnabled(self.currentIndex()):
             self.setCurrentIndex(NAMES.index("loss_view"))
 
     def current_name(self) -> str:

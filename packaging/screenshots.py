@@ -12,12 +12,28 @@ import tempfile
 import time
 from pathlib import Path
 
-# (file, preset, tab, seconds of training, changes)
+# (file, preset, tab, seconds of training, changes[, what to do in the view first])
 SHOTS = [
     ("attention-copy.png", "copy-transformer", "attention_view", 8.0, {}),
     ("samples-copy.png", "copy-transformer", "samples_view", 0.0, {}),
     ("attention-induction.png", "induction-transformer", "attention_view", 15.0, {}),
     ("samples-chars.png", "chars-transformer", "samples_view", 20.0, {}),
+    (
+        "kv-decode.png",
+        "copy-transformer",
+        "kv_view",
+        0.0,
+        {"model.transformer.context": 256},
+        "decode",
+    ),
+    (
+        "kv-llama.png",
+        "copy-transformer",
+        "kv_view",
+        0.0,
+        {"model.transformer.context": 256},
+        "llama-3-8b",
+    ),
     ("loss.png", "spirals-mlp", "loss_view", 5.0, {}),
     ("gradients.png", "spirals-mlp", "gradient_view", 0.0, {}),
     ("activations.png", "spirals-mlp", "activation_view", 0.0, {}),
@@ -79,7 +95,7 @@ def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None
 
     wait_for(p.Status, 0)
     current = None
-    for filename, preset, tab, seconds, changes in SHOTS:
+    for filename, preset, tab, seconds, changes, *action in SHOTS:
         if only not in filename:
             continue
         if (preset, tuple(changes.items())) != current:
@@ -95,6 +111,12 @@ def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None
                 pump(0.5)
         view = window.tabs.view(tab)
         window.tabs.setCurrentWidget(view)
+        if action == ["decode"]:  # a measured decode of the run's model
+            mark = len(events)
+            view.decode.click()
+            wait_for(p.JobFinished, mark)
+        elif action:  # a real model's shape in the KV view
+            view.editors["model"].setCurrentText(action[0])
         view.dirty = True
         pump(1.0 if tab in ("attention_view", "samples_view") else 0.4)  # the engine's pictures
         grab(window).save(str(out / filename))

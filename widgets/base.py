@@ -61,8 +61,19 @@ def set_title(plot: pg.PlotItem, text: str) -> None:
     """A plot's title, small, and never wider than the room it gets:
     pyqtgraph makes a title's text width the plot's minimum width, so one long
     title widened the view and squeezed the panels beside it."""
+    label = plot.titleLabel
+    if not getattr(label, "narrow", False):
+        # LabelItem sets its minimum to the text's width again on every resize
+        # (updateMin, from resizeEvent): undone each time, not once
+        widen = label.updateMin
+
+        def keep_narrow() -> None:
+            widen()
+            label.setMinimumWidth(0)
+
+        label.updateMin = keep_narrow
+        label.narrow = True
     plot.setTitle(text, size=TITLE_SIZE)
-    plot.titleLabel.setMinimumWidth(0)
 
 
 def show_image(item: pg.ImageItem, image: np.ndarray, **options: object) -> None:

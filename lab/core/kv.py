@@ -18,7 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lab.core.config import ExperimentConfig
-from lab.core.fields import ConfigError
+from lab.core.fields import ConfigError, knob, validate_section
+
+LAYOUTS = ("static", "concat", "paged")  # the caches of lab.generate.caches
+LAB_MODEL = "lab model"  # the run's own Transformer, in the KV view's model list
 
 # bytes per stored value; int8 stores a scale per token, head and tensor besides
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
@@ -280,3 +283,48 @@ PUBLISHED_PARAMETERS = {
     "llama-3-70b": 70_553_706_496,
     "mistral-7b": 7_241_732_096,
 }
+
+
+@dataclass(frozen=True)
+class KVSettings:
+    """The KV view's what-if knobs (the accounting redraws as they move; they
+    never change the run's model) and its measured decode's settings."""
+
+    model: str = knob(
+        LAB_MODEL, "model", "The shape to account for: this run's Transformer, or a"
+        " well-known open model's (shapes from their published configs)",
+        choices=(LAB_MODEL, *MODEL_SHAPES),
+    )  # fmt: skip
+    tokens: int = knob(
+        4096, "tokens", "Tokens per sequence the cache holds (the context in use)",
+        lo=1, hi=2**22, slider=(16, 2**18), log=True, unit="tokens",
+    )  # fmt: skip
+    batch: int = knob(
+        1, "batch", "Sequences decoded together, each with its own cache",
+        lo=1, hi=65536, slider=(1, 1024), log=True,
+    )  # fmt: skip
+    layers: int = knob(32, "layers", "Transformer blocks, each with its own cache", lo=1, hi=1024)
+    dtype: str = knob(
+        "fp16", "cache dtype", "How keys and values are stored (int8: a float32 scale per"
+        " token and head besides)", choices=KV_DTYPES,
+    )  # fmt: skip
+    weights_dtype: str = knob(
+        "bf16", "weights", "How the weights are stored, for the memory they take",
+        choices=KV_DTYPES,
+    )  # fmt: skip
+    budget_gb: float = knob(
+        24.0, "budget", "Memory for weights and cache (a GPU's, say); 0: no budget line",
+        lo=0.0, hi=1e6, slider=(1.0, 1024.0), log=True, unit="GiB",
+    )  # fmt: skip
+    layout: str = knob(
+        "static", "layout", "The measured decode's cache: preallocated to the context"
+        " (static), grown by concatenation (concat), or blocks from a pool (paged)",
+        choices=LAYOUTS,
+    )  # fmt: skip
+    decode_batch: int = knob(1, "decode batch", "Sequences in the measured decode", lo=1, hi=256)
+    block_size: int = knob(
+        16, "block", "Tokens per block of a paged cache", lo=1, hi=4096, unit="tokens"
+    )
+
+    def __post_init__(self) -> None:
+        validate_section(self, "kv")

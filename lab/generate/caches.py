@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import torch
 
 from lab.core.fields import ConfigError
-from lab.core.kv import KV_DTYPES
+from lab.core.kv import KV_DTYPES, LAYOUTS
 
-LAYOUTS = ("static", "concat", "paged")
 STORE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_BLOCK = 16  # tokens per block of a paged cache
 

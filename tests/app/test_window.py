@@ -311,6 +311,8 @@ def test_image_preset_shows_example_images_and_every_view_draws(qtbot, window):
     assert thumb.mosaic.image is not None and built.x_train.ndim == 4
     assert [label.toPlainText() for label in thumb.row_labels] == list(built.class_names)
     for index in range(window.tabs.count()):  # each view draws what an image run gives it
+        if not window.tabs.isTabEnabled(index):  # a Transformer's views
+            continue
         window.tabs.setCurrentIndex(index)
         view = window.tabs.currentWidget()
         view.dirty = True

@@ -84,3 +84,21 @@ def test_choosing_a_token_dataset_brings_a_transformer_and_back(qtbot, window):
     assert built.config["model"]["kind"] == "mlp"
     assert window.model_panel.layers.isVisible()
     assert window.tabs.isTabEnabled(window.tabs.indexOf(window.tabs.view("boundary_view")))
+
+
+def test_decode_now_measures_the_run_s_model_as_a_job(qtbot, window):
+    rec = recorder(window)
+    mark = rec.mark()
+    window.apply_config(small_copy())
+    rec.wait_for(qtbot, p.Built, after=mark)
+    view = window.tabs.view("kv_view")
+    window.tabs.setCurrentWidget(view)
+    assert view.editors["model"].value() == "lab model" and view.decode.isEnabled()
+    mark = rec.mark()
+    view.editors["layout"].setCurrentText("paged")
+    view.decode.click()
+    done = rec.wait_for(qtbot, p.JobFinished, lambda e: e.kind == "decode", after=mark)
+    assert done.outcome == "done", done.error
+    qtbot.waitUntil(lambda: view.decoded is not None and len(view.decoded.layouts) == 3)
+    assert view.decoded.layout == "paged" and view.decoded.lengths[-1] == 16
+    assert not view.job_bar.running
