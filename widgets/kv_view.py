@@ -337,9 +337,13 @@ class KVView(ViewPanel):
                 ("CUDA allocator: peak", decoded.peak, PALETTE[6]),
             ):
                 self.measured_plot.plot(x, values / size, pen=series_pen(colour), name=name)
+        unused = int(held[-1].sum() - decoded.formula[-1])
+        set_title(self.measured_plot, f"measured (the run's model): {readable(unused)} unused")
         cached = decoded.batch / decoded.seconds_cached
         full = decoded.batch / decoded.seconds_full
         self.speed_plot.setLabel("left", "tokens/s")
+        prefill = f"prefill {1e3 * decoded.prefill_seconds:.1f} ms"
+        set_title(self.speed_plot, f"tokens/s with and without the cache; {prefill}")
         self.speed_plot.plot(x, cached, pen=series_pen(PALETTE[0]), name="with the cache")
         if np.isfinite(full).any():
             self.speed_plot.plot(x, full, pen=series_pen(PALETTE[1]), name="recomputing")

@@ -123,7 +123,11 @@ def measured_decode(args: argparse.Namespace) -> dict[str, object]:
             f"decode: {source} on {device}, {args.layout} cache in {args.dtype}, batch"
             f" {args.batch}, {request.prompt} -> {int(result.lengths[-1])} tokens"
         )
-        print(f"  held at the end: {_mib(held)} (the tokens need {_mib(needed)})")
+        print(
+            f"  held at the end: {_mib(held)}; the tokens need {_mib(needed)}; reserved but"
+            f" unused {_mib(held - needed)}"
+        )
+        print(f"  prefill of {request.prompt} tokens: {1e3 * result.prefill_seconds:.2f} ms")
         if result.blocks is not None:
             print(f"  paged: {int(result.blocks[-1])} blocks in use (all layers)")
         if result.allocated is not None:
@@ -145,6 +149,7 @@ def measured_decode(args: argparse.Namespace) -> dict[str, object]:
     return {
         "layout": args.layout, "dtype": args.dtype, "batch": args.batch, "device": str(device),
         "tokens": int(result.lengths[-1]), "held_bytes": held, "needed_bytes": needed,
+        "prefill_seconds": result.prefill_seconds,
         "tokens_per_s_cached": cached, "tokens_per_s_recompute": full,
         "logit_error": result.logit_error,
         "layouts": {h.layout: {"held_bytes": h.held_bytes, "needed_bytes": h.needed_bytes,
