@@ -1,4 +1,5 @@
-"""``knoblab``: no argument opens the window; a sub-command runs headless.
+"""``knoblab``: no argument opens the window; a sub-command runs headless;
+``--selftest`` checks the install (``knoblab.selftest``).
 
 ``multiprocessing.freeze_support()`` runs before anything else: a frozen
 bundle starts its engine process by running this executable again with
@@ -10,22 +11,10 @@ sub-commands load it when they run.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 
+from knoblab.display import has_display
 from lab.core.presets import DEFAULT_PRESET
-
-
-def has_display(platform: str = sys.platform, environ: os._Environ | dict = os.environ) -> bool:
-    """Whether a window can open here: Qt told where to draw (offscreen, vnc,
-    ...), macOS and Windows (always a desktop), or on Linux and other Unix an
-    X11 or Wayland display."""
-    qpa = environ.get("QT_QPA_PLATFORM", "")
-    if qpa and qpa not in ("xcb", "wayland"):
-        return True
-    if platform == "darwin" or platform.startswith(("win", "cygwin")):
-        return True
-    return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
 
 
 def open_window() -> int:
@@ -48,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         return open_window()
+    if argv[0] == "--selftest":
+        from knoblab.selftest import main as selftest
+
+        return selftest(argv[1:])
     from lab.cli.main import main as cli_main
 
     return cli_main(argv)

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from lab.cli.help import command
 from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.kv import GIB, KV_DTYPES, MODEL_SHAPES, Breakdown, ModelShape, breakdown, lab_shape
 from lab.core.presets import PRESETS
@@ -200,7 +201,13 @@ def cmd_kv(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    kv = sub.add_parser("kv", help="KV-cache memory: the formula, and a measured decode")
+    examples = (
+        "  knoblab kv --preset llama-3-8b --tokens 8192 --budget-gb 24\n"
+        "  knoblab kv --preset llama-3-8b --kv-heads 1 --dtype int8 --json\n"
+        "  knoblab kv --preset copy-transformer --decode runs/copy --layout paged --csv kv.csv"
+    )
+    what = "KV-cache memory: the formula for a model's shape, and a measured decode"
+    kv = command(sub, "kv", what, examples)
     kv.add_argument("config", nargs="?", help="a Transformer experiment config (.toml or .json)")
     names = ", ".join(MODEL_SHAPES)
     kv.add_argument("--preset", default=None, help=f"a model shape ({names}) or a lab preset")
@@ -211,7 +218,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     kv.add_argument(
         "--dtype", choices=KV_DTYPES, default="fp16", help="cache values (default fp16)"
     )
-    kv.add_argument("--weights-dtype", choices=KV_DTYPES, default="bf16")
+    kv.add_argument(
+        "--weights-dtype", choices=KV_DTYPES, default="bf16", help="weights (default bf16)"
+    )
     kv.add_argument(
         "--kv-heads", type=int, default=0, help="change the kv heads (a divisor of heads)"
     )
@@ -219,7 +228,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     kv.add_argument(
         "--decode", metavar="RUN_OR_PRESET", help="measure a decode of the lab's Transformer"
     )
-    kv.add_argument("--layout", choices=("static", "concat", "paged"), default="static")
+    kv.add_argument(
+        "--layout",
+        choices=("static", "concat", "paged"),
+        default="static",
+        help="the decode cache (default static)",
+    )
     kv.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     kv.add_argument("--prompt", type=int, default=4, help="prompt tokens of the decode")
     kv.add_argument("--json", action="store_true", help="print one JSON object")

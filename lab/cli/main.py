@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from lab.cli import kv
+from lab.cli.help import EXIT_CODES
+from lab.cli.help import command as _command
 from lab.core import wire
 from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.presets import DEFAULT_PRESET
@@ -62,31 +64,72 @@ def _fmt_row(step: int, total: int, row: dict[str, float], rate: float) -> str:
     return "  ".join(parts)
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a run: raised between steps, so the weights are whole."""
+
+
+def _refuse_existing(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ConfigError(
+            "out", f"{out} already exists and is not empty; choose another --out, or --force"
+            " to replace it",
+        )  # fmt: skip
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
     config = load_experiment(args.config, args.preset, args.set)
     if args.steps is not None:
         config = config.with_changes({"train.steps": args.steps})
+    if args.device:
+        config = config.with_changes({"train.device": args.device})
+    out = Path(args.out or Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    _refuse_existing(out, args.force)
+    from lab.cli.progress import ProgressLine
     from lab.engine.runs import save_run
     from lab.train.trainer import Trainer
 
-    out = Path(args.out or Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     trainer = Trainer(config)
     total = config.train.steps
     print(f"knoblab: {config.name} on {trainer.device}, {total} steps -> {out}", flush=True)
     start = time.perf_counter()
+    bar = None if args.quiet else ProgressLine("training", total, "steps")
+    stop = {"asked": False}
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        stop["asked"] = True  # acted on after the step under way: no half-updated weights
 
     def report(result: Any) -> None:
-        if not args.quiet and result.step % config.train.eval_every == 0:
+        if stop["asked"]:
+            raise Interrupted
+        if bar is None:
+            return
+        message = ""
+        if result.step % config.train.eval_every == 0:
             row = dict(
                 zip(trainer.store[wire.EVAL].columns, trainer.store[wire.EVAL].latest, strict=True)
             )
-            rate = result.step / (time.perf_counter() - start)
-            print(_fmt_row(result.step, total, row, rate), flush=True)
+            message = _fmt_row(result.step, total, row, result.step / (time.perf_counter() - start))
+            message = message.split("  ", 1)[1]  # the bar shows the step already
+        bar.update(result.step, message)
 
-    outcome = trainer.run(total, report)
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        outcome = trainer.run(total, report)
+    except Interrupted:
+        outcome = "interrupted"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()
     elapsed = time.perf_counter() - start
     if trainer.step_count % config.train.eval_every or trainer.step_count == 0:
         trainer.log_evaluation()  # the last row always describes the final weights
+    if args.force and out.exists():
+        import shutil
+
+        shutil.rmtree(out)  # replaced only now that there is a run to put in its place
     save_run(out, trainer)
     final = dict(
         zip(trainer.store[wire.EVAL].columns, trainer.store[wire.EVAL].latest, strict=True)
@@ -95,6 +138,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not math.isnan(final["test_acc"]):
         summary += f"  test_acc {100 * final['test_acc']:.1f}%"
     print(f"knoblab: {trainer.step_count} steps in {elapsed:.1f} s; {summary}; wrote {out}")
+    if outcome == "interrupted":
+        saved = f"saved the {trainer.step_count} steps trained"
+        print(f"knoblab: interrupted; {saved}", file=sys.stderr)
+        return 130
     if outcome != "done":
         print(f"knoblab: stopped: {outcome}", file=sys.stderr)
         return 3
@@ -104,27 +151,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_landscape(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from lab.cli.progress import ProgressLine
     from lab.core.fileio import atomic_write_with
     from lab.engine.runs import load_trainer
     from lab.landscape import landscape_for
 
-    trainer = load_trainer(args.run_dir)
+    trainer = load_trainer(args.run_dir, args.device)
     start = time.perf_counter()
-
-    # On a terminal one line redrawn per percent; into a file or pipe (where
-    # the carriage returns piled up 100 updates on one line) a line per quarter.
-    interactive = sys.stdout.isatty()
-    every = 1 if interactive else 25
-    shown = [-1]  # the last percent printed
+    bar = ProgressLine("landscape")
 
     def progress(fraction: float, _partial: object) -> bool:
-        percent = int(100 * fraction) // every * every
-        if not args.quiet and percent != shown[0]:
-            shown[0] = percent
-            if interactive:
-                print(f"\rlandscape {percent:3d}%", end="", flush=True)
-            else:
-                print(f"landscape {percent:3d}%", flush=True)
+        if not args.quiet:
+            bar.update(100 * fraction)
         return True
 
     result = landscape_for(
@@ -156,9 +194,9 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         arrays["explained_variance"] = result.explained
     atomic_write_with(args.out, lambda handle: np.savez_compressed(handle, **arrays))
     low, high = np.nanmin(result.surface.losses), np.nanmax(result.surface.losses)
+    bar.close()
     print(
-        ("\n" if interactive and not args.quiet else "")
-        + f"knoblab: {args.grid}x{args.grid} {args.dirs} landscape of step {trainer.step_count} "
+        f"knoblab: {args.grid}x{args.grid} {args.dirs} landscape of step {trainer.step_count} "
         f"in {elapsed:.2f} s; loss {low:.4g} .. {high:.4g}, centre {result.center_loss:.4g};"
         f" wrote {args.out}"
     )
@@ -166,18 +204,29 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from lab.engine.export import export_onnx, report_path
+    from lab.cli.progress import ProgressLine
+    from lab.engine.export import export_steps, report_path
     from lab.engine.runs import load_trainer
 
-    trainer = load_trainer(args.run_dir)
+    trainer = load_trainer(args.run_dir, args.device)
     config = trainer.config
-    report = export_onnx(
+    steps = export_steps(
         trainer.model,
         trainer.data.input_shape,
         args.out,
         config_json=config.to_json(),
         legacy=args.legacy,
     )
+    bar = ProgressLine("export")
+    while True:
+        try:
+            stage = next(steps)
+        except StopIteration as done:
+            report = done.value
+            break
+        if not args.quiet:
+            bar.update(100 * stage.fraction, stage.message)
+    bar.close()
     what = f"{config.name} (step {trainer.step_count})"
     size = f"opset {report.opset}, {report.file_bytes:,} bytes"
     print(
@@ -206,14 +255,50 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_text() -> str:
+    """Knoblab's version and what it runs on, without importing torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"knoblab {of('knoblab')} (torch {of('torch')}, Python {python}, {sys.platform})"
+
+
+def _device_option(parser: argparse.ArgumentParser, default_says: str) -> None:
+    parser.add_argument(
+        "--device",
+        help=f"cpu, cuda, mps or auto ({default_says}); a run trained on a GPU opens on"
+        " a machine without one with --device cpu",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="knoblab", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="train an experiment headless")
-    run.add_argument("config", nargs="?", help="experiment config (.toml or .json)")
-    run.add_argument("--preset", help=f"a named experiment (default {DEFAULT_PRESET})")
+    parser = argparse.ArgumentParser(
+        prog="knoblab",
+        description="Knoblab: a desktop lab for deep learning by hand. Without a command it"
+        " opens the window; the commands below run headless.",
+        epilog="examples:\n  knoblab                      open the window\n"
+        "  knoblab run --preset spirals-mlp\n  knoblab --selftest           check an install"
+        f"\n\n{EXIT_CODES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = _command(sub, "run", "train an experiment headless and save it as a run folder",
+        "  knoblab run --preset spirals-mlp --steps 2000 --out runs/spirals\n"
+        "  knoblab run my.toml --set optim.lr=0.03 --set 'optim.schedule=\"warmup_cosine\"'\n"
+        "  knoblab run --preset copy-transformer --device cuda")  # fmt: skip
+    run.add_argument("config", nargs="?", help="an experiment config (.toml or .json)")
+    run.add_argument("--preset", help=f"a named experiment (default {DEFAULT_PRESET}; see presets)")
     run.add_argument("--steps", type=int, help="optimiser steps (overrides train.steps)")
-    run.add_argument("--out", help="run folder to write (default runs/NAME-TIME)")
+    run.add_argument("--out", help="the run folder to write (default runs/NAME-TIME)")
+    run.add_argument("--force", action="store_true", help="replace --out if it holds a run")
+    _device_option(run, "default: the config's train.device")
     run.add_argument(
         "--set",
         action="append",
@@ -223,22 +308,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="print only the summary")
     run.set_defaults(func=cmd_run)
-    land = sub.add_parser("landscape", help="compute the loss landscape around a run's weights")
+    land = _command(sub, "landscape", "compute the loss landscape around a run's weights",
+        "  knoblab landscape runs/spirals --grid 41 --out landscape.npz\n"
+        "  knoblab landscape runs/spirals --dirs pca --out pca.npz --device cpu")  # fmt: skip
     land.add_argument("run_dir", help="a run folder written by `knoblab run` or the app")
     land.add_argument("--grid", type=int, default=41, help="points per axis (default 41)")
     land.add_argument("--span", type=float, default=1.0, help="half-width of the plane (default 1)")
-    land.add_argument("--dirs", choices=list(DirectionKind), default=DirectionKind.FILTER)
+    land.add_argument("--dirs", choices=list(DirectionKind), default=DirectionKind.FILTER,
+                      help="the plane's directions (default filter)")  # fmt: skip
     land.add_argument("--points", type=int, default=1024, help="evaluation samples (default 1024)")
-    land.add_argument("--seed", type=int, default=0, help="seed of random directions")
+    land.add_argument("--seed", type=int, default=0, help="seed of random directions (default 0)")
     land.add_argument("--out", required=True, help="the .npz file to write")
-    land.add_argument("--quiet", action="store_true")
+    _device_option(land, "default: the run's own")
+    land.add_argument("--quiet", action="store_true", help="print only the summary")
     land.set_defaults(func=cmd_landscape)
-    export = sub.add_parser("export", help="export a run's model to ONNX and verify it")
+    export = _command(sub, "export", "export a run's model to ONNX and verify it with onnxruntime",
+        "  knoblab export runs/spirals --out spirals.onnx\n"
+        "  knoblab export runs/cuda-run --out model.onnx --device cpu")  # fmt: skip
     export.add_argument("run_dir", help="a run folder written by `knoblab run` or the app")
     export.add_argument("--out", required=True, help="the .onnx file to write")
     export.add_argument("--legacy", action="store_true", help="use the TorchScript exporter")
+    _device_option(export, "default: the run's own")
+    export.add_argument("--quiet", action="store_true", help="print only the report")
     export.set_defaults(func=cmd_export)
-    presets = sub.add_parser("presets", help="list the named experiments")
+    presets = _command(sub, "presets", "list the named experiments", "  knoblab presets")
     presets.set_defaults(func=cmd_presets)
     kv.add_parser(sub)
     return parser
@@ -254,8 +347,11 @@ def main(argv: list[str]) -> int:
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"knoblab: invalid config: {exc}", file=sys.stderr)
+        print(f"knoblab: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nknoblab: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # the store's and engine's own errors carry their reason
         from lab.engine.export import ExportError
         from lab.engine.runs import StoreError

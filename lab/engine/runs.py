@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +147,24 @@ def restore(trainer: Any, run: Run) -> None:
         trainer.path.restore(**run.trajectory)
 
 
-def load_trainer(directory: str | Path) -> Any:
-    """A Trainer holding the saved model of a run folder (which must have a checkpoint)."""
+def load_trainer(directory: str | Path, device: str | None = None) -> Any:
+    """A Trainer holding the saved model of a run folder (which must have a
+    checkpoint), on ``device`` (default: the run's own; the checkpoint is
+    read onto the CPU first, so a GPU run opens anywhere)."""
     from lab.train.trainer import Trainer
 
     run = load_run(directory)
     if run.checkpoint is None:
         raise StoreError(f"{directory} has no checkpoint: nothing trained to load")
-    trainer = Trainer(run.config)
+    if device:
+        run = replace(run, config=run.config.with_changes({"train.device": device}))
+    try:
+        trainer = Trainer(run.config)
+    except ConfigError as exc:
+        if exc.field != "train.device":
+            raise
+        raise ConfigError(
+            "train.device", f"{exc.message}; the run was trained there: open it with --device cpu"
+        ) from exc
     restore(trainer, run)
     return trainer

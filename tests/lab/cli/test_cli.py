@@ -171,8 +171,10 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
     assert line[np.isclose(line_t, 0.0)] == pytest.approx(float(start), rel=1e-5)
     out = capsys.readouterr().out
     assert "11x11 pca landscape of step 200" in out
-    # not a terminal: a progress line per quarter, no carriage returns piling up
-    assert "\r" not in out and "landscape 100%\n" in out and "landscape  13%" not in out
+    # not a terminal: a progress line per tenth, no carriage returns piling up
+    progress = [line for line in out.splitlines() if line.startswith("landscape ")]
+    assert "\r" not in out and progress[-1].startswith("landscape 100%  ETA 0:00")
+    assert len(progress) <= 11
 
 
 def test_export_and_landscape_need_a_checkpoint(tmp_path, capsys):
@@ -232,3 +234,69 @@ def test_kv_refuses_what_it_cannot_do_with_the_field():
     result = knoblab("kv", "--preset", "copy-transformer", "--decode", "copy-transformer",
                      "--tokens", "64")  # fmt: skip
     assert result.returncode == 2 and "exceed the model's context of 16" in result.stderr
+
+
+def test_ctrl_c_saves_what_was_trained_and_exits_130(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "knoblab", "run", "--preset", "spirals-mlp", "--steps", "1000000",
+         "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    line = ""
+    while "->" not in line and time.monotonic() < deadline:  # training has begun
+        line = process.stdout.readline()
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted; saved the" in err
+    from lab.engine.runs import load_trainer
+
+    restored = load_trainer(out)
+    assert restored.step_count > 0
+
+
+def test_an_existing_run_folder_is_not_overwritten_without_force(tmp_path):
+    out = tmp_path / "run"
+    train_run(out, steps=20)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    result = knoblab("run", "--preset", "spirals-mlp", "--steps", "5", "--out", str(out))
+    assert result.returncode == 2 and "--force" in result.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    forced = knoblab("run", "--preset", "moons-mlp", "--steps", "5", "--out", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert 'name = "moons-mlp"' in (out / "config.toml").read_text()
+
+
+def test_a_run_saved_on_cuda_opens_on_the_cpu_with_device_cpu(tmp_path):
+    run = tmp_path / "run"
+    train_run(run, steps=20)
+    config = run / "config.toml"
+    text = config.read_text()
+    assert 'device = "cpu"' in text or 'device = "auto"' in text
+    config.write_text(text.replace('device = "cpu"', 'device = "cuda"').replace(
+        'device = "auto"', 'device = "cuda"'))  # fmt: skip
+    refused = knoblab("export", str(run), "--out", str(tmp_path / "m.onnx"))
+    assert refused.returncode == 2 and "--device cpu" in refused.stderr
+    exported = knoblab("export", str(run), "--out", str(tmp_path / "m.onnx"), "--device", "cpu")
+    assert exported.returncode == 0, exported.stderr
+    landscape = knoblab("landscape", str(run), "--grid", "5", "--points", "64",
+                        "--out", str(tmp_path / "l.npz"), "--device", "cpu")  # fmt: skip
+    assert landscape.returncode == 0, landscape.stderr
+
+
+def test_every_option_has_help_and_commands_show_examples_and_exit_codes():
+    from lab.cli.main import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # noqa: SLF001
+    for name, command in commands.items():
+        for action in command._actions:  # noqa: SLF001
+            assert action.help, f"{name} {action.option_strings or action.dest}"
+        text = command.format_help()
+        assert "examples:" in text and "130" in text, name
