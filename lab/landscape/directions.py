@@ -91,7 +91,7 @@ def pca_directions(snapshots: torch.Tensor, params: Params) -> tuple[Params, Par
     the trajectory is centred on the current weights, as Li et al. do. Returns
     two orthonormal directions and the share of variance each explains.
     """
-    centred = (snapshots - flatten(params).to(snapshots)).double()
+    centred = host64(snapshots) - host64(flatten(params))
     _, singular, vt = torch.linalg.svd(centred, full_matrices=False)
     explained = (singular**2 / (singular**2).sum()).cpu().numpy()
     first = vt[0].to(snapshots.dtype)
@@ -116,15 +116,20 @@ def fit_to_path(d1: Params, d2: Params, path: np.ndarray) -> tuple[Params, Param
     )
 
 
+def host64(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` in float64 on the host: MPS has no float64 on the device."""
+    return tensor.detach().to("cpu", torch.float64)
+
+
 def direction_norm(direction: Params) -> float:
     """The length of a direction in weight space: one unit on its axis."""
-    return float(torch.linalg.vector_norm(flatten(direction).double()))
+    return float(torch.linalg.vector_norm(host64(flatten(direction))))
 
 
 def project(snapshots: torch.Tensor, params: Params, d1: Params, d2: Params) -> np.ndarray:
     """(a, b) coordinates of trajectory snapshots in the plane (least squares,
     exact when the directions are orthonormal or the point lies in the plane)."""
-    basis = torch.stack([flatten(d1), flatten(d2)], dim=1).double()  # n x 2
-    offsets = (snapshots - flatten(params).to(snapshots)).double()  # steps x n
+    basis = torch.stack([host64(flatten(d1)), host64(flatten(d2))], dim=1)  # n x 2
+    offsets = host64(snapshots) - host64(flatten(params))  # steps x n
     solution = torch.linalg.lstsq(basis, offsets.T).solution  # 2 x steps
     return solution.T.cpu().numpy()

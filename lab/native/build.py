@@ -23,6 +23,13 @@ from typing import TypeVar
 import platformdirs
 
 FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", "-std=c11")
+# A bundle's kernels, built when it was made: for the build machine's CPU, and
+# a portable baseline (any x86-64, or the architecture's default) for others.
+PORTABLE_FLAGS = ("-O3", "-shared", "-fPIC", "-std=c11") + (
+    ("-march=x86-64", "-mtune=generic") if platform.machine().lower() in ("x86_64", "amd64") else ()
+)
+PREBUILT = Path(__file__).with_name("prebuilt")
+CPU_FILE = "cpu.txt"  # the build machine's CPU identity, beside the prebuilt kernels
 SWITCH = "KNOBLAB_NO_FUSED"  # set: no compiled kernels, torch paths only
 Library = TypeVar("Library")
 
@@ -69,11 +76,31 @@ def _cpu_identity() -> bytes:
     return f"{platform.machine()} {platform.processor()}".encode()
 
 
+def prebuilt(source: Path, folder: Path = PREBUILT) -> Path | None:
+    """A bundle's kernel for ``source``: the one built for this CPU when the
+    bundle was made here (or on a machine with the same CPU flags), else the
+    portable one; None outside a bundle."""
+    native, portable = (folder / f"{source.stem}-{kind}.so" for kind in ("native", "portable"))
+    try:
+        same_cpu = (folder / CPU_FILE).read_bytes() == _cpu_identity()
+    except OSError:
+        same_cpu = False
+    if same_cpu and native.exists():
+        return native
+    return portable if portable.exists() else None
+
+
 def load(source: Path) -> Path | None:
-    """The path of ``source`` built for this machine (in the user cache, or a
-    temporary directory where that is not writable), or None where it cannot
-    be built or ``KNOBLAB_NO_FUSED`` is set."""
+    """The path of ``source`` built for this machine: a bundle's prebuilt
+    kernel, or one compiled here into the user cache (or a temporary
+    directory where that is not writable); None where there is neither a
+    prebuilt kernel nor a source and compiler, or ``KNOBLAB_NO_FUSED`` is set."""
     if os.environ.get(SWITCH):
+        return None
+    shipped = prebuilt(source)
+    if shipped is not None:
+        return shipped
+    if not source.exists():  # a bundle made without its sources: the torch path serves
         return None
     directory = Path(platformdirs.user_cache_dir("knoblab")) / "kernels"
     try:

@@ -81,8 +81,10 @@ class Transfer:
         if device.type == "cpu":  # no transfer to save: each tensor to numpy, no concatenation
             arrays = [t.numpy().astype(np.float64) for t in self.tensors]
             return dict(zip(self.keys, arrays, strict=True))
-        flat = torch.cat(self.tensors, out=torch.empty(0, dtype=torch.float64, device=device))
-        host = flat.cpu().numpy()
+        # one transfer; float64 where the device has it (MPS has not: float32 there)
+        wide = torch.float32 if device.type == "mps" else torch.float64
+        flat = torch.cat(self.tensors, out=torch.empty(0, dtype=wide, device=device))
+        host = flat.cpu().numpy().astype(np.float64, copy=False)
         ends = np.cumsum([t.numel() for t in self.tensors])
         return dict(zip(self.keys, np.split(host, ends[:-1]), strict=True))
 
