@@ -18,7 +18,7 @@ DEB_WINDOW  := $(DEB_TEST) libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-i
                libxcb-randr0 libxcb-xinerama0 libxcb-xinput0
 DEB_SHOTS   := $(DEB_WINDOW) xvfb imagemagick
 
-.PHONY: run test lint bench screenshots venv deb-test deb-window deb-shots clean
+.PHONY: run test lint bench bundle bundle-test screenshots venv deb-test deb-window deb-shots clean
 
 run: venv deb-window
 	$(VENV)/bin/knoblab
@@ -42,6 +42,21 @@ bench: venv
 
 # PNGs of the main views after a short run, from a real X11 window (Xvfb),
 # at 1600x960 and at a small laptop's 1280x800.
+# The one-folder app in dist/knoblab (packaging/README.md): the C kernels
+# prebuilt for this CPU and a portable baseline, then PyInstaller.
+bundle: venv
+	$(PY) -m pip install --quiet $(PIP_FLAGS) -e ".[bundle]"
+	$(PY) packaging/prebuild_kernels.py build/kernels
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN \
+		--distpath dist --workpath build/pyinstaller packaging/knoblab.spec
+	@du -sh dist/knoblab
+
+# The bundle checks itself: window and frozen engine child, training with
+# probes, a landscape, an ONNX export run in onnxruntime.
+bundle-test: bundle deb-test
+	dist/knoblab/knoblab --version
+	QT_QPA_PLATFORM=offscreen dist/knoblab/knoblab --selftest
+
 screenshots: venv deb-shots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) packaging/screenshots.py docs/screenshots
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) packaging/screenshots.py docs/screenshots/1280x800 1280x800

@@ -252,7 +252,7 @@ class KnobsPanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.form = FieldForm(KNOB_GROUPS)
+        self.form = FieldForm(KNOB_GROUPS, collapsible=True)
         self.form.changed.connect(self.changed)
         self.schedule = SchedulePreview()
         layout = QVBoxLayout(self)

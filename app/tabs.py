@@ -47,8 +47,8 @@ class ViewTabs(QTabWidget):
         self.spans: dict[str, tuple[float, float]] = {}
         self.dead_reason: str | None = None  # why the run has no dead-unit figures
         self.tokens = False  # a Transformer on a token task: its views, not the boundary
-        # eight tabs fit a small laptop's centre column with a little less padding
-        self.setStyleSheet("QTabBar::tab { padding: 4px 7px; }")
+        # nine tabs fit a small laptop's centre column with a little less padding
+        self.setStyleSheet("QTabBar::tab { padding: 4px 5px; }")
         for _name, title, _cls in VIEW_TABS:
             self.addTab(QWidget(), title)
         self.currentChanged.connect(lambda index: self.view(NAMES[index]))

@@ -74,8 +74,13 @@ def train(device: str) -> tuple[str, object]:
     probed = [name for name in trainer.store.series if name.startswith("probe/")]
     if not probed:
         raise RuntimeError("no probe figures were recorded")
+    from lab.native import fused_mlp, probe_kernels
+
+    libraries = {"probes": probe_kernels.library(), "landscape": fused_mlp.library()}
+    compiled = [name for name, library in libraries.items() if library is not None]
+    kernels = f"compiled kernels: {', '.join(compiled) or 'none (torch paths)'}"
     what = f"{PRESET}: {STEPS} steps on {trainer.device}, test loss {loss:.3f}"
-    return f"{what}, {len(probed)} probe series", trainer
+    return f"{what}, {len(probed)} probe series; {kernels}", trainer
 
 
 def landscape(trainer: object) -> str:

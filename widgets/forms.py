@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from superqt import QCollapsible
 
 from lab.core.config import field_knob
 from widgets.inputs import Editor, editor_for
@@ -20,17 +21,35 @@ class FieldForm(QWidget):
     changed = Signal(str, object)
     validityChanged = Signal(str, str)  # noqa: N815 - path, message ("" once valid)
 
-    def __init__(self, groups: list[tuple[str, list[str]]], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        groups: list[tuple[str, list[str]]],
+        parent: QWidget | None = None,
+        *,
+        collapsible: bool = False,
+    ) -> None:
+        """``collapsible``: each group folds away under its title (superqt's
+        QCollapsible; the Knobs dock is longer than a laptop's screen)."""
         super().__init__(parent)
         self.editors: dict[str, Editor] = {}
         self.labels: dict[str, QLabel] = {}
-        self.groups: dict[str, QGroupBox] = {}
+        self.groups: dict[str, QGroupBox | QCollapsible] = {}
         self._rows: dict[str, QFormLayout] = {}
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         for title, paths in groups:
-            box = QGroupBox(title)
-            form = QFormLayout(box)
+            box: QGroupBox | QCollapsible
+            if collapsible:
+                box = QCollapsible(title)
+                box.setContentsMargins(0, 0, 0, 0)
+                box.layout().setContentsMargins(0, 0, 0, 0)
+                body = QWidget()
+                form = QFormLayout(body)
+                box.addWidget(body)
+                box.expand(animate=False)
+            else:
+                box = QGroupBox(title)
+                form = QFormLayout(box)
             form.setContentsMargins(6, 4, 6, 4)
             for path in paths:
                 knob = field_knob(path)

@@ -262,3 +262,18 @@ def test_save_asks_for_a_new_folder_and_remembers_where(qtbot, quiet_window, tmp
     assert asked[1] == str(tmp_path / w.config.name)  # starts where the last one went
     w.on_event(p.Saved(str(tmp_path / "my-new-run")))
     assert str(tmp_path / "my-new-run") in w.windowTitle() and w.config.name in w.windowTitle()
+
+
+def test_the_knobs_sections_fold_away_and_come_back(qtbot, quiet_window):
+    from superqt import QCollapsible
+
+    sections = quiet_window.knobs_panel.form.groups
+    probes = sections["Probes"]
+    assert isinstance(probes, QCollapsible) and probes.isExpanded()
+    panel = quiet_window.knobs_panel
+    probes.collapse(animate=False)
+    qtbot.waitUntil(lambda: not probes.isExpanded() and probes.content().height() == 0)
+    probes.expand(animate=False)
+    qtbot.waitUntil(lambda: probes.content().height() > 0)
+    type_into(qtbot, panel.form.editors["probes.every"], "5")
+    assert quiet_window.config.probes.every == 5
