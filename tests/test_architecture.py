@@ -31,6 +31,7 @@ GUI_EXCEPTIONS = [("app.engine_client", "lab.engine.entry")]
 LAB_LAYERS = [
     ("lab.cli",),
     ("lab.engine",),
+    ("lab.recipes",),
     ("lab.landscape", "lab.train", "lab.generate"),
     ("lab.probes",),
     ("lab.models", "lab.data"),

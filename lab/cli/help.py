@@ -10,6 +10,7 @@ EXIT_CODES = """exit codes:
   1    an unexpected error (a bug: please report the traceback)
   2    invalid input: a config field, a file, a folder (the message names it)
   3    training stopped early: it diverged (the message names the layer)
+  4    a recipe's verdict failed (its checks say which claim and with what numbers)
   130  interrupted (Ctrl-C); knoblab run saves what was trained first"""
 
 

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from lab.cli import kv
+from lab.cli import kv, recipe
 from lab.cli.help import EXIT_CODES
 from lab.cli.help import command as _command
 from lab.core import wire
@@ -334,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets = _command(sub, "presets", "list the named experiments", "  knoblab presets")
     presets.set_defaults(func=cmd_presets)
     kv.add_parser(sub)
+    recipe.add_parser(sub)
     return parser
 
 

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 2
+from lab.core.recipes import RecipeInfo
+
+PROTOCOL_VERSION = 3
 
 
 class RunState(StrEnum):
@@ -52,6 +54,7 @@ class JobKind(StrEnum):
     LANDSCAPE = "landscape"
     EXPORT = "export"
     DECODE = "decode"
+    RECIPE = "recipe"
 
 
 class JobOutcome(StrEnum):
@@ -175,6 +178,17 @@ class DecodeKV:
 
 
 @dataclass(frozen=True)
+class RunRecipe:
+    """Start job ``job``: recipe ``name`` (``lab.recipes``), its arms one
+    after another; each finished arm arrives as a partial ``RecipeResult``,
+    the verdict with the last."""
+
+    job: int
+    name: str
+    fast: bool = False
+
+
+@dataclass(frozen=True)
 class CancelJob:
     job: int
 
@@ -195,6 +209,7 @@ class Ready:
     version: int
     devices: list[str]
     torch_version: str
+    recipes: tuple[RecipeInfo, ...] = ()  # the recipe catalog, for the gallery
 
 
 @dataclass(frozen=True)

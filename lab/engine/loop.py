@@ -29,7 +29,8 @@ from lab.engine.export import ExportError
 from lab.engine.jobs import decode_job, export_job, landscape_job
 from lab.engine.runs import Run, StoreError, load_run, restore, save_run, snapshot
 from lab.engine.streaming import Outbox, StreamingStore
-from lab.jobs import JobRunner
+from lab.jobs import Job, JobRunner
+from lab.recipes import RECIPES, run_recipe
 from lab.train.devices import available_devices, memory_in_use, process_rss
 from lab.train.trainer import Trainer, TrainingStopped
 
@@ -75,6 +76,7 @@ class Engine:
             p.SetLandscapeAuto: self._set_landscape_auto,
             p.ExportOnnx: self._export_onnx,
             p.DecodeKV: self._decode_kv,
+            p.RunRecipe: self._run_recipe,
             p.CancelJob: self._cancel_job,
             p.Undo: self._undo,
             p.WatchTokens: self._watch_tokens,
@@ -87,7 +89,10 @@ class Engine:
         self.conn.send(event)
 
     def serve(self) -> None:
-        self.send(p.Ready(p.PROTOCOL_VERSION, available_devices(), str(torch.__version__)))
+        catalog = tuple(r.info for r in RECIPES.values())
+        self.send(
+            p.Ready(p.PROTOCOL_VERSION, available_devices(), str(torch.__version__), catalog)
+        )
         while self.running:
             # idle only when nothing computes: a landscape while paused ran at a
             # quarter of its speed, 1/60 s of work then 50 ms of waiting
@@ -355,6 +360,15 @@ class Engine:
             self.jobs.refuse(request.job, JobKind.DECODE, str(exc))
             return
         self.jobs.start(request.job, job)  # replaces one under way
+
+    def _run_recipe(self, request: p.RunRecipe) -> None:
+        """Inline, a chunk of an arm at a time: the arms train on their own
+        trainers, the lab's experiment goes on in between."""
+        if request.name not in RECIPES:
+            self.jobs.refuse(request.job, JobKind.RECIPE, f"no recipe named {request.name!r}")
+            return
+        steps = run_recipe(RECIPES[request.name], request.fast)
+        self.jobs.start(request.job, Job(JobKind.RECIPE, steps))  # replaces one under way
 
     def _cancel_job(self, command: p.CancelJob) -> None:
         self.jobs.cancel(command.job)

@@ -251,19 +251,7 @@ class Trainer:
             self.stop_reason = self._divergence_reason(loss_value)
             self.optimizer.zero_grad(set_to_none=True)
             raise TrainingStopped(self.stop_reason)
-        clipped = False
-        if optim.clip == "norm":
-            clipped = grad_norm > optim.clip_value
-            if clipped:
-                torch._foreach_mul_(
-                    [p.grad for p in self.params if p.grad is not None],
-                    optim.clip_value / (grad_norm + 1e-6),
-                )
-        elif optim.clip == "value":
-            clipped = any(
-                p.grad.abs().max() > optim.clip_value for p in self.params if p.grad is not None
-            )
-            nn.utils.clip_grad_value_(self.params, optim.clip_value)
+        clipped = self.clip_gradients(optim.clip, optim.clip_value, grad_norm)
         if probing:
             self.probes.after_clip(clipped)
         self.optimizer.step()
@@ -281,6 +269,22 @@ class Trainer:
         if evaluation_due(self.step_count, self.config.train.eval_every):
             self.log_evaluation(lr, grad_norm)
         return StepResult(self.step_count, loss_value, grad_norm, lr, clipped)
+
+    def clip_gradients(self, mode: str, tau: float, grad_norm: float) -> bool:
+        """Clip the gradients in place: by their global norm (``grad_norm``,
+        measured) down to ``tau``, or each element to [-tau, tau]. Whether
+        clipping changed anything."""
+        if mode == "norm":
+            if grad_norm > tau:
+                torch._foreach_mul_(
+                    [p.grad for p in self.params if p.grad is not None], tau / (grad_norm + 1e-6)
+                )
+                return True
+        elif mode == "value":
+            clipped = any(p.grad.abs().max() > tau for p in self.params if p.grad is not None)
+            nn.utils.clip_grad_value_(self.params, tau)
+            return clipped
+        return False
 
     def _nonfinite_grads(self) -> torch.Tensor:
         """1.0 if any gradient holds NaN/Inf, else 0.0, in one fused op where torch

@@ -1,0 +1,48 @@
+"""Recipes: named, ready experiments of two or more arms that put a
+textbook claim to the test, with a verdict computed from the arms' own
+figures (``lab.core.recipes`` holds what the window draws).
+
+The catalog, in the order a course would meet them. Each module groups
+recipes by what they look at; ``base`` runs any of them as a job.
+"""
+
+from __future__ import annotations
+
+from lab.core.fields import ConfigError
+from lab.recipes.base import Arm, Recipe, run_recipe
+from lab.recipes.gradients import ACCUMULATION, CLIPPING
+from lab.recipes.signals import BATCHNORM, EXPLODING, PAIRING, RESIDUAL, VANISHING
+from lab.recipes.surface import LANDSCAPE
+from lab.recipes.training import DROPOUT, DYING, FORGOT_EVAL, LABEL_SMOOTHING, OPTIMIZERS
+from lab.recipes.transformer import ATTENTION_SCALING, KV_CACHE, WARMUP
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        VANISHING,
+        EXPLODING,
+        PAIRING,
+        BATCHNORM,
+        DYING,
+        FORGOT_EVAL,
+        CLIPPING,
+        ACCUMULATION,
+        OPTIMIZERS,
+        LABEL_SMOOTHING,
+        DROPOUT,
+        RESIDUAL,
+        ATTENTION_SCALING,
+        WARMUP,
+        KV_CACHE,
+        LANDSCAPE,
+    )
+}
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ConfigError("recipe", f"{name!r} is not one of {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+__all__ = ["RECIPES", "Arm", "Recipe", "recipe", "run_recipe"]
