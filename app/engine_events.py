@@ -61,6 +61,9 @@ class EngineEvents:
         if w.config.train.device in event.devices:
             w.device.setCurrentText(w.config.train.device)
         w.device.blockSignals(False)
+        w.recipe_catalog = event.recipes
+        if w.recipes is not None:
+            w.recipes.set_catalog(event.recipes)
         w.send_speed()
         w.watch_sent = None  # a fresh engine watches nothing yet
         w.client.send(p.SetConfig(w.config.to_dict()))
@@ -174,6 +177,8 @@ class EngineEvents:
             view.job_bar.progress(event.job, event.fraction, event.message)
             if event.partial is not None:
                 view.set_decode(event.partial)
+        elif event.kind == JobKind.RECIPE and w.recipes is not None:
+            w.recipes.progress(event)
 
     def job_finished(self, event: p.JobFinished) -> None:
         w = self.window
@@ -187,6 +192,8 @@ class EngineEvents:
             view.job_bar.finished(event.job, event.outcome, event.error)
             if event.result is not None:
                 view.set_decode(event.result)
+        elif event.kind == JobKind.RECIPE and w.recipes is not None:
+            w.recipes.finished(event)
         elif event.kind == JobKind.EXPORT:
             w.export_bar.finished(event.job, event.outcome, event.error)
             if event.outcome == JobOutcome.DONE:

@@ -16,10 +16,12 @@ from app.engine_client import EngineClient
 from app.engine_events import EngineEvents
 from app.files import RunFiles
 from app.panels import DataPanel, KnobsPanel, ModelPanel, show_preset
+from app.recipes_window import RecipesWindow
+from app.reference import References
 from app.tabs import TOKEN_VIEWS, ViewTabs
 from app.toolbar import SPEEDS, InvalidFieldsBar, RunToolbar, action
 from lab.core import protocol as p
-from lab.core.config import ConfigError, ExperimentConfig, field_knob
+from lab.core.config import ConfigError, ExperimentConfig, field_knob, flatten
 from lab.core.coupling import coupled_changes
 from lab.core.metrics import MetricStore
 from lab.core.presets import DEFAULT_PRESET, PRESETS
@@ -62,6 +64,9 @@ class MainWindow(QMainWindow):
         self.client.event.connect(self.on_event)
         self.client.died.connect(self.on_engine_died)
         self._job_ids = itertools.count(1)
+        self.recipes: RecipesWindow | None = None  # made on first use (recipes_window)
+        self.recipe_catalog: tuple = ()  # what the engine announced
+        self.reference = References(self)
 
         # centre: live views, and a message strip below them
         self.tabs = ViewTabs()
@@ -120,6 +125,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ views
 
     def _wire_view(self, view: ViewPanel) -> None:
+        self.reference.show_on(view)
         if isinstance(view, LandscapeView):
             view.computeRequested.connect(
                 lambda kind, grid, span, points: self.client.send(
@@ -138,7 +144,7 @@ class MainWindow(QMainWindow):
 
     def decode_kv(self, layout: str, dtype: str, batch: int, block: int) -> None:
         """A measured decode of a copy of the run's model, as a job."""
-        job = next(self._job_ids)
+        job = self.next_job()
         self.tabs.view("kv_view").job_bar.started(job)
         self.client.send(p.DecodeKV(job, layout, dtype, batch, block_size=block))
 
@@ -227,11 +233,19 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(False)
         edit.addAction(self.undo_action)
         view = bar.addMenu("&View")
+        view.addAction(self.reference.pin_action)
+        view.addAction(self.reference.clear_action)
+        view.addSeparator()
         view.addAction(
             action(
                 self, "Reset layout", self.reset_layout, tip="put the panels back where they were"
             )
         )
+
+        bar.addMenu("&Recipes").addAction(self.toolbar.recipes_action)
+
+    def next_job(self) -> int:
+        return next(self._job_ids)
 
     def _build_status_bar(self) -> None:
         self.export_bar = JobBar()
@@ -432,6 +446,4 @@ def _label(path: str) -> str:
 
 
 def _flat(config: ExperimentConfig) -> dict[str, Any]:
-    from lab.core.config import flatten
-
     return flatten(config.to_dict())

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QComboBox, QLabel, QMainWindow, QMenu, QStyle, QToolBar, QToolButton
 
+from app.recipes_window import RecipesWindow
 from lab.core.presets import PRESET_NOTES, PRESETS
 
 SPEEDS = {
@@ -85,6 +86,13 @@ class RunToolbar(QToolBar):
         self.addSeparator()
         self.preset_box = preset_box()
         self.addWidget(self.preset_box)
+        self.addSeparator()
+        self.recipes_action = action(
+            w, "Recipes…", lambda: RecipesWindow.show_for(w), "Ctrl+Shift+R",
+            "textbook claims one click away: ready experiments of two or more arms, run side"
+            " by side, with a verdict",
+        )  # fmt: skip
+        self.addAction(self.recipes_action)
 
 
 class InvalidFieldsBar(QToolBar):

@@ -61,6 +61,39 @@ def grab(window):  # noqa: ANN001, ANN201 - a MainWindow; a QPixmap
     return picture
 
 
+RECIPE_SHOTS = [  # (file, recipe): the Compare view after a full run
+    ("recipe-vanishing.png", "vanishing-gradients"),
+    ("recipe-dying-relus.png", "dying-relus"),
+    ("recipe-kv-cache.png", "kv-cache"),
+]
+
+
+def recipe_shots(window, out: Path, pump, events: list) -> None:  # noqa: ANN001
+    """The Recipes window: the gallery as it opens, then Compare views."""
+    from app.recipes_window import RecipesWindow
+    from lab.core import protocol as p
+
+    recipes = RecipesWindow.show_for(window)
+    recipes.resize(window.size())
+    recipes.gallery.choose("vanishing-gradients")
+    pump(0.5)
+    recipes.grab().save(str(out / "recipes-gallery.png"))
+    print(f"wrote {out / 'recipes-gallery.png'}")
+    recipes.gallery.fast.setChecked(False)
+    for filename, name in RECIPE_SHOTS:
+        recipes.gallery.choose(name)
+        mark = len(events)
+        recipes.gallery.run()
+        while not any(
+            isinstance(e, p.JobFinished) and e.kind == p.JobKind.RECIPE for e in events[mark:]
+        ):
+            pump(0.05)
+        pump(0.5)
+        recipes.grab().save(str(out / filename))
+        print(f"wrote {out / filename}")
+    recipes.close()
+
+
 def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -121,6 +154,8 @@ def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None
         pump(1.0 if tab in ("attention_view", "samples_view") else 0.4)  # the engine's pictures
         grab(window).save(str(out / filename))
         print(f"wrote {out / filename}")
+    if not only or "recipe" in only:
+        recipe_shots(window, out, pump, events)
     if only and "landscape" not in only:
         window.close()
         return

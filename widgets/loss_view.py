@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox
 
 from lab.core import wire
+from lab.core.metrics import Series
 from widgets.base import (
     PALETTE,
     StoreView,
@@ -65,6 +67,39 @@ class LossView(StoreView):
         self.log_y.clicked.connect(self._chosen_by_hand)
         self.layout().itemAt(0).layout().insertWidget(1, self.log_y)
         self.log_by_hand = False  # the person chose the axis: no more automatic switching
+        # a pinned reference run, dashed: its test loss, test accuracy and lr
+        dashed = [
+            pg.mkPen(c, width=1, style=Qt.PenStyle.DashLine) for c in (PALETTE[1], PALETTE[2])
+        ]
+        self.reference_curves = {
+            "test_loss": self.loss_plot.plot(pen=dashed[0]),
+            "test_acc": self.acc_plot.plot(pen=dashed[0]),
+            "lr": self.lr_plot.plot(pen=dashed[1]),
+        }
+        self.reference: tuple[str, Series | None, Series | None] | None = None
+
+    def set_reference(
+        self, name: str | None, step: Series | None, evaluation: Series | None
+    ) -> None:
+        """Overlay a pinned run (None: take it away)."""
+        self.reference = None if name is None else (name, step, evaluation)
+        for plot, key in ((self.loss_plot, "test_loss"), (self.acc_plot, "test_acc")):
+            plot.legend.removeItem(self.reference_curves[key])
+            if name is not None:
+                plot.legend.addItem(self.reference_curves[key], f"reference: {name}")
+        self.dirty = True
+
+    def _draw_reference(self) -> None:
+        _name, step, evaluation = self.reference or ("", None, None)
+        for key in ("test_loss", "test_acc"):
+            values = evaluation.column(key) if evaluation is not None else np.empty(0)
+            keep = np.isfinite(values)
+            steps = evaluation.steps[keep] if evaluation is not None else values
+            self.reference_curves[key].setData(steps, values[keep])
+        if step is not None:
+            self.reference_curves["lr"].setData(*decimate(step.steps, step.column("lr")))
+        else:
+            self.reference_curves["lr"].setData([], [])
 
     def _set_log(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
@@ -94,6 +129,7 @@ class LossView(StoreView):
                 self.curves[name].setSymbolSize(5)
 
     def draw(self) -> None:
+        self._draw_reference()
         store = self.store
         if wire.STEP in store:
             steps, loss = decimate(store[wire.STEP].steps, store[wire.STEP].column("loss"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 from widgets.base import PALETTE, ViewPanel, layer_ticks, log_axes, place_legend, set_title
 
@@ -31,6 +32,30 @@ class SignalView(ViewPanel):
         )
         self.data: dict[str, np.ndarray] | None = None
         self.names: list[str] = []
+        # a pinned reference run's profile, dashed in the same colours
+        self.reference_curves = [
+            plot.plot(pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
+            for plot, colour in ((self.std_plot, PALETTE[0]), (self.grad_plot, PALETTE[1]))
+        ]
+        self.reference: tuple[str, list[str], np.ndarray, np.ndarray] | None = None
+
+    def set_reference(
+        self, reference: tuple[str, list[str], np.ndarray, np.ndarray] | None
+    ) -> None:
+        """Overlay a pinned run's profile: (name, layer names, output std,
+        ||dL/dh||), or None to take it away. Layers are matched by position."""
+        self.reference = reference
+        self.legend.removeItem(self.reference_curves[1])
+        if reference is not None:
+            self.legend.addItem(self.reference_curves[1], f"reference: {reference[0]}")
+        self.dirty = True
+
+    def _draw_reference(self) -> None:
+        values = (np.empty(0), np.empty(0)) if self.reference is None else self.reference[2:]
+        for curve, ys in zip(self.reference_curves, values, strict=True):
+            x = np.arange(len(ys))
+            keep = np.isfinite(ys) & (ys > 0)
+            curve.setData(x[keep], ys[keep])
 
     def set_signal(
         self,
@@ -48,6 +73,7 @@ class SignalView(ViewPanel):
         self.dirty = True
 
     def draw(self) -> None:
+        self._draw_reference()
         if self.data is None:
             return
         x = np.arange(len(self.names))

@@ -44,6 +44,7 @@ class RecipeInfo:
     look_for: str  # where to look and what it means
     plots: tuple[Plot, ...]
     views: tuple[str, ...] = ()  # the lab's tabs that show it for one arm (tab titles)
+    arms: tuple[str, ...] = ()  # the arms' labels (filled in by ``lab.recipes.catalog``)
 
 
 @dataclass

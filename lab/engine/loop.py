@@ -30,7 +30,7 @@ from lab.engine.jobs import decode_job, export_job, landscape_job
 from lab.engine.runs import Run, StoreError, load_run, restore, save_run, snapshot
 from lab.engine.streaming import Outbox, StreamingStore
 from lab.jobs import Job, JobRunner
-from lab.recipes import RECIPES, run_recipe
+from lab.recipes import RECIPES, catalog, run_recipe
 from lab.train.devices import available_devices, memory_in_use, process_rss
 from lab.train.trainer import Trainer, TrainingStopped
 
@@ -89,9 +89,8 @@ class Engine:
         self.conn.send(event)
 
     def serve(self) -> None:
-        catalog = tuple(r.info for r in RECIPES.values())
         self.send(
-            p.Ready(p.PROTOCOL_VERSION, available_devices(), str(torch.__version__), catalog)
+            p.Ready(p.PROTOCOL_VERSION, available_devices(), str(torch.__version__), catalog())
         )
         while self.running:
             # idle only when nothing computes: a landscape while paused ran at a

@@ -8,7 +8,10 @@ recipes by what they look at; ``base`` runs any of them as a job.
 
 from __future__ import annotations
 
+import dataclasses
+
 from lab.core.fields import ConfigError
+from lab.core.recipes import RecipeInfo
 from lab.recipes.base import Arm, Recipe, run_recipe
 from lab.recipes.gradients import ACCUMULATION, CLIPPING
 from lab.recipes.signals import BATCHNORM, EXPLODING, PAIRING, RESIDUAL, VANISHING
@@ -39,10 +42,18 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def catalog() -> tuple[RecipeInfo, ...]:
+    """Every recipe's description with its arms' labels: what the gallery lists."""
+    return tuple(
+        dataclasses.replace(r.info, arms=tuple(a.label for a in r.arms(True)))
+        for r in RECIPES.values()
+    )
+
+
 def recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ConfigError("recipe", f"{name!r} is not one of {', '.join(RECIPES)}")
     return RECIPES[name]
 
 
-__all__ = ["RECIPES", "Arm", "Recipe", "recipe", "run_recipe"]
+__all__ = ["RECIPES", "Arm", "Recipe", "catalog", "recipe", "run_recipe"]

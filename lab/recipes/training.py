@@ -26,7 +26,7 @@ from lab.recipes.measure import (
 )
 from lab.train.trainer import Trainer
 
-LOSS = Plot("loss", "training loss (running mean of 20 steps)", PlotKind.CURVE, "step")
+LOSS = Plot("loss", "training loss (running mean of 20 steps)", PlotKind.CURVE, "step", log_y=True)
 
 
 def _steps(arm: Arm, fast: bool, key: str = "train") -> int:
@@ -134,8 +134,8 @@ DYING = Recipe(
         "Dying ReLUs",
         "One burst of too-high learning rate pushes ReLU units to where they output zero on"
         " every input; a dead unit gets no gradient, so in the first layer it stays dead.",
-        "The dead-share plots by depth before, right after and at the end of training: the"
-        " ReLU net loses many units in one spike and never gets them back. Leaky ReLU's"
+        "The dead-share plots by depth, right after the spike and at the end of training: the"
+        " ReLU net loses many units in one spike and does not get them back. Leaky ReLU's"
         " units still have a gradient; BatchNorm re-centres each unit's input, so few die.",
         (
             Plot("dead after", "dead share by depth, after the spike", PlotKind.PROFILE, "layer"),

@@ -240,8 +240,8 @@ def _kv_measure(arm: Arm, fast: bool) -> ArmSteps:
         arm,
         series={
             "held": (lengths.tolist(), (held / 1024).tolist()),
-            "tokens/s": (lengths.tolist(), (1 / decode.seconds_cached).tolist()),
-            "tokens/s without cache": (lengths.tolist(), (1 / decode.seconds_full).tolist()),
+            "tokens/s": (lengths.tolist(), _running_median(1 / decode.seconds_cached)),
+            "tokens/s without cache": (lengths.tolist(), _running_median(1 / decode.seconds_full)),
         },
         scalars={
             "bytes per token": float(fit[0]),
@@ -254,6 +254,13 @@ def _kv_measure(arm: Arm, fast: bool) -> ArmSteps:
         },
     )
     return figures, None
+
+
+def _running_median(values: np.ndarray, window: int = 9) -> list[float]:
+    """Each step's figure as the median of the ``window`` around it: one
+    step's time jitters with whatever else the machine does."""
+    half = window // 2
+    return [float(np.median(values[max(0, i - half) : i + half + 1])) for i in range(len(values))]
 
 
 def _kv_verdict(v: Verdict) -> None:
@@ -295,10 +302,15 @@ KV_CACHE = Recipe(
         " it slows as the text grows.",
         (
             Plot("held", "KiB held by the cache", PlotKind.CURVE, "tokens"),
-            Plot("tokens/s", "tokens/s with the cache", PlotKind.CURVE, "tokens"),
+            Plot(
+                "tokens/s",
+                "tokens/s with the cache (running median of 9)",
+                PlotKind.CURVE,
+                "tokens",
+            ),
             Plot(
                 "tokens/s without cache",
-                "tokens/s recomputing the prefix",
+                "tokens/s recomputing the prefix (running median of 9)",
                 PlotKind.CURVE,
                 "tokens",
             ),
