@@ -35,8 +35,8 @@ class EngineEvents:
             p.JobProgress: self.job_progress,
             p.JobFinished: self.job_finished,
             p.Stopped: self.stopped,
-            p.Error: lambda event: window.show_error(event.message, event.field),
-            p.Saved: lambda event: self.run_folder(event.path, "saved run to"),
+            p.Error: lambda event: window.show_error(event.message, event.field, event.details),
+            p.Saved: self.saved,
             p.Opened: lambda event: self.run_folder(event.path, "opened"),
         }
 
@@ -202,10 +202,29 @@ class EngineEvents:
                 w.export_dialog.show()  # not modal: training and the views go on
                 w.notice(f"exported and verified: {event.result['path']}")
         if event.outcome == JobOutcome.FAILED:
-            w.show_error(f"{event.kind}: {event.error}")
+            w.show_error(f"{event.kind}: {event.error}", details=event.details)
 
     def stopped(self, event: p.Stopped) -> None:
         self.window.banner.show_message(f"Training paused: {event.reason}", "warning")
+
+    def saved(self, event: p.Saved) -> None:
+        if event.autosave:
+            self.window.autosave.saved(event.path)
+        else:
+            self.run_folder(event.path, "saved run to")
+
+    def unresponsive(self, seconds: float) -> None:
+        """The engine stopped answering (or, ``seconds`` 0, answers again)."""
+        w = self.window
+        if seconds:
+            w.banner.show_message(
+                f"The engine has not answered for {seconds:.0f} s: it is stuck in one long"
+                " computation, or frozen. Wait, or restart it (what was not saved is lost).",
+                "error",
+                ("Restart engine", w.restart_engine),
+            )
+        elif w.banner.sticky and "not answered" in w.banner.text():
+            w.banner.dismiss()
 
     def run_folder(self, path: str, what: str) -> None:
         """The run now lives in ``path`` (saved there, or opened from it)."""

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from traceback import format_exc
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
+from app.autosave import Autosave
 from app.engine_client import EngineClient
 from app.engine_events import EngineEvents
 from app.files import RunFiles
@@ -21,14 +23,14 @@ from app.reference import References
 from app.tabs import TOKEN_VIEWS, ViewTabs
 from app.toolbar import SPEEDS, InvalidFieldsBar, RunToolbar, action
 from lab.core import protocol as p
-from lab.core.config import ConfigError, ExperimentConfig, field_knob, flatten
+from lab.core.config import ConfigError, ExperimentConfig, field_label, flatten
 from lab.core.coupling import coupled_changes
 from lab.core.metrics import MetricStore
 from lab.core.presets import DEFAULT_PRESET, PRESETS
 from lab.core.protocol import RunState
 from lab.core.schedule import lr_curve
 from widgets.attention_view import AttentionView
-from widgets.banner import Banner
+from widgets.banner import Banner, show_details
 from widgets.base import ViewPanel
 from widgets.job_bar import JobBar
 from widgets.kv_view import KVView
@@ -63,10 +65,12 @@ class MainWindow(QMainWindow):
         self.events = EngineEvents(self)
         self.client.event.connect(self.on_event)
         self.client.died.connect(self.on_engine_died)
+        self.client.unresponsive.connect(self.events.unresponsive)
         self._job_ids = itertools.count(1)
         self.recipes: RecipesWindow | None = None  # made on first use (recipes_window)
         self.recipe_catalog: tuple = ()  # what the engine announced
         self.reference = References(self)
+        self.autosave = Autosave(self)
 
         # centre: live views, and a message strip below them
         self.tabs = ViewTabs()
@@ -264,6 +268,7 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         self.client.start()
         self.timer.start()
+        self.autosave.start()
 
     def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt naming)
         if self.first_paint_at is None:
@@ -276,7 +281,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("last_config", self.config.to_json())
         self.settings.sync()
         self.timer.stop()
-        self.client.stop()
+        self.autosave.close()  # the engine saves before it shuts down
+        self.client.stop(timeout=10.0)
         super().closeEvent(event)
 
     def _last_config(self) -> ExperimentConfig:
@@ -293,7 +299,10 @@ class MainWindow(QMainWindow):
         self.client.poll()
         view = self.tabs.currentWidget()
         if view is not None and view.dirty:
-            view.refresh()
+            try:
+                view.refresh()
+            except Exception as exc:  # a view that cannot draw says so; the rest goes on
+                self.show_error(f"the view could not draw: {exc!r}", details=format_exc())
             self.redraws += 1
 
     def on_event(self, event: Any) -> None:
@@ -336,7 +345,7 @@ class MainWindow(QMainWindow):
         if not self.invalid_fields:
             self.invalid_bar.setVisible(False)
             return
-        names = [_label(path) for path in self.invalid_fields]
+        names = [field_label(path) for path in self.invalid_fields]
         first = next(iter(self.invalid_fields.values()))
         what = f"{names[0]}: {first}" if len(names) == 1 else f"{', '.join(names)} are not valid"
         self.invalid_label.setText(f" ⚠ {what}. Training uses the last valid values. ")
@@ -366,19 +375,21 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ messages
 
-    def show_error(self, message: str, field: str | None = None) -> None:
+    def show_error(self, message: str, field: str | None = None, details: str = "") -> None:
+        """``details``: a traceback, one click away (Details…)."""
         for panel in (self.model_panel, self.data_panel, self.knobs_panel):
             owned = field is not None and field in panel.form.editors
             panel.form.show_error(field if owned else None, message if owned else "")
         if not self.banner.sticky:
-            self.banner.show_message(f"⚠ {message}", "error")
+            more = ("Details…", lambda: show_details(self, message, details)) if details else None
+            self.banner.show_message(f"⚠ {message}", "error", more)
 
     def clear_error(self) -> None:
         flat = None
         for panel in (self.model_panel, self.data_panel, self.knobs_panel):
             refused = panel.form.show_error(None, "")
             if refused is not None:  # it shows the refused value: show what is used
-                flat = flat or _flat(self.config)
+                flat = flat or flatten(self.config.to_dict())
                 panel.form.set_values({refused: flat[refused]})
         if not self.banner.sticky:
             self.banner.dismiss()
@@ -425,6 +436,7 @@ class MainWindow(QMainWindow):
         self.client.send(p.CancelJob(job))
 
     def restart_engine(self) -> None:
+        self.client.stop(timeout=1.0)  # one that froze is killed
         self.banner.dismiss()
         self.status_labels["state"].setText("engine starting…")
         self.client.start()
@@ -436,14 +448,3 @@ class MainWindow(QMainWindow):
         self.engine_state = None
         self.status_labels["state"].setText("engine stopped")
         self.banner.show_message(message, "error", ("Restart engine", self.restart_engine))
-
-
-def _label(path: str) -> str:
-    try:
-        return field_knob(path).label
-    except ConfigError:
-        return path
-
-
-def _flat(config: ExperimentConfig) -> dict[str, Any]:
-    return flatten(config.to_dict())

@@ -109,9 +109,14 @@ class _Running:
 class JobRunner:
     """Jobs by id; ``send`` takes the protocol events (from the loop's thread only)."""
 
-    def __init__(self, send: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        send: Callable[[Any], None],
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.send = send
         self.jobs: dict[int, _Running] = {}
+        self.on_failure = on_failure  # e.g. hand back device memory after an out-of-memory
 
     def start(self, job_id: int, job: Job, *, replace_kind: bool = True) -> None:
         """Start ``job`` under ``job_id``; with ``replace_kind`` a job of the
@@ -217,6 +222,8 @@ class JobRunner:
             return
         if running.job.on_close is not None:
             running.job.on_close()
+        if error is not None and self.on_failure is not None:
+            self.on_failure(error)
         message = "" if error is None else _describe(error)
         self.send(
             JobFinished(

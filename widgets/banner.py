@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 STYLES = {
     "warning": "background: #fff3cd; color: #5c4400; padding: 6px;",
@@ -71,3 +71,13 @@ class Banner(QWidget):
         self.dismiss()
         if callback is not None:
             callback()
+
+
+def show_details(parent: QWidget, message: str, details: str) -> QMessageBox:
+    """What went wrong, with the traceback behind "Show Details" (not modal:
+    the app goes on)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Knoblab: what went wrong", message, parent=parent)
+    box.setDetailedText(details)
+    box.setModal(False)
+    box.show()
+    return box

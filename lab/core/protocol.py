@@ -104,6 +104,7 @@ class SetSpeed:
 @dataclass(frozen=True)
 class SaveRun:
     path: str
+    autosave: bool = False  # the window's periodic copy: it does not become the run's folder
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,15 @@ class Undo:
 @dataclass(frozen=True)
 class Shutdown:
     pass
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Are you there? The engine answers ``Pong`` between two chunks of work;
+    the window sends one every few seconds and notices an engine that stops
+    answering (frozen, or stuck in one long computation)."""
+
+    number: int
 
 
 @dataclass(frozen=True)
@@ -210,6 +220,11 @@ class Ready:
     devices: list[str]
     torch_version: str
     recipes: tuple[RecipeInfo, ...] = ()  # the recipe catalog, for the gallery
+
+
+@dataclass(frozen=True)
+class Pong:
+    number: int
 
 
 @dataclass(frozen=True)
@@ -397,6 +412,7 @@ class Stopped:
 @dataclass(frozen=True)
 class Saved:
     path: str
+    autosave: bool = False
 
 
 @dataclass(frozen=True)

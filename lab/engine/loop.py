@@ -23,14 +23,15 @@ import torch
 from lab.core import protocol as p
 from lab.core.changes import classify_change
 from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.messages import MessageError, decode
 from lab.core.protocol import ChangeKind, JobKind, RunState
-from lab.engine import pictures, tokens
+from lab.engine import faults, pictures, tokens
 from lab.engine.export import ExportError
-from lab.engine.jobs import decode_job, export_job, landscape_job
+from lab.engine.job_commands import JobCommands
 from lab.engine.runs import Run, StoreError, load_run, restore, save_run, snapshot
 from lab.engine.streaming import Outbox, StreamingStore
-from lab.jobs import Job, JobRunner
-from lab.recipes import RECIPES, catalog, run_recipe
+from lab.jobs import JobRunner
+from lab.recipes import catalog
 from lab.train.devices import available_devices, memory_in_use, process_rss
 from lab.train.trainer import Trainer, TrainingStopped
 
@@ -42,7 +43,7 @@ IDLE_POLL = 0.05  # how long the loop waits for a command when nothing computes
 JOB_POLL = 0.01  # ... while a background job may report
 
 
-class Engine:
+class Engine(JobCommands):
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.outbox = Outbox()
@@ -50,7 +51,7 @@ class Engine:
         self.state = RunState.READY
         self.speed = 0.0  # steps per second; 0 = as fast as possible
         self.running = True
-        self.jobs = JobRunner(self.send)
+        self.jobs = JobRunner(self.send, faults.after_failure)
         self.landscape_request: p.ComputeLandscape | None = None  # the last one, for auto
         self.landscape_auto = 0  # recompute every N steps while training (0 = off)
         self._landscape_step = -(10**9)  # step of the last landscape started
@@ -81,6 +82,7 @@ class Engine:
             p.Undo: self._undo,
             p.WatchTokens: self._watch_tokens,
             p.Shutdown: self._shutdown,
+            p.Ping: lambda ping: self.send(p.Pong(ping.number)),
         }
 
     # ------------------------------------------------------------ plumbing
@@ -98,7 +100,7 @@ class Engine:
             computing = self.state == RunState.RUNNING or self.jobs.busy
             timeout = 0.0 if computing else JOB_POLL if self.jobs.jobs else IDLE_POLL
             while self.running and self.conn.poll(timeout):
-                self.handle(self.conn.recv())
+                self.receive()
                 timeout = 0.0
             if self.state == RunState.RUNNING:
                 self._guarded(self._run_chunk)
@@ -118,10 +120,31 @@ class Engine:
             self.send(p.Error(str(exc), field=exc.field))
         except (StoreError, ExportError) as exc:
             self.send(p.Error(str(exc)))
+        except torch.OutOfMemoryError as exc:  # the run is kept; the device's cache goes
+            self._set_state(RunState.PAUSED)
+            faults.release_memory()
+            device = self.trainer.device if self.trainer is not None else "the device"
+            self.send(
+                p.Error(
+                    f"out of memory on {device}; training is paused and the run kept. Make the"
+                    f" model, batch or context smaller. ({exc})",
+                    details=traceback.format_exc(),
+                )
+            )
         except Exception as exc:  # report, pause, keep serving
             self._set_state(RunState.PAUSED)
             self.send(p.Error(f"{type(exc).__name__}: {exc}", details=traceback.format_exc()))
         return False
+
+    def receive(self) -> None:
+        """The next message, built from the protocol's types only: anything
+        else (random bytes, a foreign class) is answered with an error."""
+        try:
+            command = decode(self.conn.recv_bytes())
+        except MessageError as exc:
+            self.send(p.Error(f"the engine could not read a command: {exc}"))
+            return
+        self.handle(command)
 
     def handle(self, command: Any) -> None:
         handler = self._handlers.get(type(command))
@@ -281,6 +304,7 @@ class Engine:
         trainer = self.trainer
         assert trainer is not None
         for _ in range(steps):
+            faults.inject("train")
             try:
                 trainer.step()
             except TrainingStopped as exc:
@@ -316,61 +340,6 @@ class Engine:
             self._step_seconds = 0.8 * self._step_seconds + 0.2 * (ended - started)
             if self._flush_due(ended):
                 return  # the window's next batch is due: send it before the next step
-
-    # ------------------------------------------------------------ jobs
-
-    def _landscape_due(self) -> bool:
-        trainer = self.trainer
-        if not self.landscape_auto or self.landscape_request is None or trainer is None:
-            return False
-        if self.state != RunState.RUNNING:
-            return False
-        return trainer.step_count - self._landscape_step >= self.landscape_auto
-
-    def _compute_landscape(self, request: p.ComputeLandscape) -> None:
-        if self.trainer is None:
-            return
-        self.landscape_request = request
-        self._landscape_step = self.trainer.step_count
-        try:
-            job = landscape_job(self.trainer, request)
-        except ValueError as exc:
-            self.jobs.refuse(request.job, JobKind.LANDSCAPE, f"landscape: {exc}")
-            return
-        self.jobs.start(request.job, job)  # replaces one under way
-
-    def _set_landscape_auto(self, command: p.SetLandscapeAuto) -> None:
-        self.landscape_auto = max(0, int(command.every_steps))
-
-    def _export_onnx(self, request: p.ExportOnnx) -> None:
-        if self.trainer is None:
-            self.jobs.refuse(request.job, JobKind.EXPORT, "nothing to export yet")
-            return
-        self.jobs.start(request.job, export_job(self.trainer, request), replace_kind=False)
-
-    def _decode_kv(self, request: p.DecodeKV) -> None:
-        if not tokens.is_token_model(self.trainer):
-            self.jobs.refuse(request.job, JobKind.DECODE, "a measured decode needs a Transformer")
-            return
-        assert self.trainer is not None
-        try:
-            job = decode_job(self.trainer, request)
-        except ConfigError as exc:
-            self.jobs.refuse(request.job, JobKind.DECODE, str(exc))
-            return
-        self.jobs.start(request.job, job)  # replaces one under way
-
-    def _run_recipe(self, request: p.RunRecipe) -> None:
-        """Inline, a chunk of an arm at a time: the arms train on their own
-        trainers, the lab's experiment goes on in between."""
-        if request.name not in RECIPES:
-            self.jobs.refuse(request.job, JobKind.RECIPE, f"no recipe named {request.name!r}")
-            return
-        steps = run_recipe(RECIPES[request.name], request.fast)
-        self.jobs.start(request.job, Job(JobKind.RECIPE, steps))  # replaces one under way
-
-    def _cancel_job(self, command: p.CancelJob) -> None:
-        self.jobs.cancel(command.job)
 
     # ------------------------------------------------------------ commands
 
@@ -425,7 +394,7 @@ class Engine:
         if self.trainer is None:
             raise StoreError("nothing to save yet")
         save_run(command.path, self.trainer)
-        self.send(p.Saved(command.path))
+        self.send(p.Saved(command.path, command.autosave))
 
     def _open_run(self, command: p.OpenRun) -> None:
         run = load_run(command.path)

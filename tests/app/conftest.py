@@ -66,6 +66,7 @@ class FakeClient(QObject):
 
     event = Signal(object)
     died = Signal(str)
+    unresponsive = Signal(float)
 
     def __init__(self) -> None:
         super().__init__()

@@ -28,7 +28,8 @@ def test_gallery_runs_a_recipe_and_shows_arms_and_verdict(qtbot, window):
     gallery, compare = win.gallery, win.compare
     assert gallery.list.count() == 16
     gallery.choose("exploding-signals")
-    assert "gain" in gallery.description.text()
+    assert "He x 1.5" in gallery.description.text()
+    assert "gain" in win.compare.claim.text()  # the chosen recipe, previewed
     mark = rec.mark()
     gallery.fast.setChecked(True)
     gallery.run_button.click()

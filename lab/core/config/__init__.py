@@ -44,7 +44,7 @@ from lab.core.config.choices import (
     TRANSFORMER_NORMS,
     TWO_CLASS_DATASETS,
 )
-from lab.core.config.experiment import ExperimentConfig, field_knob, rebuilds
+from lab.core.config.experiment import ExperimentConfig, field_knob, field_label, rebuilds
 from lab.core.config.landscape import LandscapeSettings
 from lab.core.config.model import LayerConfig, ModelConfig, mlp_layers
 from lab.core.config.probes import ProbesConfig, dead_units_absent, histogram_span
@@ -104,6 +104,7 @@ __all__ = [
     "TransformerConfig",
     "dead_units_absent",
     "field_knob",
+    "field_label",
     "flatten",
     "histogram_span",
     "mlp_layers",

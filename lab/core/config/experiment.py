@@ -177,6 +177,14 @@ def field_knob(path: str) -> Knob:
     return knob_at(ExperimentConfig, path)
 
 
+def field_label(path: str) -> str:
+    """A field's label in words (its knob's), or the path where it has none."""
+    try:
+        return field_knob(path).label
+    except ConfigError:
+        return path
+
+
 def rebuilds(path: str) -> bool:
     """Whether changing ``path`` starts the experiment over: a field marked so,
     the layer list itself, the experiment's name or schema."""
