@@ -171,7 +171,7 @@ class OptimConfig:
         "learning rate",
         "The step size of every update",
         lo=0.0,
-        hi=100.0,
+        hi=1e6,  # absurd rates are allowed: seeing them diverge is part of the lesson
         lo_open=True,
         slider=(1e-5, 10.0),
         log=True,

@@ -461,3 +461,55 @@ def test_a_decode_the_model_cannot_serve_is_refused_clearly(engine):
     engine.send(p.DecodeKV(9))
     refused = engine.wait_for(p.JobFinished, lambda e: e.job == 9)
     assert "needs a Transformer" in refused.error
+
+
+def test_fuzzed_and_wrong_type_messages_are_answered_with_errors(engine):
+    """Random bytes and well-formed messages of the wrong shape: each gets an
+    error event, and the engine still answers afterwards."""
+    import random
+
+    engine.wait_for(p.Ready)
+    rng = random.Random(1)
+    for _ in range(40):
+        engine.gui.send_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 120))))
+    wrong = [42, None, {"play": True}, p.SetConfig(config=5), p.Step(count="x"), p.SetSpeed("fast")]
+    for message in wrong:
+        engine.send(message)
+    engine.send(p.Ping(99))
+    engine.wait_for(p.Pong, lambda e: e.number == 99)
+    errors = [e for e in engine.events if isinstance(e, p.Error)]
+    unreadable = [e for e in errors if "could not read a command" in e.message]
+    assert len(unreadable) >= 35  # (a few random strings may happen to decode)
+    assert len(errors) >= len(unreadable) + 4  # 42, None, a dict, SetConfig(5) at least
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    assert engine.wait_for(p.Built).n_params > 0
+
+
+def test_learning_rate_1e6_pauses_with_a_report_naming_a_layer(engine):
+    engine.send(p.SetConfig(tiny_config(**{"optim.name": "sgd", "optim.lr": 1e6}).to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Play())
+    stopped = engine.wait_for(p.Stopped)
+    assert "non-finite" in stopped.reason and (
+        "layer" in stopped.reason or "head" in stopped.reason
+    )
+    engine.wait_for(p.Status, lambda e: e.state == "paused")
+
+
+def test_out_of_memory_while_training_pauses_and_keeps_the_run(engine, monkeypatch):
+    from lab.engine import faults
+
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    engine.send(p.Step(3))
+    engine.wait_for(p.Status, lambda e: e.step == 3)
+    released = []
+    monkeypatch.setattr(faults, "FAULT", "train-oom")
+    monkeypatch.setattr(faults, "release_memory", lambda: released.append(True))
+    engine.send(p.Play())
+    error = engine.wait_for(p.Error, lambda e: "out of memory" in e.message)
+    assert "OutOfMemoryError" in error.details and released
+    engine.wait_for(p.Status, lambda e: e.state == "paused" and e.step == 3)  # the run is kept
+    monkeypatch.setattr(faults, "FAULT", "")
+    engine.send(p.Step(2))
+    engine.wait_for(p.Status, lambda e: e.step == 5)
