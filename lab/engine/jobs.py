@@ -17,6 +17,7 @@ from lab.engine.export import export_steps
 from lab.generate.measure import check_request, decode_steps
 from lab.jobs import Job, Progress
 from lab.landscape import LandscapeJob
+from lab.train.budget import check_cache_fits
 from lab.train.trainer import Trainer
 
 
@@ -66,6 +67,7 @@ def decode_job(trainer: Trainer, request: p.DecodeKV) -> Job:
     """Raises ``ConfigError`` for a request it cannot serve (beyond the context)."""
     model = copy.deepcopy(trainer.model)
     check_request(model, request)
+    check_cache_fits(model, request, trainer.device)
     return Job(p.JobKind.DECODE, decode_steps(model, request, trainer.device))
 
 

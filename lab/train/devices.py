@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+import psutil
 import torch
 
 from lab.core.config import ConfigError
@@ -44,10 +43,8 @@ def memory_in_use(device: torch.device) -> int | None:
 
 
 def process_rss() -> int | None:
-    """Resident memory of this process in bytes (Linux /proc; None elsewhere)."""
+    """Resident memory of this process in bytes (None where the system will not say)."""
     try:
-        with open("/proc/self/statm", encoding="ascii") as handle:
-            pages = int(handle.read().split()[1])
-    except (OSError, ValueError, IndexError):
+        return int(psutil.Process().memory_info().rss)
+    except psutil.Error:
         return None
-    return pages * os.sysconf("SC_PAGE_SIZE")

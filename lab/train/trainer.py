@@ -33,6 +33,7 @@ from lab.models import Net, build_model
 from lab.probes import Probes
 from lab.train.allocator import keep_freed_memory
 from lab.train.batches import Batches
+from lab.train.budget import check_fits
 from lab.train.devices import resolve_device, supports_bf16
 from lab.train.init import init_model
 from lab.train.optim import apply_live, build_optimizer, set_lr
@@ -94,6 +95,7 @@ class Trainer:
             torch.set_num_threads(config.train.threads)
         keep_freed_memory()  # probes and landscapes hold tensors across a step
         self.data: Dataset = make_dataset(config.data)
+        check_fits(config, self.data, self.device)  # refused up front, with the estimate
         torch.manual_seed(config.train.seed)
         self.model: Net = build_model(config.model, self.data.input_shape, self.data.n_outputs)
         init_model(self.model, config)
