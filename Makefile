@@ -39,6 +39,8 @@ bench: venv
 	$(PY) bench/bench_transformer.py
 	$(PY) bench/bench_kv.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_ui.py
+	$(PY) bench/fuzz_configs.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/soak.py
 
 # PNGs of the main views after a short run, from a real X11 window (Xvfb),
 # at 1600x960 and at a small laptop's 1280x800.

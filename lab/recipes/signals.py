@@ -18,8 +18,8 @@ from lab.recipes.measure import (
     train,
 )
 
-DEPTH_TITLE = "||dL/dh|| by depth (at init)"
-STD_TITLE = "activation std by depth (at init)"
+GRAD_PLOT = Plot("grad", "||dL/dh|| by depth (at init)", PlotKind.PROFILE, "layer", log_y=True)
+STD_PLOT = Plot("std", "activation std by depth (at init)", PlotKind.PROFILE, "layer", log_y=True)
 
 
 def _spirals_sgd(lr: float = 0.05) -> ExperimentConfig:
@@ -102,7 +102,7 @@ VANISHING = Recipe(
         " layer, to a millionth of a millionth at layer 1; the ReLU lines stay flat. The loss"
         " curves: the sigmoid net's first layers cannot learn, so it stalls near ln 2.",
         (
-            Plot("grad", DEPTH_TITLE, PlotKind.PROFILE, "layer", log_y=True),
+            GRAD_PLOT,
             Plot("loss", "training loss", PlotKind.CURVE, "step"),
             Plot("grad first/last", "||dL/dh|| layer 1 / last", PlotKind.BARS, log_y=True),
         ),
@@ -152,8 +152,8 @@ EXPLODING = Recipe(
         " 2,000x by layer 20) and gain 2 by 2 a layer (about 500,000x). A straight line on a"
         " log axis is a geometric growth.",
         (
-            Plot("std", STD_TITLE, PlotKind.PROFILE, "layer", log_y=True),
-            Plot("grad", DEPTH_TITLE, PlotKind.PROFILE, "layer", log_y=True),
+            STD_PLOT,
+            GRAD_PLOT,
             Plot("std last/first", "std layer 20 / layer 1", PlotKind.BARS, log_y=True),
         ),
         ("Signal", "Activations"),
@@ -219,8 +219,8 @@ PAIRING = Recipe(
         " For tanh, Xavier decays only slowly, the default dies out, and He drives tanh"
         " harder than it needs (larger activations, a gradient that grows towards the input).",
         (
-            Plot("std", STD_TITLE, PlotKind.PROFILE, "layer", log_y=True),
-            Plot("grad", DEPTH_TITLE, PlotKind.PROFILE, "layer", log_y=True),
+            STD_PLOT,
+            GRAD_PLOT,
             Plot("std last", "activation std at layer 20", PlotKind.BARS, log_y=True),
         ),
         ("Signal", "Activations"),
@@ -278,7 +278,7 @@ BATCHNORM = Recipe(
         " it; with BatchNorm both lines lie flat. The loss curves and the accuracy bars show"
         " what that does to training.",
         (
-            Plot("std", STD_TITLE, PlotKind.PROFILE, "layer", log_y=True),
+            STD_PLOT,
             Plot("loss", "training loss", PlotKind.CURVE, "step"),
             Plot("test acc", "test accuracy", PlotKind.BARS),
         ),
@@ -328,7 +328,7 @@ RESIDUAL = Recipe(
         " carry it back unchanged.",
         (
             Plot("loss", "training loss", PlotKind.CURVE, "step"),
-            Plot("grad", DEPTH_TITLE, PlotKind.PROFILE, "layer", log_y=True),
+            GRAD_PLOT,
             Plot("test acc", "test accuracy", PlotKind.BARS),
         ),
         ("Loss", "Signal"),
