@@ -122,3 +122,18 @@ def test_an_experiment_left_by_a_crash_is_offered_back(qtbot, settings, tmp_path
         assert "did not close cleanly" not in third.banner.text()
     finally:
         third.close()
+
+
+def test_a_job_that_fails_on_its_worker_thread_shows_with_its_traceback(qtbot, window, tmp_path):
+    rec = recorder(window)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    mark = rec.mark()
+    window.export_onnx(str(blocker / "model.onnx"))  # its folder cannot be made
+    done = rec.wait_for(qtbot, p.JobFinished, lambda e: e.kind == p.JobKind.EXPORT, after=mark)
+    assert done.outcome == p.JobOutcome.FAILED and "Traceback" in done.details
+    qtbot.waitUntil(lambda: "export" in window.banner.text())
+    assert window.banner.action.text() == "Details…"
+    mark = rec.mark()
+    window.step_once()  # the lab goes on
+    rec.wait_for(qtbot, p.Status, lambda e: e.step >= 1, after=mark)

@@ -106,3 +106,30 @@ def test_a_refused_job_reads_as_a_failed_one():
     assert events == [
         JobFinished(9, JobKind.LANDSCAPE, JobOutcome.FAILED, None, "PCA needs a path")
     ]
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_failure_is_handed_to_on_failure_before_it_is_reported(background):
+    """The engine passes ``lab.engine.faults.after_failure``: an out-of-memory
+    in a job releases the device's cached memory."""
+    events: list = []
+    seen: list = []
+    runner = JobRunner(events.append, on_failure=lambda exc: seen.append((exc, list(events))))
+    runner.start(2, Job(JobKind.DECODE, counting(5, fail_at=1), background=background))
+    finished = run_until_finished(runner, events)
+    assert finished.outcome == JobOutcome.FAILED
+    ((error, before),) = seen
+    assert str(error) == "broke at 1" and not any(isinstance(e, JobFinished) for e in before)
+
+
+def test_after_failure_releases_memory_only_for_an_out_of_memory(monkeypatch):
+    import torch
+
+    from lab.engine import faults
+
+    released = []
+    monkeypatch.setattr(faults, "release_memory", lambda: released.append(True))
+    faults.after_failure(RuntimeError("no"))
+    assert not released
+    faults.after_failure(torch.OutOfMemoryError("CUDA out of memory"))
+    assert released == [True]
