@@ -13,10 +13,11 @@ import dataclasses
 from lab.core.fields import ConfigError
 from lab.core.recipes import RecipeInfo
 from lab.recipes.base import Arm, Recipe, run_recipe
+from lab.recipes.generalisation import DROPOUT, LABEL_SMOOTHING
 from lab.recipes.gradients import ACCUMULATION, CLIPPING
 from lab.recipes.signals import BATCHNORM, EXPLODING, PAIRING, RESIDUAL, VANISHING
 from lab.recipes.surface import LANDSCAPE
-from lab.recipes.training import DROPOUT, DYING, FORGOT_EVAL, LABEL_SMOOTHING, OPTIMIZERS
+from lab.recipes.training import DYING, FORGOT_EVAL, OPTIMIZERS
 from lab.recipes.transformer import ATTENTION_SCALING, KV_CACHE, WARMUP
 
 RECIPES: dict[str, Recipe] = {

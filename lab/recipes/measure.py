@@ -15,12 +15,23 @@ import torch
 
 from lab.core import wire
 from lab.core.config import ExperimentConfig, LayerConfig, mlp_layers
+from lab.core.recipes import Plot, PlotKind
 from lab.jobs import Progress
 from lab.probes import ProbeSnapshot
+from lab.recipes.base import Arm
 from lab.train.signal import signal_propagation
 from lab.train.trainer import Trainer
 
 CHUNK = 25  # steps between progress reports (a cancel takes effect there)
+LOSS_PLOT = Plot(
+    "loss", "training loss (running mean of 20 steps)", PlotKind.CURVE, "step", log_y=True
+)
+
+
+def steps_for(arm: Arm, fast: bool) -> int:
+    """An arm's training steps (its ``train`` option); a third in the quick variant."""
+    steps = int(arm.options["train"])
+    return max(1, steps // 3) if fast else steps
 
 
 def with_layers(config: ExperimentConfig, layers: tuple[LayerConfig, ...]) -> ExperimentConfig:
