@@ -83,7 +83,7 @@ class FakeClient(QObject):
     def poll(self) -> int:
         return 0
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
         self.stopped = True
 
 
