@@ -71,8 +71,9 @@ def boundary(trainer: Trainer) -> p.DecisionBoundary | None:
     ys = np.linspace(low[1], high[1], BOUNDARY_GRID, dtype=np.float32)
     grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
     logits = trainer.predict(grid)
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):  # a diverged net's NaNs show as such
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
     shape = (BOUNDARY_GRID, BOUNDARY_GRID)  # rows follow ys, columns xs
     return p.DecisionBoundary(
         xs,

@@ -122,11 +122,17 @@ def _corruptions(path, kind):
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("kind", ["truncated", "random", "schema", "newer"])
-@pytest.mark.parametrize("name", ["config.toml", "checkpoint.pt", "metrics.npz", "trajectory.npz"])
+FILE_KINDS = ["config.toml", "checkpoint.pt", "metrics.npz", "trajectory.npz"]
+DAMAGES = [  # the npz files carry no version: their schema is what is checked
+    (name, kind)
+    for name in FILE_KINDS
+    for kind in ("truncated", "random", "schema", "newer")
+    if not (kind == "newer" and name.endswith(".npz"))
+]
+
+
+@pytest.mark.parametrize(("name", "kind"), DAMAGES)
 def test_each_damaged_file_kind_gets_an_error_naming_it_and_is_left_untouched(tmp_path, name, kind):
-    if kind == "newer" and name.endswith(".npz"):
-        pytest.skip("npz files carry no version: their schema is checked instead")
     trainer = Trainer(tiny_config())
     trainer.run(12)
     folder = save_run(tmp_path / "run", trainer)
