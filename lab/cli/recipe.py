@@ -34,6 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fast", action="store_true", help="the quick variant (seconds, not minutes)")
     p.add_argument("--json", action="store_true", help="print one JSON object (progress: stderr)")
     p.add_argument("--out", help="write each arm's run folder and recipe.json under this folder")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="arms measured at once, each in its own process (default: half the cores, so 1"
+        " on a 2-core machine; the KV-cache recipe times its arms, always one at a time)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_recipe)
 
@@ -74,11 +80,14 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 def _run(r: Recipe, args: argparse.Namespace, out: str | Path | None) -> RecipeResult:
     from lab.cli.progress import ProgressLine
     from lab.engine.runs import save_run
-    from lab.recipes import run_recipe
+    from lab.recipes.parallel import default_workers, run_parallel
 
     stream = sys.stderr if args.json else sys.stdout
     bar = None if args.quiet else ProgressLine(r.name, 100, stream=stream)
-    steps = run_recipe(r, args.fast, out=out, save=save_run)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError("jobs", f"{args.jobs}; allowed: at least 1")
+    workers = args.jobs or default_workers(r, args.fast)
+    steps = run_parallel(r, args.fast, workers, out=out, save=save_run)
     try:
         while True:
             report = next(steps)

@@ -2,10 +2,10 @@
 (full experiment configs, plus how the recipe runs each), how one arm is
 measured, and a verdict over the arms' figures.
 
-Running a recipe is a job (``lab.jobs``): the arms run one after another
-(on this machine's two cores a second arm alongside only halves the speed
-of both), each measured a chunk at a time so progress and cancel reach it,
-and every finished arm is a partial result the window draws at once.
+Running a recipe is a job (``lab.jobs``): the arms run one after another,
+each measured a chunk at a time so progress and cancel reach it, and every
+finished arm is a partial result the window draws at once. Headless, on a
+machine with the cores, ``lab.recipes.parallel`` runs them side by side.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Recipe:
     arms: Callable[[bool], list[Arm]]  # fast -> the arms
     measure: Callable[[Arm, bool], ArmSteps]  # (arm, fast) -> its figures
     verdict: Callable[[Verdict], None]  # adds checks
+    parallel: bool = True  # False: its arms time themselves, one at a time
 
     @property
     def name(self) -> str:
@@ -89,6 +90,11 @@ def run_recipe(
     measured the arm at initialisation."""
     result = RecipeResult(recipe.info, fast, [])
     yield from measure_arms(recipe, fast, recipe.arms(fast), result, out=out, save=save)
+    return judge(recipe, result)
+
+
+def judge(recipe: Recipe, result: RecipeResult) -> RecipeResult:
+    """``result`` with the recipe's verdict over its arms."""
     verdict = Verdict(result.arms)
     recipe.verdict(verdict)
     result.checks = verdict.checks
@@ -104,16 +110,19 @@ def measure_arms(
     *,
     out: str | Path | None = None,
     save: Callable[[Path, Any], None] | None = None,
+    first: int = 0,
 ) -> Generator[Progress, None, None]:
     """Measure ``arms`` one after another into ``result.arms``; after each,
-    a partial result (a copy: later arms do not change it under a reader)."""
-    for index, arm in enumerate(arms):
+    a partial result (a copy: later arms do not change it under a reader).
+    ``first``: the number of the first arm among the recipe's (run folders
+    are numbered by it)."""
+    for index, arm in enumerate(arms, first):
         start = time.perf_counter()
         steps = recipe.measure(arm, fast)
         try:
             while True:
                 progress = next(steps)
-                fraction = (index + progress.fraction) / len(arms)
+                fraction = (index - first + progress.fraction) / len(arms)
                 yield Progress(fraction, f"{arm.label}: {progress.message}".rstrip(": "))
         except StopIteration as stop:
             figures, trainer = stop.value
@@ -123,7 +132,7 @@ def measure_arms(
             save(folder, trainer if trainer is not None else Trainer(arm.config))
             figures.run_dir = str(folder)
         result.arms.append(figures)
-        yield Progress((index + 1) / len(arms), f"{arm.label}: measured", _copy(result))
+        yield Progress((index - first + 1) / len(arms), f"{arm.label}: measured", _copy(result))
 
 
 def _copy(result: RecipeResult) -> RecipeResult:

@@ -321,4 +321,5 @@ KV_CACHE = Recipe(
     _kv_arms,
     _kv_measure,
     _kv_verdict,
+    parallel=False,  # its arms time decoding: side by side they would time each other
 )
