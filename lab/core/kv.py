@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from lab.core.config import ExperimentConfig
+from lab.core.config.transformer import divisors
 from lab.core.fields import ConfigError, knob, validate_section
 
 LAYOUTS = ("static", "concat", "paged")  # the caches of lab.generate.caches
@@ -70,7 +71,7 @@ class ModelShape:
 
     @property
     def kv_head_choices(self) -> tuple[int, ...]:
-        return tuple(d for d in range(1, self.heads + 1) if self.heads % d == 0)
+        return divisors(self.heads)
 
     @property
     def attention_kind(self) -> str:
@@ -99,10 +100,17 @@ class ModelShape:
         return embed + self.layers * per_layer + final + head
 
 
+def token_bytes(kv_heads: int, head_dim: int, dtype: str) -> int:
+    """Cache bytes one token takes in one layer: K and V of every kv head
+    (and for int8 their scales). The one formula the view, the caches and
+    the memory check use."""
+    scale = INT8_SCALE_BYTES if dtype == "int8" else 0
+    return 2 * kv_heads * (head_dim * _dtype_bytes(dtype) + scale)
+
+
 def bytes_per_token_per_layer(shape: ModelShape, dtype: str) -> int:
     """Cache bytes one token takes in one layer (K and V, every kv head)."""
-    values = 2 * shape.kv_heads * shape.head_dim * _dtype_bytes(dtype)
-    return values + (2 * shape.kv_heads * INT8_SCALE_BYTES if dtype == "int8" else 0)
+    return token_bytes(shape.kv_heads, shape.head_dim, dtype)
 
 
 def bytes_per_token(shape: ModelShape, dtype: str) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from lab.core.fields import ConfigError
-from lab.core.kv import KV_DTYPES, LAYOUTS
+from lab.core.kv import KV_DTYPES, LAYOUTS, token_bytes
 
 STORE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_BLOCK = 16  # tokens per block of a paged cache
@@ -142,15 +142,8 @@ class Cache(ABC):
 
     def needed_bytes(self) -> int:
         """What the tokens written need, at the cache's dtype (the formula)."""
-        from lab.core.kv import DTYPE_BYTES, INT8_SCALE_BYTES
-
         s = self.spec
-        per = (
-            2
-            * s.kv_heads
-            * (s.head_dim * DTYPE_BYTES[s.dtype] + (INT8_SCALE_BYTES if s.dtype == "int8" else 0))
-        )
-        return s.layers * sum(self.lengths) * per
+        return s.layers * sum(self.lengths) * token_bytes(s.kv_heads, s.head_dim, s.dtype)
 
     def blocks_in_use(self) -> int | None:
         return None

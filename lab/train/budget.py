@@ -15,7 +15,7 @@ import psutil
 import torch
 
 from lab.core.config import ConfigError, ExperimentConfig
-from lab.core.kv import DTYPE_BYTES, INT8_SCALE_BYTES
+from lab.core.kv import token_bytes
 from lab.core.protocol import DecodeKV
 from lab.data import Dataset
 from lab.models import build_model
@@ -116,11 +116,7 @@ def check_cache_fits(model: torch.nn.Module, request: DecodeKV, device: torch.de
     device has not that much free (with the estimate and what is free)."""
     t = model.config  # type: ignore[union-attr]
     end = request.tokens or t.context
-    per_token = t.kv_heads * (
-        (t.d_model // t.heads) * DTYPE_BYTES[request.dtype]
-        + (INT8_SCALE_BYTES if request.dtype == "int8" else 0)
-    )
-    need = 2 * t.layers * request.batch * end * per_token
+    need = t.layers * request.batch * end * token_bytes(t.kv_heads, t.head_dim, request.dtype)
     free = free_bytes(device)
     if need > HEADROOM * free:
         raise ConfigError(

@@ -125,7 +125,7 @@ class TransformerConfig:
     @property
     def kv_head_choices(self) -> tuple[int, ...]:
         """The divisors of heads: what kv_heads may be."""
-        return tuple(d for d in range(1, self.heads + 1) if self.heads % d == 0)
+        return divisors(self.heads)
 
     @property
     def ffn_width(self) -> int:
@@ -135,3 +135,8 @@ class TransformerConfig:
         if self.ffn == "swiglu":
             width = 2 * width / 3
         return max(8, int(round(width / 8)) * 8)
+
+
+def divisors(n: int) -> tuple[int, ...]:
+    """What a count of ``n`` heads can be shared by: how many KV heads may serve them."""
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
