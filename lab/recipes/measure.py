@@ -19,7 +19,6 @@ from lab.core.recipes import Plot, PlotKind
 from lab.jobs import Progress
 from lab.probes import ProbeSnapshot
 from lab.recipes.base import Arm
-from lab.train.signal import signal_propagation
 from lab.train.trainer import Trainer
 
 CHUNK = 25  # steps between progress reports (a cancel takes effect there)
@@ -66,10 +65,6 @@ def hidden(snapshot: ProbeSnapshot, values: np.ndarray | None) -> np.ndarray:
     """A per-layer array without the output head (hidden layers only)."""
     assert values is not None
     return np.asarray(values[: len(snapshot.act_names)], dtype=float)
-
-
-def signal(config: ExperimentConfig) -> ProbeSnapshot:
-    return signal_propagation(config)
 
 
 def train(

@@ -13,10 +13,10 @@ from lab.recipes.measure import (
     hidden,
     mlp,
     profile,
-    signal,
     smoothed_loss,
     train,
 )
+from lab.train.signal import signal_propagation
 
 GRAD_PLOT = Plot("grad", "||dL/dh|| by depth (at init)", PlotKind.PROFILE, "layer", log_y=True)
 STD_PLOT = Plot("std", "activation std by depth (at init)", PlotKind.PROFILE, "layer", log_y=True)
@@ -29,7 +29,7 @@ def _spirals_sgd(lr: float = 0.05) -> ExperimentConfig:
 def _signal_arm(arm: Arm, fast: bool) -> ArmSteps:
     """The signal at init by depth; with ``train`` in the options, a short
     training run too (its loss curve and final test accuracy)."""
-    snap = signal(arm.config)
+    snap = signal_propagation(arm.config)
     grads = hidden(snap, snap.act_grad_norm)
     stds = hidden(snap, snap.output_std)
     figures = arm_result(

@@ -14,7 +14,8 @@ from lab.core.recipes import Plot, PlotKind, RecipeInfo
 from lab.generate.measure import decode_steps
 from lab.jobs import Progress
 from lab.recipes.base import Arm, ArmSteps, Recipe, Verdict, arm_result
-from lab.recipes.measure import curve, final, log_slope, signal, smoothed_loss, train
+from lab.recipes.measure import curve, final, log_slope, smoothed_loss, train
+from lab.train.signal import signal_propagation
 from lab.train.trainer import Trainer
 
 # ------------------------------------------------------------ 13. attention scaling
@@ -56,7 +57,7 @@ def _scaling_measure(arm: Arm, fast: bool) -> ArmSteps:
     widths = list(arm.options["d_k"])
     stds, entropies = [], []
     for i, d_k in enumerate(widths):
-        snap = signal(_width(arm.config, d_k))
+        snap = signal_propagation(_width(arm.config, d_k))
         stds.append(float(np.mean(snap.score_std)))
         entropies.append(float(np.mean(snap.attn_entropy)))
         yield Progress((i + 1) / len(widths), f"d_k = {d_k}")
@@ -144,17 +145,13 @@ def _warmup_measure(arm: Arm, fast: bool) -> ArmSteps:
     trainer = yield from train(arm.config, int(arm.options["steps"]))
     figures = arm_result(
         arm,
-        series={"loss": smoothed_loss(trainer), "lr": _lr_curve(trainer)},
+        series={"loss": smoothed_loss(trainer), "lr": curve(trainer, wire.STEP, "lr")},
         scalars={
             "test acc": final(trainer, "test_acc"),
             "train loss": final(trainer, "train_loss"),
         },
     )
     return figures, trainer
-
-
-def _lr_curve(trainer: Trainer) -> tuple[list[float], list[float]]:
-    return curve(trainer, wire.STEP, "lr")
 
 
 def _warmup_verdict(v: Verdict) -> None:
