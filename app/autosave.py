@@ -46,7 +46,6 @@ class Autosave:
             else Path(platformdirs.user_data_dir("knoblab")) / "autosave"
         )
         self.saved_step = -1  # the step of the last autosave
-        self.saved_at: float | None = None
         self.timer = QTimer(window)
         self.timer.setInterval(AUTOSAVE_SECONDS * 1000)
         self.timer.timeout.connect(self.save)
@@ -77,9 +76,6 @@ class Autosave:
             return False
         self.saved_step = step
         return self.window.client.send(p.SaveRun(str(self.folder), autosave=True))
-
-    def saved(self, path: str) -> None:
-        self.saved_at = time.time()
 
     def close(self) -> None:
         """On quit: a last autosave (the engine does it before it shuts down),

@@ -208,9 +208,7 @@ class EngineEvents:
         self.window.banner.show_message(f"Training paused: {event.reason}", "warning")
 
     def saved(self, event: p.Saved) -> None:
-        if event.autosave:
-            self.window.autosave.saved(event.path)
-        else:
+        if not event.autosave:  # an autosave is not the run's folder: title and path stay
             self.run_folder(event.path, "saved run to")
 
     def unresponsive(self, seconds: float) -> None:
