@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import tomllib
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +19,6 @@ from lab.core import wire
 from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.fileio import atomic_write_bytes, atomic_write_text, atomic_write_with
 from lab.core.metrics import MetricStore, series_to_csv
-from lab.core.serialize import flatten
 from lab.train.trainer import CHECKPOINT_FORMAT
 
 CONFIG_FILE = "config.toml"
@@ -100,29 +98,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def _load_config(path: Path) -> ExperimentConfig:
-    """A run's config, whole: the app writes every field, so a field missing
-    from the file means it was cut short (a defaulted field would silently
-    change the experiment)."""
-    try:
-        config = ExperimentConfig.load(path)
-        written = set(flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
-    except ConfigError as exc:
-        raise StoreError(f"{path}: {exc}") from exc
-    missing = [key for key in flatten(config.to_dict()) if key not in written]
-    if missing:
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise StoreError(
-            f"{path} is incomplete (cut short?): it has no {', '.join(missing[:3])}{more}"
-        )
-    return config
-
-
 def load_run(directory: str | Path) -> Run:
     directory = Path(directory)
     if not directory.is_dir():
         raise StoreError(f"{directory} is not a run folder")
-    config = _load_config(directory / CONFIG_FILE)
+    try:  # Knoblab wrote every field: a missing one means the file was cut short
+        config = ExperimentConfig.load(directory / CONFIG_FILE, whole=True)
+    except ConfigError as exc:
+        raise StoreError(f"{directory / CONFIG_FILE}: {exc}") from exc
     metrics = MetricStore()
     npz = directory / METRICS_NPZ
     if npz.exists():

@@ -113,32 +113,45 @@ class ExperimentConfig:
         return to_builtin(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ExperimentConfig:
+    def from_dict(cls, data: Mapping[str, Any], *, whole: bool = False) -> ExperimentConfig:
+        """``whole``: every field must be written out (a file Knoblab wrote:
+        one missing was cut short, and its default would change the
+        experiment without a word)."""
         if not isinstance(data, Mapping):
             raise ConfigError("config", "is not a table of sections")
-        return build(cls, data, "")
+        config = build(cls, data, "")
+        if whole:
+            written = set(flatten(data))
+            missing = [key for key in flatten(config.to_dict()) if key not in written]
+            if missing:
+                more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+                raise ConfigError(
+                    "config file",
+                    f"incomplete (cut short?): it has no {', '.join(missing[:3])}{more}",
+                )
+        return config
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())
 
     @classmethod
-    def from_toml(cls, text: str) -> ExperimentConfig:
+    def from_toml(cls, text: str, *, whole: bool = False) -> ExperimentConfig:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config file", f"malformed TOML: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(data, whole=whole)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> ExperimentConfig:
+    def from_json(cls, text: str, *, whole: bool = False) -> ExperimentConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError("config file", f"malformed JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(data, whole=whole)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -146,7 +159,7 @@ class ExperimentConfig:
         atomic_write_text(path, text)
 
     @classmethod
-    def load(cls, path: str | Path) -> ExperimentConfig:
+    def load(cls, path: str | Path, *, whole: bool = False) -> ExperimentConfig:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -154,7 +167,8 @@ class ExperimentConfig:
             raise ConfigError("config file", f"{str(path)!r} does not exist") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError("config file", f"{str(path)!r} cannot be read: {exc}") from exc
-        return cls.from_json(text) if path.suffix == ".json" else cls.from_toml(text)
+        parse = cls.from_json if path.suffix == ".json" else cls.from_toml
+        return parse(text, whole=whole)
 
     # ------------------------------------------------------------ changes
 
