@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import time
 
 import torch
-from common import median, verdict  # also sets sys.path
+from common import interleaved_rates, median, verdict  # also sets sys.path
 
 from lab.core.config import (
     DataConfig,
@@ -105,17 +104,11 @@ def hf_decoder(lab: torch.nn.Module, length: int):
 
 
 def tokens_per_second(loops: dict, rounds: int, length: int) -> dict[str, float]:
+    """Each decoder's tokens/s, in interleaved rounds (each call decodes
+    ``length - PROMPT`` tokens: the "steps" of ``interleaved_rates``)."""
     prompt = torch.randint(0, VOCAB, (1, PROMPT), generator=torch.Generator().manual_seed(1))
-    rates: dict[str, list[float]] = {name: [] for name in loops}
-    for run in loops.values():
-        run(prompt)  # warm up
-    names = list(loops)
-    for index in range(rounds):
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            loops[name](prompt)
-            rates[name].append((length - PROMPT) / (time.perf_counter() - start))
+    calls = {name: (lambda _steps, run=run: run(prompt)) for name, run in loops.items()}
+    rates = interleaved_rates(calls, length - PROMPT, rounds)
     return {name: median(r) for name, r in rates.items()}
 
 
