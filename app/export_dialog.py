@@ -1,11 +1,16 @@
-"""The report of an ONNX export: where the file went, what it holds, and how it
+"""An ONNX export in the window: its progress in the status bar, and the
+report when it is done — where the file went, what it holds, and how it
 compares with PyTorch (parity and latency)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QStatusBar, QVBoxLayout, QWidget
+
+from app.session import Session
+from lab.core import protocol as p
+from widgets.job_bar import JobBar, JobView
 
 
 def report_html(report: dict[str, Any]) -> str:
@@ -48,3 +53,35 @@ class ExportReportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
         layout.addWidget(buttons)
+
+
+class ExportJobs(JobView):
+    """Exports as jobs: a bar in the status bar while one runs (Cancel
+    stops it), the report when it is done (not modal: training goes on)."""
+
+    def __init__(self, session: Session, bar: QStatusBar, parent: QWidget) -> None:
+        self.session, self.parent = session, parent
+        self.job_bar = JobBar()
+        self.job_bar.cancelRequested.connect(session.cancel_job)
+        self.job_bar.hide()
+        bar.addWidget(self.job_bar)
+        self.dialog: ExportReportDialog | None = None
+        session.show_jobs(p.JobKind.EXPORT, self)
+
+    def export(self, path: str, legacy: bool = False) -> int:
+        job = self.session.start_job(lambda job: p.ExportOnnx(job, path, legacy))
+        self.job_bar.started(job, f"exporting to {path}…")
+        self.job_bar.show()
+        return job
+
+    def job_progress(self, event: p.JobProgress) -> None:
+        self.job_bar.show()
+        super().job_progress(event)
+
+    def show_result(self, result: Any, outcome: p.JobOutcome) -> None:
+        if outcome != p.JobOutcome.DONE:
+            return
+        self.job_bar.hide()
+        self.dialog = ExportReportDialog(result, self.parent)
+        self.dialog.show()
+        self.session.notice.emit(f"exported and verified: {result['path']}")

@@ -1,41 +1,43 @@
-"""The Knoblab window: panels on the left and right, live views in the centre,
-the engine in its own process. The GUI thread only draws, on a ~30 Hz timer;
-what it does with each engine event is in ``engine_events``."""
+"""The Knoblab window: panels on the left and right, live views in the
+centre, the engine in its own process. It builds the parts and wires them:
+each part takes the ``Session`` (``app.session``), never the window, and
+what the engine says arrives as the session's signals. The GUI thread only
+draws, on a ~30 Hz timer."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from traceback import format_exc
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
+from app import help as helps
+from app.actions import action
 from app.autosave import Autosave
 from app.engine_client import EngineClient
 from app.engine_events import EngineEvents
+from app.export_dialog import ExportJobs
 from app.files import RunFiles
-from app.panels import DataPanel, KnobsPanel, ModelPanel, show_preset
+from app.panels import DataPanel, KnobsPanel, ModelPanel
 from app.recipes_window import RecipesWindow
 from app.reference import References
-from app.tabs import TOKEN_VIEWS, ViewTabs
-from app.toolbar import SPEEDS, InvalidFieldsBar, RunToolbar, action
+from app.session import Client, Session
+from app.status import StatusLabels
+from app.tabs import ViewTabs
+from app.token_watch import TokenWatch
+from app.toolbar import SPEEDS, InvalidFieldsBar, RunToolbar
 from lab.core import protocol as p
 from lab.core.config import ConfigError, ExperimentConfig, field_label, flatten
-from lab.core.coupling import coupled_changes
-from lab.core.metrics import MetricStore
 from lab.core.presets import DEFAULT_PRESET, PRESETS
-from lab.core.protocol import RunState
+from lab.core.protocol import JobKind, RunState
 from lab.core.schedule import lr_curve
-from widgets.attention_view import AttentionView
 from widgets.banner import Banner, show_details
 from widgets.base import ViewPanel
-from widgets.job_bar import JobBar
 from widgets.kv_view import KVView
 from widgets.landscape_view import LandscapeView
-from widgets.samples_view import SamplesView
 
 TICK_MS = 33  # ~30 Hz
 DEFAULT_SIZE = (1500, 900)
@@ -50,37 +52,23 @@ def scrolled(widget: QWidget) -> QScrollArea:
 
 
 class MainWindow(QMainWindow):
-    def __init__(
-        self, settings: QSettings | None = None, client: EngineClient | None = None
-    ) -> None:
+    def __init__(self, settings: QSettings | None = None, client: Client | None = None) -> None:
         super().__init__()
         self.settings = settings or QSettings("Knoblab", "Knoblab")
-        self.config = self._last_config()
-        self.run_path: str | None = None  # the folder the run was saved to or opened from
-        self.engine_state: RunState | None = None  # None until the engine reports
+        self.session = s = Session(client or EngineClient(self), self._last_config())
+        self.events = EngineEvents(s)
+        self.files = RunFiles(self, self.settings)
         self.first_paint_at: float | None = None
         self.invalid_fields: dict[str, str] = {}  # fields holding a value they do not take
-        self.files = RunFiles(self, self.settings)
-        self.client = client or EngineClient(self)
-        self.events = EngineEvents(self)
-        self.client.event.connect(self.on_event)
-        self.client.died.connect(self.on_engine_died)
-        self.client.unresponsive.connect(self.events.unresponsive)
-        self._job_ids = itertools.count(1)
-        self.recipes: RecipesWindow | None = None  # made on first use (recipes_window)
-        self.recipe_catalog: tuple = ()  # what the engine announced
-        self.reference = References(self)
-        self.autosave = Autosave(self)
+        self.recipes: RecipesWindow | None = None  # made on first use
+        self.views_after_build: tuple[str, ...] = ()  # an opened arm's views, by tab title
 
         # centre: live views, and a message strip below them
-        self.tabs = ViewTabs()
+        self.tabs = ViewTabs(s)
         self.tabs.viewCreated.connect(self._wire_view)
+        self.tokens = TokenWatch(s, self.tabs)
+        self.references = References(s, lambda: list(self.tabs.views.values()))
         self.tabs.view("loss_view")
-        self.tabs.currentChanged.connect(lambda _: self.send_watch())
-        self.token_input = ("", 0)  # the Attention and Samples views' input: text, example
-        self.watch_sent: p.WatchTokens | None = None
-        self.vocab = 0  # the built model's token count (a Transformer's), for the KV view
-        self.probes_shown = self.config.probes  # the probe settings the views label
         self.banner = Banner()
         centre = QWidget()
         centre_layout = QVBoxLayout(centre)
@@ -109,8 +97,12 @@ class MainWindow(QMainWindow):
         ]
         self._build_toolbar()
         self._build_menus()
-        self._build_status_bar()
-        self.show_config(self.config)
+        self.exports = ExportJobs(s, self.statusBar(), self)
+        self.status = StatusLabels(s, self.statusBar())
+        self.autosave = Autosave(s, self.settings, self)
+        self.autosave.offered.connect(self._offer_restore)
+        self._connect_session()
+        self.show_config(s.config)
         self.resize(*DEFAULT_SIZE)
         # the views get most of the width; the panels what their editors need
         self.resizeDocks([docks[0], docks[2]], list(DOCK_WIDTHS), Qt.Orientation.Horizontal)
@@ -126,71 +118,16 @@ class MainWindow(QMainWindow):
         self.redraws = 0
         self.ticks = 0  # timer ticks run: how often the window could redraw
 
-    # ------------------------------------------------------------ views
+    # the session's state, read where the window is at hand (tests, scripts)
+    config = property(lambda self: self.session.config)
+    client = property(lambda self: self.session.client)
+    store = property(lambda self: self.session.store)
+    engine_state = property(lambda self: self.session.engine_state)
+    run_path = property(lambda self: self.session.run_path)
 
-    def _wire_view(self, view: ViewPanel) -> None:
-        self.reference.show_on(view)
-        if isinstance(view, LandscapeView):
-            view.computeRequested.connect(
-                lambda kind, grid, span, points: self.client.send(
-                    p.ComputeLandscape(next(self._job_ids), kind, grid, span, points)
-                )
-            )
-            view.job_bar.cancelRequested.connect(self.cancel_job)
-            view.autoChanged.connect(lambda steps: self.client.send(p.SetLandscapeAuto(steps)))
-        if isinstance(view, KVView):
-            view.set_lab_model(self.config, self.vocab)
-            view.decodeRequested.connect(self.decode_kv)
-            view.job_bar.cancelRequested.connect(self.cancel_job)
-        if isinstance(view, AttentionView | SamplesView):
-            view.input.set_input(*self.token_input)
-            view.inputChanged.connect(self.on_token_input)
-
-    def decode_kv(self, layout: str, dtype: str, batch: int, block: int) -> None:
-        """A measured decode of a copy of the run's model, as a job."""
-        job = self.next_job()
-        self.tabs.view("kv_view").job_bar.started(job)
-        self.client.send(p.DecodeKV(job, layout, dtype, batch, block_size=block))
-
-    def on_token_input(self, text: str, example: int) -> None:
-        """The Attention and Samples views share one input sequence."""
-        self.token_input = (text, example)
-        for name in TOKEN_VIEWS:
-            view = self.tabs.views.get(name)
-            if isinstance(view, AttentionView | SamplesView):
-                view.input.set_input(text, example)
-        self.send_watch(force=True)
-
-    def send_watch(self, force: bool = False) -> None:
-        """Tell the engine which token views are on screen (it computes their
-        pictures only for those)."""
-        tokens = self.config.model.kind == "transformer"
-        current = self.tabs.current_name()
-        text, example = self.token_input
-        watch = p.WatchTokens(
-            attention=tokens and current == "attention_view",
-            samples=tokens and current == "samples_view",
-            text=text,
-            example=example,
-        )
-        if force or watch != self.watch_sent:
-            self.watch_sent = watch
-            self.client.send(watch)
-
-    loss_view = property(lambda self: self.tabs.view("loss_view"))
-    gradient_view = property(lambda self: self.tabs.view("gradient_view"))
-    activation_view = property(lambda self: self.tabs.view("activation_view"))
-    boundary_view = property(lambda self: self.tabs.view("boundary_view"))
-    signal_view = property(lambda self: self.tabs.view("signal_view"))
-    landscape_view = property(lambda self: self.tabs.view("landscape_view"))
-
-    @property
-    def views(self) -> list[ViewPanel]:
-        return self.tabs.all()
-
-    @property
-    def store(self) -> MetricStore:
-        return self.tabs.store
+    def on_event(self, event: Any) -> None:
+        """An engine event, as if it came from the engine."""
+        self.events.handle(event)
 
     # ------------------------------------------------------------ building
 
@@ -207,6 +144,17 @@ class MainWindow(QMainWindow):
         self.play_action, self.step_action = bar.play_action, bar.step_action
         self.reset_action, self.export_action = bar.reset_action, bar.export_action
         self.speed, self.device, self.preset_box = bar.speed, bar.device, bar.preset_box
+        for made, slot in (
+            (bar.play_action, self.toggle_play),
+            (bar.step_action, lambda: self.session.send(p.Step(1))),
+            (bar.reset_action, lambda: self.session.send(p.Reset())),
+            (bar.save_action, lambda: self.save_run()),
+            (bar.open_action, lambda: self.open_run()),
+            (bar.export_action, lambda: self.export_onnx()),
+            (bar.legacy_export_action, lambda: self.export_onnx(legacy=True)),
+            (bar.recipes_action, self.show_recipes),
+        ):
+            made.triggered.connect(slot)
         self.addToolBarBreak()
         self.invalid_bar = InvalidFieldsBar(self)
         self.addToolBar(self.invalid_bar)
@@ -220,55 +168,89 @@ class MainWindow(QMainWindow):
         )
 
     def _build_menus(self) -> None:
-        bar = self.menuBar()
+        bar, tb = self.menuBar(), self.toolbar
         files = bar.addMenu("&File")
-        for made in (self.toolbar.save_action, self.toolbar.open_action, self.export_action):
+        for made in (tb.save_action, tb.open_action, tb.export_action, tb.legacy_export_action):
             files.addAction(made)
         files.addSeparator()
         files.addAction(action(self, "Quit", self.close, "Ctrl+Q"))
         edit = bar.addMenu("&Edit")
-        self.undo_action = action(
-            self,
-            "Undo rebuild",
-            self.undo,
-            "Ctrl+Z",
-            "bring back the run the last rebuild replaced",
-        )
-        self.undo_action.setEnabled(False)
-        edit.addAction(self.undo_action)
+        self.undo_action = action(self, "Undo", lambda: self.session.send(p.Undo()), "Ctrl+Z")
+        self.redo_action = action(self, "Redo", lambda: self.session.send(p.Redo()), "Ctrl+Shift+Z")
+        self.back_to_preset = action(self, "Back to the preset", self.restore_preset)
+        for made in (self.undo_action, self.redo_action):
+            edit.addAction(made)
+        edit.addSeparator()
+        edit.addAction(self.back_to_preset)
+        self.show_undo("", "")
         view = bar.addMenu("&View")
-        view.addAction(self.reference.pin_action)
-        view.addAction(self.reference.clear_action)
+        view.addAction(self.references.pin_action)
+        view.addAction(self.references.clear_action)
         view.addSeparator()
         view.addAction(
             action(
                 self, "Reset layout", self.reset_layout, tip="put the panels back where they were"
             )
         )
+        bar.addMenu("&Recipes").addAction(tb.recipes_action)
+        helps_menu = bar.addMenu("&Help")
+        self.help_dialog = None
+        for text, make, keys in (
+            ("Read me", helps.readme_dialog, "F1"),
+            ("Keyboard and mouse", helps.shortcuts_dialog, None),
+        ):
+            helps_menu.addAction(action(self, text, lambda make=make: self._show_help(make), keys))
+        helps_menu.addAction(action(self, "About Knoblab", lambda: helps.about(self)))
 
-        bar.addMenu("&Recipes").addAction(self.toolbar.recipes_action)
+    def _show_help(self, make: Any) -> None:
+        self.help_dialog = make(self)
+        self.help_dialog.show()  # not modal: the lab goes on beside it
 
-    def next_job(self) -> int:
-        return next(self._job_ids)
+    def _connect_session(self) -> None:
+        s = self.session
+        s.ready.connect(self.on_ready)
+        s.built.connect(self.on_built)
+        s.configChanged.connect(self.on_config_changed)
+        s.configKept.connect(self.show_config)
+        s.statusChanged.connect(lambda event: self.toolbar.show_state(event.state))
+        s.stopped.connect(
+            lambda why: self.banner.show_message(f"Training paused: {why}", "warning")
+        )
+        s.error.connect(self.show_error)
+        s.notice.connect(self.notice)
+        s.runFolder.connect(lambda _path: self.update_title())
+        s.undoChanged.connect(self.show_undo)
+        s.engineDown.connect(self.engine_down)
+        s.client.unresponsive.connect(self.on_unresponsive)
 
-    def _build_status_bar(self) -> None:
-        self.export_bar = JobBar()
-        self.export_bar.cancelRequested.connect(self.cancel_job)
-        self.export_bar.hide()
-        self.statusBar().addWidget(self.export_bar)
-        self.status_labels = {
-            name: QLabel("") for name in ("state", "step", "rate", "device", "memory")
-        }
-        for label in self.status_labels.values():
-            self.statusBar().addPermanentWidget(label)
-        self.status_labels["state"].setText("engine starting…")
+    def _wire_view(self, view: ViewPanel) -> None:
+        """A view just built: the reference on it, its jobs and requests wired."""
+        s = self.session
+        self.references.show_on(view)
+        if isinstance(view, LandscapeView):
+            s.show_jobs(JobKind.LANDSCAPE, view)
+            view.computeRequested.connect(
+                lambda kind, grid, span, points: s.start_job(
+                    lambda job: p.ComputeLandscape(job, kind, grid, span, points)
+                )
+            )
+            view.job_bar.cancelRequested.connect(s.cancel_job)
+            view.autoChanged.connect(lambda steps: s.send(p.SetLandscapeAuto(steps)))
+        if isinstance(view, KVView):
+            s.show_jobs(JobKind.DECODE, view)
+            view.decodeRequested.connect(
+                lambda layout, dtype, batch, block: view.job_bar.started(
+                    s.start_job(lambda job: p.DecodeKV(job, layout, dtype, batch, block_size=block))
+                )
+            )
+            view.job_bar.cancelRequested.connect(s.cancel_job)
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self.client.start()
-        self.timer.start()
         self.autosave.start()
+        self.session.client.start()
+        self.timer.start()
 
     def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt naming)
         if self.first_paint_at is None:
@@ -278,11 +260,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("last_config", self.config.to_json())
+        self.settings.setValue("last_config", self.session.config.to_json())
         self.settings.sync()
         self.timer.stop()
-        self.autosave.close()  # the engine saves before it shuts down
-        self.client.stop(timeout=10.0)
+        # the last autosave is written by the engine before it shuts down
+        self.autosave.close(stop_engine=lambda: self.session.client.stop(timeout=10.0))
         super().closeEvent(event)
 
     def _last_config(self) -> ExperimentConfig:
@@ -296,21 +278,19 @@ class MainWindow(QMainWindow):
 
     def tick(self) -> None:
         self.ticks += 1
-        self.client.poll()
+        self.session.client.poll()
         view = self.tabs.currentWidget()
-        if view is not None and view.dirty:
+        if view is not None and getattr(view, "dirty", False):
             try:
                 view.refresh()
             except Exception as exc:  # a view that cannot draw says so; the rest goes on
                 self.show_error(f"the view could not draw: {exc!r}", details=format_exc())
             self.redraws += 1
 
-    def on_event(self, event: Any) -> None:
-        self.events.handle(event)
-
     def update_title(self) -> None:
-        where = f" ({self.run_path})" if self.run_path else ""
-        self.setWindowTitle(f"Knoblab — {self.config.name}{where}")
+        path = self.session.run_path
+        where = f" ({path})" if path else ""
+        self.setWindowTitle(f"Knoblab — {self.session.config.name}{where}")
 
     def reset_layout(self) -> None:
         self.restoreState(self.default_state)
@@ -318,23 +298,105 @@ class MainWindow(QMainWindow):
             dock.show()
             dock.setFloating(False)
 
+    # ------------------------------------------------------------ engine
+
+    def on_ready(self, event: p.Ready) -> None:
+        self.toolbar.show_devices(event.devices, self.session.config.train.device)
+        self.send_speed()
+        self.session.send(p.SetConfig(self.session.config.to_dict()))
+
+    def on_built(self, event: p.Built) -> None:
+        if not self.banner.sticky:
+            self.banner.dismiss()  # a fresh experiment: old pauses and errors no longer apply
+        self.model_panel.set_summary(event.summary_rows, event.n_params)
+        self.data_panel.set_data(event.x_train, event.y_train, event.task, event.class_names)
+        if event.undo and event.reason != "start" and not event.reason.startswith("opened your"):
+            reason = "Started over" if event.reason == "reset" else event.reason
+            self.banner.show_message(
+                f"{reason[:1].upper()}{reason[1:]}. Undo brings back the run it replaced:"
+                f" {event.undo}.",
+                "warning",
+                ("Undo", lambda: self.session.send(p.Undo())),
+            )
+        elif event.reason != "start":
+            self.notice(event.reason)
+        views, self.views_after_build = self.views_after_build, ()
+        next((title for title in views if self.tabs.show_view(title)), None)
+        self.update_title()
+
+    def on_unresponsive(self, seconds: float) -> None:
+        """The engine stopped answering (or, ``seconds`` 0, answers again)."""
+        if seconds:
+            self.banner.show_message(
+                f"The engine has not answered for {seconds:.0f} s: it is stuck in one long"
+                " computation, or frozen. Wait, or restart it (what was not saved is lost).",
+                "error",
+                ("Restart engine", self.restart_engine),
+            )
+        elif self.banner.sticky and "not answered" in self.banner.text():
+            self.banner.dismiss()
+
+    def restart_engine(self) -> None:
+        self.session.client.stop(timeout=1.0)  # one that froze is killed
+        self.banner.dismiss()
+        self.session.engineStarting.emit()
+        self.session.client.start()
+
+    def engine_down(self, message: str) -> None:
+        self.banner.show_message(message, "error", ("Restart engine", self.restart_engine))
+
+    def _offer_restore(self, message: str, folder: str) -> None:
+        self.banner.show_message(message, "warning", ("Restore", lambda: self.open_run(folder)))
+
     # ------------------------------------------------------------ config
 
     def show_config(self, config: ExperimentConfig) -> None:
+        """Every panel shows ``config`` (the engine's, or a whole new one)."""
         self.model_panel.set_config(config)
         self.data_panel.set_config(config)
         self.knobs_panel.set_config(config)
-        show_preset(self.preset_box, config)
+        self.on_config_changed(config)
+
+    def on_config_changed(self, config: ExperimentConfig) -> None:
+        """What follows any change: the schedule's curve, knobs the choices
+        leave unused, the preset boxes, the title, Back to the preset."""
+        self.knobs_panel.schedule.set_curve(*lr_curve(config.optim, config.train.steps))
+        self.knobs_panel.show_used(config)
+        self.preset_box.show_config(config)
+        self.model_panel.preset.show_config(config)
+        preset = PRESETS.get(config.name)
+        self.back_to_preset.setEnabled(preset is not None and preset != config)
+        self.back_to_preset.setText(
+            f"Back to the preset {config.name}" if preset is not None else "Back to the preset"
+        )
+        self.back_to_preset.setToolTip(
+            "every knob as the preset has it, with fresh weights (Undo brings this run back)"
+        )
+        self.update_title()
 
     def on_field_changed(self, path: str, value: Any) -> None:
-        changes = coupled_changes(self.config, path, value)
         try:
-            new = self.config.with_changes(changes)
+            changes = self.session.change(path, value)
         except ConfigError as exc:
             self.show_error(str(exc), exc.field)
             return
         self.clear_error()
-        self.apply_config(new, refresh_panels=len(changes) > 1)  # coupled fields changed too
+        if len(changes) > 1:  # coupled fields changed too: the panels show them
+            self.show_config(self.session.config)
+
+    def apply_config(self, config: ExperimentConfig) -> None:
+        """Make ``config`` the experiment (a preset, an arm, a restored one)."""
+        self.clear_error()
+        self.session.replace(config)
+        self.show_config(config)
+
+    def load_preset(self, name: str) -> None:
+        if name in PRESETS:
+            self.apply_config(PRESETS[name])
+
+    def restore_preset(self) -> None:
+        """Back to the preset this experiment started from: its knobs, fresh weights."""
+        self.load_preset(self.session.config.name)
 
     def on_validity(self, path: str, message: str) -> None:
         """A field became invalid (or valid again): say so where Play is."""
@@ -351,27 +413,15 @@ class MainWindow(QMainWindow):
         self.invalid_label.setText(f" ⚠ {what}. Training uses the last valid values. ")
         self.invalid_bar.setVisible(True)
 
-    def show_probe_settings(self, config: ExperimentConfig) -> None:
-        self.probes_shown = config.probes
-        self.tabs.show_probe_settings(config)
-
-    def apply_config(self, config: ExperimentConfig, refresh_panels: bool = True) -> None:
-        self.config = config
-        if refresh_panels:
-            self.show_config(config)
-        else:
-            self.knobs_panel.schedule.set_curve(*lr_curve(config.optim, config.train.steps))
-            self.knobs_panel.show_used(config)  # an optimiser, schedule or clip change
-            show_preset(self.preset_box, config)
-            show_preset(self.model_panel.preset, config)
-        self.update_title()
-        self.client.send(p.SetConfig(config.to_dict()))
-
-    def load_preset(self, name: str) -> None:
-        if name in PRESETS:
-            self.clear_error()
-            self.run_path = None
-            self.apply_config(PRESETS[name])
+    def show_undo(self, undo: str, redo: str) -> None:
+        """Edit says what Undo and Redo would do."""
+        for made, verb, words in (
+            (self.undo_action, "Undo", undo),
+            (self.redo_action, "Redo", redo),
+        ):
+            made.setEnabled(bool(words))
+            made.setText(f"{verb} {words}" if words else f"Nothing to {verb.lower()}")
+            made.setToolTip(f"{verb.lower()}: {words}" if words else "")
 
     # ------------------------------------------------------------ messages
 
@@ -389,7 +439,7 @@ class MainWindow(QMainWindow):
         for panel in (self.model_panel, self.data_panel, self.knobs_panel):
             refused = panel.form.show_error(None, "")
             if refused is not None:  # it shows the refused value: show what is used
-                flat = flat or flatten(self.config.to_dict())
+                flat = flat or flatten(self.session.config.to_dict())
                 panel.form.set_values({refused: flat[refused]})
         if not self.banner.sticky:
             self.banner.dismiss()
@@ -400,51 +450,43 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ toolbar
 
     def toggle_play(self) -> None:
-        self.client.send(p.Pause() if self.engine_state == RunState.RUNNING else p.Play())
+        running = self.session.engine_state == RunState.RUNNING
+        self.session.send(p.Pause() if running else p.Play())
 
     def step_once(self) -> None:
-        self.client.send(p.Step(1))
-
-    def reset(self) -> None:
-        self.client.send(p.Reset())  # undoable: the engine keeps the run it replaces
-
-    def undo(self) -> None:
-        self.client.send(p.Undo())
+        self.session.send(p.Step(1))
 
     def send_speed(self) -> None:
-        self.client.send(p.SetSpeed(SPEEDS[self.speed.currentText()]))
+        self.session.send(p.SetSpeed(SPEEDS[self.speed.currentText()]))
 
     def save_run(self, path: str | None = None) -> None:
-        path = path or self.files.ask_save_folder(self.config.name)
+        path = path or self.files.ask_save_folder(self.session.config.name)
         if path:
-            self.client.send(p.SaveRun(path))
+            self.session.send(p.SaveRun(path))
 
     def open_run(self, path: str | None = None) -> None:
         path = path or self.files.ask_open_folder()
         if path:
-            self.client.send(p.OpenRun(path))
+            self.session.send(p.OpenRun(path))
 
     def export_onnx(self, path: str | None = None, legacy: bool = False) -> None:
-        path = path or self.files.ask_export_file(self.config.name)
+        path = path or self.files.ask_export_file(self.session.config.name)
         if path:
-            job = next(self._job_ids)
-            self.client.send(p.ExportOnnx(job, path, legacy))
-            self.export_bar.started(job, f"exporting to {path}…")
-            self.export_bar.show()
+            self.exports.export(path, legacy)
 
-    def cancel_job(self, job: int) -> None:
-        self.client.send(p.CancelJob(job))
+    def show_recipes(self) -> RecipesWindow:
+        """The Recipes window, made on first use, shown and raised."""
+        if self.recipes is None:
+            self.recipes = RecipesWindow(self.session, self)
+            self.recipes.armOpened.connect(self.open_arm)
+        self.recipes.show()
+        self.recipes.raise_()
+        return self.recipes
 
-    def restart_engine(self) -> None:
-        self.client.stop(timeout=1.0)  # one that froze is killed
-        self.banner.dismiss()
-        self.status_labels["state"].setText("engine starting…")
-        self.client.start()
-
-    def on_engine_died(self, message: str) -> None:
-        self.engine_down(f"{message} The window keeps your settings; restart the engine to go on.")
-
-    def engine_down(self, message: str) -> None:
-        self.engine_state = None
-        self.status_labels["state"].setText("engine stopped")
-        self.banner.show_message(message, "error", ("Restart engine", self.restart_engine))
+    def open_arm(self, config: ExperimentConfig, views: tuple[str, ...]) -> None:
+        """An arm of a recipe becomes the experiment, shown on its recipe's
+        views (once it is built: its task decides which views it has)."""
+        self.views_after_build = views
+        self.apply_config(config)
+        self.raise_()
+        self.activateWindow()

@@ -8,7 +8,6 @@ import textwrap
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QFormLayout,
     QFrame,
     QLabel,
@@ -17,7 +16,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.toolbar import preset_box
 from lab.core.config import (
     OPTIMIZER_FIELDS,
     REGRESSION_DATASETS,
@@ -28,10 +26,10 @@ from lab.core.config import (
     field_knob,
     flatten,
 )
-from lab.core.presets import PRESETS
 from lab.core.schedule import lr_curve
 from widgets.forms import FieldForm
 from widgets.layer_editor import LayerEditor
+from widgets.preset_box import PresetBox
 from widgets.small_plots import DataThumbnail, SchedulePreview
 from widgets.tokens import TokenExamples
 
@@ -53,21 +51,13 @@ TRANSFORMER_FIELDS = [
 ]
 
 
-def show_preset(box: QComboBox, config: ExperimentConfig) -> None:
-    """Show the preset ``config`` is, or that it is a custom experiment."""
-    index = box.findData(config.name) if PRESETS.get(config.name) == config else 0
-    box.blockSignals(True)
-    box.setCurrentIndex(max(index, 0))
-    box.blockSignals(False)
-
-
 class ModelPanel(QWidget):
     presetChosen = Signal(str)  # noqa: N815
     changed = Signal(str, object)
 
     def __init__(self) -> None:
         super().__init__()
-        self.preset = preset_box()
+        self.preset = PresetBox()
         self.preset.activated.connect(
             lambda index: self.presetChosen.emit(self.preset.itemData(index) or "")
         )
@@ -111,7 +101,7 @@ class ModelPanel(QWidget):
         if not transformer:
             self.layers.set_layers(data["model"]["layers"], config.model.kind == "cnn")
         self.form.set_values(flatten(data))
-        show_preset(self.preset, config)
+        self.preset.show_config(config)
 
     def set_summary(self, rows: list[tuple[str, str, tuple[int, ...], int]], n_params: int) -> None:
         # columns as wide as their longest entry (a fixed 29 characters cut CNN

@@ -7,20 +7,19 @@ through rebuilds, resets and opens until cleared."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+from PySide6.QtCore import QObject, Signal
 
-from app.toolbar import action
+from app.actions import action
+from app.session import Session
 from lab.core import wire
 from lab.core.metrics import Series
 from widgets.base import ViewPanel
 from widgets.loss_view import LossView
 from widgets.signal_view import SignalView
-
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
 
 
 @dataclass(frozen=True)
@@ -31,43 +30,52 @@ class Reference:
     signal: tuple[list[str], np.ndarray, np.ndarray] | None  # names, output std, ||dL/dh||
 
 
-class References:
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
+class References(QObject):
+    """``views``: the views built so far (the reference goes onto each)."""
+
+    changed = Signal()  # pinned or cleared
+
+    def __init__(self, session: Session, views: Callable[[], Iterable[ViewPanel]]) -> None:
+        super().__init__()
+        self.session = session
+        self.views = views
         self.pinned: Reference | None = None
         self.pin_action = action(
-            window, "Pin run as reference", self.pin, "Ctrl+P",
+            self, "Pin run as reference", self.pin, "Ctrl+P",
             "keep this run's curves and overlay them, dashed, on the runs that follow",
         )  # fmt: skip
-        self.clear_action = action(window, "Clear reference", self.clear)
+        self.clear_action = action(self, "Clear reference", self.clear)
         self.clear_action.setEnabled(False)
 
     def pin(self) -> None:
-        w = self.window
-        store = w.store
+        store, signal = self.session.store, self.session.signal
         step = store.get(wire.STEP)
         at = f"step {step.latest_step}" if step is not None and len(step) else "init"
-        signal = w.tabs.views.get("signal_view")
         profile = None
-        if isinstance(signal, SignalView) and signal.data is not None:
-            data = signal.data
-            profile = (list(signal.names), data["output_std"].copy(), data["act_grad_norm"].copy())
+        if signal is not None:
+            profile = (
+                list(signal.layer_names),
+                np.array(signal.output_std, copy=True),
+                np.array(signal.act_grad_norm, copy=True),
+            )
         self.pinned = Reference(
-            f"{w.config.name} @ {at}",
+            f"{self.session.config.name} @ {at}",
             copy.deepcopy(step),
             copy.deepcopy(store.get(wire.EVAL)),
             profile,
         )
-        self.clear_action.setEnabled(True)
-        for view in w.tabs.views.values():
-            self.show_on(view)
-        w.notice(f"pinned {self.pinned.name} as the reference (dashed)")
+        self._show()
+        self.session.notice.emit(f"pinned {self.pinned.name} as the reference (dashed)")
 
     def clear(self) -> None:
         self.pinned = None
-        self.clear_action.setEnabled(False)
-        for view in self.window.tabs.views.values():
+        self._show()
+
+    def _show(self) -> None:
+        self.clear_action.setEnabled(self.pinned is not None)
+        for view in self.views():
             self.show_on(view)
+        self.changed.emit()
 
     def show_on(self, view: ViewPanel) -> None:
         """Overlay the reference on ``view`` (nothing if the view has no use for it)."""

@@ -91,8 +91,7 @@ def measure_app(
             app.processEvents()
             time.sleep(0.005)
     window.speed.setCurrentText("full speed")  # the app's default pace is one to watch
-    window.config = window.config.with_changes({"train.steps": 10**9})
-    window.client.send(p.SetConfig(window.config.to_dict()))
+    window.apply_config(window.config.with_changes({"train.steps": 10**9}))
     window.play_action.trigger()
     warm = time.monotonic() + 2.0  # let the engine reach full speed
     while time.monotonic() < warm:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 
-from knoblab.display import has_display
+from knoblab.display import has_display, missing_packages_text, missing_window_packages
 from lab.core.presets import DEFAULT_PRESET
 
 
@@ -26,6 +26,10 @@ def open_window() -> int:
             "  Or under a virtual display:  xvfb-run -a knoblab",
             file=sys.stderr,
         )
+        return 2
+    missing = missing_window_packages()
+    if missing:  # say what to install, instead of Qt's raw plugin error and an abort
+        print(missing_packages_text(missing), file=sys.stderr)
         return 2
     from app.main import main as app_main
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from lab.core.errors import UserError
 from lab.core.protocol import JobFinished, JobKind, JobOutcome, JobProgress
 
 PARTIAL_SECONDS = 0.1  # reports: at most ~10 a second per job, and each new stage
@@ -238,10 +239,8 @@ class JobRunner:
 
 
 def _describe(error: BaseException) -> str:
-    """The error as a person reads it: its own message for the errors that
-    carry their reason, with the type for anything else."""
-    from lab.core.fields import ConfigError
-
-    if isinstance(error, ConfigError) or type(error).__name__ in ("ExportError", "StoreError"):
+    """The error as a person reads it: a ``UserError``'s own message, the
+    type beside the message for anything else (a bug)."""
+    if isinstance(error, UserError):
         return str(error)
     return f"{type(error).__name__}: {error}"

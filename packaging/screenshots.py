@@ -53,7 +53,8 @@ def grab(window):  # noqa: ANN001, ANN201 - a MainWindow; a QPixmap
     from PySide6.QtGui import QPainter
 
     picture = window.grab()
-    surface = window.landscape_view.surface_view if "landscape_view" in window.tabs.views else None
+    landscape = window.tabs.views.get("landscape_view")  # built only once shown
+    surface = landscape.surface_view if landscape is not None else None
     if surface is not None and surface.isVisible():
         painter = QPainter(picture)
         painter.drawImage(surface.gl.mapTo(window, QPoint(0, 0)), surface.grab_image())
@@ -70,10 +71,9 @@ RECIPE_SHOTS = [  # (file, recipe): the Compare view after a full run
 
 def recipe_shots(window, out: Path, pump, events: list) -> None:  # noqa: ANN001
     """The Recipes window: the gallery as it opens, then Compare views."""
-    from app.recipes_window import RecipesWindow
     from lab.core import protocol as p
 
-    recipes = RecipesWindow.show_for(window)
+    recipes = window.show_recipes()
     recipes.resize(window.size())
     recipes.gallery.choose("vanishing-gradients")
     pump(0.5)
@@ -135,7 +135,7 @@ def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None
             current = (preset, tuple(changes.items()))
             mark = len(events)
             window.apply_config(PRESETS[preset].with_changes(changes))
-            window.reset()  # a fresh start even when the config did not change
+            window.session.send(p.Reset())  # a fresh start even when the config did not change
             wait_for(p.Built, mark)
             if seconds:
                 window.play_action.trigger()
@@ -160,7 +160,7 @@ def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None
         window.close()
         return
     # the landscape: the training path in the PCA plane, and the 3-D surface
-    view = window.landscape_view  # around the last shot's run
+    view = window.tabs.view("landscape_view")  # around the last shot's run
     window.tabs.setCurrentWidget(view)
     for kind, three_d, filename in [
         ("pca", False, "landscape-pca.png"),

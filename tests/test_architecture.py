@@ -98,8 +98,58 @@ def violations(root: Path = ROOT) -> list[str]:
     return found
 
 
+def cycles(root: Path = ROOT, package: str = "app") -> list[list[str]]:
+    """Import cycles among the modules of ``package`` (every import
+    statement, lazy and TYPE_CHECKING ones included), each as the modules
+    around it: the window's parts take a session, never the window."""
+    modules = {module_name(path, root) for path in (root / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for importer, imported in imports(root, (package,)):
+        target = next(
+            (m for m in sorted(modules, key=len, reverse=True) if under(imported, m)), None
+        )
+        if target is not None and target != importer and target != package:
+            graph[importer].add(target)
+    found, done, path = [], set(), []
+
+    def visit(module: str) -> None:
+        if module in path:
+            found.append(path[path.index(module) :] + [module])
+            return
+        if module in done:
+            return
+        path.append(module)
+        for other in sorted(graph[module]):
+            visit(other)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    return found
+
+
 def test_the_tree_keeps_every_import_rule():
     assert violations() == []
+
+
+def test_the_window_has_no_import_cycle():
+    assert cycles() == []
+
+
+def test_a_planted_import_cycle_is_found(tmp_path):
+    """The cycle check can fail: a part that reaches back into the window."""
+    files = {
+        "app/__init__.py": "",
+        "app/main_window.py": "from app.autosave import Autosave\n",
+        "app/autosave.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from app.main_window import MainWindow\n",
+        "app/session.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cycles(tmp_path) == [["app.autosave", "app.main_window", "app.autosave"]]
 
 
 def test_every_lab_package_has_a_layer():

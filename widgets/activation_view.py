@@ -17,7 +17,9 @@ from widgets.base import (
     depth_colours,
     freest_height,
     layer_ticks,
+    log_axes,
     place_legend,
+    probe_csv,
     series_pen,
     set_title,
     show_image,
@@ -27,10 +29,19 @@ from widgets.base import (
 DEAD_TITLE = "dead units per layer over time (share)"
 MAP_TITLE = "dead unit map, latest window (yellow = dead)"
 WAITING = "Activation probes appear on the first probed step."
+CSV_SERIES = (
+    wire.PROBE_ACT_MEAN,
+    wire.PROBE_ACT_STD,
+    wire.PROBE_SATURATION,
+    wire.PROBE_DEAD_FRACTION,
+    wire.PROBE_DEAD_NOW,
+)
 LEGEND_MOST = 8  # more layers than this: depth colours instead of a legend
 LR_STRIP_HEIGHT = 90
 STD_TITLE = "std by layer (saturation: sigmoid and tanh layers only)"
 EXPLAIN_DEAD = 0.05  # a mean dead share from which the caption says why
+LOG_STD_SPAN = 100.0  # std max / min (or max) beyond which the std axis goes logarithmic
+EDGE_SHARE = 0.5  # a layer with this share in its two edge bins has left the range
 WHY_DEAD = (
     "A dead unit outputs 0 for every sample, so no gradient reaches its weights. Some are"
     " normal for ReLU nets, most of all on few inputs: a unit whose weights point away from"
@@ -66,7 +77,7 @@ class ActivationView(StoreView):
             colorMap=pg.colormap.get("magma"), values=(0, 0.2), label="share"
         )
         self.hist_bar.setImageItem(self.hist_image, insert_in=self.hist_plot)
-        self.stats_plot = self.canvas.addPlot(row=1, col=0)
+        self.stats_plot = self.canvas.addPlot(row=1, col=0, axisItems=log_axes())
         set_title(self.stats_plot, STD_TITLE)
         self.stats_legend = self.stats_plot.addLegend(offset=(-10, 10))
         self.std_curve = self.stats_plot.plot(
@@ -119,8 +130,9 @@ class ActivationView(StoreView):
         if not hist_names:
             self.hist_image.clear()
             self.map_image.clear()
-            self.std_curve.setData([], [])
-            self.sat_curve.setData([], [])
+            self._drop_dead_curves()
+            for curve in (self.std_curve, self.sat_curve, self.lr_curve):
+                curve.setData([], [])
             for plot in (self.hist_plot, self.map_plot):
                 blank_plot(plot)
             self.caption.setText(WAITING)
@@ -140,8 +152,10 @@ class ActivationView(StoreView):
             keep = np.isfinite(saturation)
             self.sat_curve.setData(x[keep], saturation[keep])
             self._fit_legend(store[wire.PROBE_ACT_STD].latest, saturation, bool(keep.any()))
+            self._std_scale(store[wire.PROBE_ACT_STD].latest)
+        note = self._range_note(shares, hist_names)
         if self.dead_reason is not None:
-            self.caption.setText(self._saturation_text(store))
+            self.caption.setText(self._saturation_text(store) + note)
         elif wire.PROBE_DEAD_FRACTION in store:
             dead = store[wire.PROBE_DEAD_FRACTION]
             watched = [
@@ -185,7 +199,53 @@ class ActivationView(StoreView):
                         text += f"; silent on this batch: {100 * np.nanmean(now):.1f}%"
                 if np.nanmean(latest) >= EXPLAIN_DEAD:
                     text += ". " + WHY_DEAD
-                self.caption.setText(text)
+                self.caption.setText(text + note)
+
+    def _std_scale(self, std: np.ndarray) -> None:
+        """A log axis for the std when it spans decades (a net that blew up
+        has layers at 1e5 beside layers at 1: on a linear axis one line)."""
+        finite = std[np.isfinite(std) & (std > 0)]
+        wide = bool(finite.size) and bool(
+            finite.max() > LOG_STD_SPAN or finite.max() / finite.min() > LOG_STD_SPAN
+        )
+        if wide != self.stats_plot.getAxis("left").logMode:
+            self.stats_plot.setLogMode(y=wide)
+            self.sat_curve.setVisible(not wide)  # a share of 0..1 has no room on that axis
+
+    def _range_note(self, shares: np.ndarray, names: list[str]) -> str:
+        """Where most values of a layer fall at or beyond the ends of the
+        histogram's range (counted in the edge bins) and spread wider than
+        the range itself, they left it (a saturated sigmoid's sit at its
+        ends inside it): the picture is two bright columns. Say so, with the
+        range and the knob that widens it."""
+        edges = shares[:, 0] + shares[:, -1]
+        std = self.store.series.get(wire.PROBE_ACT_STD)
+        spread = {} if std is None else dict(zip(std.columns, std.latest, strict=True))
+        outside = []
+        for name, share in zip(names, edges, strict=True):
+            layer = name.rsplit("/", 1)[-1]
+            if layer not in self.ranges:
+                continue  # a range not known: nothing to judge against
+            lo, hi = self.ranges[layer]
+            if share >= EDGE_SHARE and spread.get(layer, 0.0) > (hi - lo) / 2:
+                outside.append(name)
+        if not outside:
+            return ""
+        spans = {self.ranges.get(n.rsplit("/", 1)[-1]) for n in outside} - {None}
+        span = ""
+        if len(spans) == 1:
+            lo, hi = spans.pop()
+            span = f" [{lo:g}, {hi:g}]"
+        largest = (
+            f"; std up to {np.nanmax(std.latest):.3g}"
+            if std is not None and np.isfinite(std.latest).any()
+            else ""
+        )
+        return (
+            f". Histograms clipped: in {len(outside)} of {len(names)} layers most values lie at"
+            f" or beyond the ends of the histogram's range{span}, counted in its edge bins"
+            f"{largest} (log axis above). Probes → histogram range widens it"
+        )
 
     def _saturation_text(self, store: MetricStore) -> str:
         """The caption where no unit can die: the reason, and the layer that
@@ -207,22 +267,7 @@ class ActivationView(StoreView):
         return text
 
     def csv_table(self):
-        header, rows = ["step", "probe", "layer", "value"], []
-        for name in (
-            wire.PROBE_ACT_MEAN,
-            wire.PROBE_ACT_STD,
-            wire.PROBE_SATURATION,
-            wire.PROBE_DEAD_FRACTION,
-            wire.PROBE_DEAD_NOW,
-        ):
-            if name in self.store:
-                series = self.store[name]
-                for step, values in zip(series.steps, series.values.tolist(), strict=True):
-                    rows += [
-                        [int(step), name.removeprefix("probe/"), layer, v]
-                        for layer, v in zip(series.columns, values, strict=True)
-                    ]
-        return header, rows
+        return probe_csv(self.store, CSV_SERIES)
 
     def set_ranges(self, ranges: dict[str, tuple[float, float]]) -> None:
         """Histogram value range per layer, to label the bins."""
@@ -276,8 +321,12 @@ class ActivationView(StoreView):
         self._drop_dead_curves()
         self.map_image.clear()
         self.hist_image.clear()
+        for curve in (self.std_curve, self.sat_curve, self.lr_curve):
+            curve.setData([], [])
         self.caption.setText(WAITING)
         self.dirty = True
+
+    new_run = clear  # a new run's store: the last run's pictures go
 
 
 def _layer_order(name: str) -> int:

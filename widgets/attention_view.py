@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 
 from lab.core import wire
+from lab.core.induction import induction_scores, repeat_half
 from widgets.base import PALETTE, StoreView, blank_plot, decimate, series_pen, set_title, show_image
 from widgets.tokens import TokenInput, shown
 
@@ -59,6 +60,7 @@ class AttentionView(StoreView):
         self.images: dict[tuple[int, int], pg.ImageItem] = {}
         self.entropy_plot: pg.PlotItem | None = None
         self._shape: tuple[int, int, tuple[int, int] | None] | None = None
+        self._scored = False  # the titles show induction scores
         self.canvas.scene().sigMouseClicked.connect(self._clicked)
         self.canvas.scene().sigMouseMoved.connect(self._hover)
         self.caption.setText("Attention maps appear here for a Transformer on a token task.")
@@ -102,9 +104,7 @@ class AttentionView(StoreView):
             plot.setAspectLocked(True)
             plot.setMouseEnabled(False, False)
             plot.hideButtons()
-            colour = head_colour(head, heads).name()
-            head_name = f'<span style="color:{colour}">head {head + 1}</span>'
-            set_title(plot, f"block {layer + 1} · {head_name}")
+            set_title(plot, self._title(layer, head, heads))
             if self.focus is None:
                 plot.hideAxis("left")
                 plot.hideAxis("bottom")
@@ -127,6 +127,35 @@ class AttentionView(StoreView):
         for row in range(rows):
             self.canvas.ci.layout.setRowStretchFactor(row, 3 if self.focus is None else 4)
 
+    def _title(self, layer: int, head: int, heads: int, score: float | None = None) -> str:
+        colour = head_colour(head, heads).name()
+        text = f'block {layer + 1} · <span style="color:{colour}">head {head + 1}</span>'
+        if score is None:
+            return text
+        return text + (f" · <b>ind. {score:.2f}</b>" if score >= 0.5 else f" · ind. {score:.2f}")
+
+    def induction(self) -> np.ndarray | None:
+        """Each head's induction score (layers, heads) when the input repeats
+        itself (the induction task's examples, or such typed text), else None."""
+        half = repeat_half(self.tokens)
+        if self.maps is None or half is None:
+            return None
+        return induction_scores(self.maps, half)
+
+    def _induction_text(self, scores: np.ndarray) -> str:
+        layer, head = np.unravel_index(int(np.argmax(scores)), scores.shape)
+        best = float(scores[layer, head])
+        rest = np.delete(scores.ravel(), int(np.argmax(scores)))
+        others = f"; the other heads at most {rest.max():.2f}" if rest.size else ""
+        verdict = (
+            "an induction head" if best >= 0.5 else "no head does this strongly yet (below 0.5)"
+        )
+        return (
+            f" Induction score (ind.): from each repeated token, the weight on the token that"
+            f" followed its first occurrence. Highest: block {layer + 1} head {head + 1},"
+            f" {best:.2f} — {verdict}{others}. Click it to see the diagonal stripe."
+        )
+
     def draw(self) -> None:
         if self.maps is None:
             self._shape = None
@@ -146,6 +175,12 @@ class AttentionView(StoreView):
                 plot.getAxis("bottom").setTicks(ticks)
                 plot.getAxis("left").setTicks(ticks)
             plot.setRange(xRange=(0, length), yRange=(0, length), padding=0.02)
+        scores = self.induction()
+        if scores is not None or self._scored:  # (titles without scores once they had some)
+            for (layer, head), plot in self.plots.items():
+                score = None if scores is None else float(scores[layer, head])
+                set_title(plot, self._title(layer, head, heads, score))
+        self._scored = scores is not None
         self._draw_entropy(heads, length)
         where = (
             "your input"
@@ -156,7 +191,7 @@ class AttentionView(StoreView):
         self.caption.setText(
             f"Step {self.step:,}, {where} ({length} tokens). Row i is where query token i"
             f" looks: its weights over the tokens up to it (each row sums to 1; dark 0,"
-            f" yellow 1). {hint}"
+            f" yellow 1). {hint}" + ("" if scores is None else self._induction_text(scores))
         )
 
     def _draw_entropy(self, heads: int, length: int) -> None:

@@ -37,8 +37,13 @@ def series_pen(colour: object) -> pg.QtGui.QPen:
 
 def show_plot(plot: pg.PlotItem, shown: bool) -> None:
     """Show or hide a plot of a layout; hidden, it gives up its room (a hidden
-    item keeps its minimum height in a QGraphicsGridLayout otherwise)."""
+    item keeps its minimum height in a QGraphicsGridLayout otherwise). Its
+    legend goes with it: a visible legend anchored in a hidden plot follows
+    geometry changes of a view box Qt has already let go ("Internal C++
+    object (ViewBox) already deleted")."""
     plot.setVisible(shown)
+    if plot.legend is not None:
+        plot.legend.setVisible(shown)
     plot.setMaximumHeight(UNBOUNDED if shown else 0)
 
 
@@ -117,6 +122,27 @@ def short_layer_name(name: str) -> str:
     """A layer's axis label: a series' layer part, "layer7" as "7"
     ("probe/hist/block2" -> "block2", "head" stays)."""
     return name.rsplit("/", 1)[-1].rsplit("layer", 1)[-1]
+
+
+PROBE_CSV_HEADER = ("step", "probe", "layer", "value")
+
+
+def probe_csv(store: MetricStore, names: Sequence[str]) -> tuple[list[str], list[list[object]]]:
+    """Per-layer probe series in long form, one row per step, probe and layer
+    (as ``probes.csv`` in a run folder): the one layout of every probe view's
+    CSV, whatever the series it draws."""
+    rows: list[list[object]] = []
+    for name in names:
+        series = store.series.get(name)
+        if series is None:
+            continue
+        probe = name.removeprefix("probe/")
+        for step, values in zip(series.steps, series.values.tolist(), strict=True):
+            rows += [
+                [int(step), probe, layer, v]
+                for layer, v in zip(series.columns, values, strict=True)
+            ]
+    return list(PROBE_CSV_HEADER), rows
 
 
 class LogAxis(pg.AxisItem):
@@ -282,5 +308,12 @@ class StoreView(ViewPanel):
         self.store = MetricStore()
 
     def set_store(self, store: MetricStore) -> None:
+        """The store of a run (a new run's when it replaces the one before)."""
+        if store is not self.store:
+            self.new_run()
         self.store = store
         self.dirty = True
+
+    def new_run(self) -> None:
+        """Another run's store arrives: nothing of the last one may stay on
+        screen (its curves, a range it was zoomed to)."""

@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lab.core.protocol import JobOutcome
+from lab.core.protocol import JobFinished, JobOutcome
 from lab.core.recipes import ArmResult, Plot, PlotKind, RecipeInfo, RecipeResult
 from widgets.base import PALETTE, freest_height, log_axes, place_legend, set_title
-from widgets.job_bar import JobBar
+from widgets.job_bar import JobBar, JobView
 
 COLUMNS = 2  # plots per row
 ARM_STYLES = [Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine]
@@ -48,7 +48,7 @@ def figure_text(value: float) -> str:
     return f"{value:.3g}"
 
 
-class CompareView(QWidget):
+class CompareView(JobView, QWidget):
     openArm = Signal(dict)  # noqa: N815 - an arm's config, to load into the lab
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -125,11 +125,17 @@ class CompareView(QWidget):
         if result.done:
             self.verdict.setText(verdict_html(result))
 
-    def finished(self, job: int, outcome: JobOutcome, error: str = "") -> None:
-        self.job_bar.finished(job, outcome, error)
+    show_partial = set_result  # the arms measured so far (JobView)
+
+    def job_finished(self, event: JobFinished) -> None:
+        super().job_finished(event)
+        outcome = event.outcome
         if outcome != JobOutcome.DONE and (self.result is None or not self.result.done):
-            reason = "cancelled" if outcome == JobOutcome.CANCELLED else f"failed: {error}"
+            reason = "cancelled" if outcome == JobOutcome.CANCELLED else f"failed: {event.error}"
             self.verdict.setText(f"<i>No verdict: the run was {reason}.</i>")
+
+    def show_result(self, result: RecipeResult, _outcome: JobOutcome) -> None:
+        self.set_result(result)
 
     # ------------------------------------------------------------ drawing
 

@@ -58,7 +58,7 @@ class FieldForm(QWidget):
                 editor.validity.connect(
                     lambda message, path=path: self.validityChanged.emit(path, message)
                 )
-                label = QLabel(knob.label)
+                label = QLabel(knob.caption)
                 label.setToolTip(knob.tooltip)
                 form.addRow(label, editor)
                 self.editors[path] = editor

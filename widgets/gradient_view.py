@@ -17,6 +17,7 @@ from widgets.base import (
     depth_colours,
     layer_ticks,
     log_axes,
+    probe_csv,
     series_pen,
     set_title,
     show_image,
@@ -26,6 +27,8 @@ from widgets.base import (
 # per step; far below, learning crawls; far above, it is unstable.
 TYPICAL_UPDATE_RATIO = 1e-3
 BAR_WIDTH = 0.27
+BARS = (wire.PROBE_GRAD_NORM, wire.PROBE_ACT_GRAD_NORM, wire.PROBE_OUTPUT_STD)
+CSV_SERIES = (*BARS, wire.PROBE_WEIGHT_NORM, wire.PROBE_UPDATE_RATIO)
 
 
 def log10_safe(values: np.ndarray) -> np.ndarray:
@@ -112,7 +115,10 @@ class GradientView(StoreView):
 
     def draw(self) -> None:
         store = self.store
-        if wire.PROBE_GRAD_NORM not in store or len(store[wire.PROBE_GRAD_NORM]) == 0:
+        # any of the per-layer series names the layers: ||dL/dh|| and std(h)
+        # come without the weight-gradient probes too
+        shown = next((n for n in BARS if n in store and len(store[n])), None)
+        if shown is None:
             for bars in self.bars.values():
                 bars.setOpts(x=[], height=[])
             self.image.clear()
@@ -121,7 +127,7 @@ class GradientView(StoreView):
                 curve.setData([], [])
             self.caption.setText("Gradient probes appear on the first probed step.")
             return
-        names = list(store[wire.PROBE_GRAD_NORM].columns)
+        names = list(store[shown].columns)
         x = np.arange(len(names))
         for key, bars in self.bars.items():
             if key in store and len(store[key]) and len(store[key].latest) == len(names):
@@ -213,19 +219,4 @@ class GradientView(StoreView):
         return "; ".join(parts)
 
     def csv_table(self):
-        if wire.PROBE_GRAD_NORM not in self.store:
-            return ["step"], []
-        header, rows = ["step", "probe", *self.store[wire.PROBE_GRAD_NORM].columns], []
-        for name in (
-            wire.PROBE_GRAD_NORM,
-            wire.PROBE_ACT_GRAD_NORM,
-            wire.PROBE_OUTPUT_STD,
-            wire.PROBE_UPDATE_RATIO,
-        ):
-            if name in self.store:
-                series = self.store[name]
-                rows += [
-                    [int(s), name.removeprefix("probe/"), *v]
-                    for s, v in zip(series.steps, series.values.tolist(), strict=True)
-                ]
-        return header, rows
+        return probe_csv(self.store, CSV_SERIES)

@@ -1,14 +1,20 @@
 """The one pattern for long work in the window: a progress bar with what the
 job is doing, and a Cancel button, for a job of the engine (a landscape, an
 export, ...). It shows a job from its first report to its end, then says how
-it ended."""
+it ended.
+
+``JobView`` is the one interface of whatever shows a kind of job (a view, the
+export's status): the window hands it every ``JobProgress`` and the
+``JobFinished`` of its jobs, and it draws what they carry."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from lab.core.protocol import JobOutcome
+from lab.core.protocol import JobFinished, JobOutcome, JobProgress
 
 STEPS = 1000
 
@@ -68,3 +74,27 @@ class JobBar(QWidget):
     def _cancel(self) -> None:
         if self.job is not None:
             self.cancelRequested.emit(self.job)
+
+
+class JobView:
+    """A mixin for what shows a kind of engine job: its ``job_bar`` follows
+    the job, and what the job made so far is drawn by ``show_partial``, what
+    it ended with by ``show_result`` (both do nothing unless overridden)."""
+
+    job_bar: JobBar
+
+    def job_progress(self, event: JobProgress) -> None:
+        self.job_bar.progress(event.job, event.fraction, event.message)
+        if event.partial is not None:
+            self.show_partial(event.partial)
+
+    def job_finished(self, event: JobFinished) -> None:
+        self.job_bar.finished(event.job, event.outcome, event.error)
+        if event.result is not None:
+            self.show_result(event.result, event.outcome)
+
+    def show_partial(self, partial: Any) -> None:
+        pass
+
+    def show_result(self, result: Any, outcome: JobOutcome) -> None:
+        self.show_partial(result)

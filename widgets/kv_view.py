@@ -37,7 +37,7 @@ from lab.core.kv import (
 )
 from widgets.base import PALETTE, ViewPanel, blank_plot, depth_colours, series_pen, set_title
 from widgets.inputs import ChoiceBox, editor_for
-from widgets.job_bar import JobBar
+from widgets.job_bar import JobBar, JobView
 
 CURVE_POINTS = 200
 UNITS = (("GiB", GIB), ("MiB", 2**20), ("KiB", 2**10), ("bytes", 1))
@@ -53,7 +53,7 @@ def readable(n: float) -> str:
     return f"{n / size:,.2f} {name}" if size > 1 else f"{int(n):,} bytes"
 
 
-class KVView(ViewPanel):
+class KVView(JobView, ViewPanel):
     decodeRequested = Signal(str, str, int, int)  # noqa: N815 - layout, dtype, batch, block
 
     def __init__(self) -> None:
@@ -95,7 +95,7 @@ class KVView(ViewPanel):
                     continue
                 editor = self.kv_heads if name == "kv_heads" else self.editors[name]
                 knob = heads if name == "kv_heads" else knobs[name]
-                label = QLabel(knob.label)
+                label = QLabel(knob.caption)
                 label.setToolTip(knob.tooltip)
                 grid.addWidget(label, row, 2 * column)
                 grid.addWidget(editor, row, 2 * column + 1)
@@ -195,9 +195,12 @@ class KVView(ViewPanel):
             settings.layout, settings.dtype, settings.decode_batch, settings.block_size
         )
 
-    def set_decode(self, decoded: p.KVDecode) -> None:
+    def set_decode(self, decoded: p.KVDecode, _outcome: object = None) -> None:
         self.decoded = decoded
         self.dirty = True
+
+    show_partial = set_decode  # the measured decode so far (JobView)
+    show_result = set_decode
 
     def clear(self) -> None:
         self.decoded = None

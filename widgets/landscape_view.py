@@ -21,7 +21,7 @@ from lab.core.fields import knobs_of
 from lab.core.protocol import JobOutcome
 from widgets.base import PALETTE, ViewPanel, log_axes, set_title
 from widgets.inputs import ChoiceBox, NumberBox
-from widgets.job_bar import JobBar
+from widgets.job_bar import JobBar, JobView
 
 CONTOURS = 10
 
@@ -53,7 +53,7 @@ def opengl_available() -> bool:
     return bool(context.create())
 
 
-class LandscapeView(ViewPanel):
+class LandscapeView(JobView, ViewPanel):
     computeRequested = Signal(str, int, float, int)  # noqa: N815 - kind, grid, span, points
     autoChanged = Signal(int)  # noqa: N815 - every N steps, 0 = off
 
@@ -189,6 +189,9 @@ class LandscapeView(ViewPanel):
         self.update_event = update
         self.outcome = outcome
         self.dirty = True
+
+    show_partial = set_landscape  # what its job made so far, and how it ended (JobView)
+    show_result = set_landscape
 
     def _values(self) -> np.ndarray:
         losses = self.update_event.losses

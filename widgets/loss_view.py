@@ -78,6 +78,11 @@ class LossView(StoreView):
         }
         self.reference: tuple[str, Series | None, Series | None] | None = None
 
+    def new_run(self) -> None:
+        """A new run's axes fit the new run: the old ranges (or a zoom) go."""
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.enableAutoRange()
+
     def set_reference(
         self, name: str | None, step: Series | None, evaluation: Series | None
     ) -> None:

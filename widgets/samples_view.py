@@ -15,6 +15,8 @@ from widgets.base import ViewPanel
 from widgets.tokens import TokenInput, joined, shown
 
 RIGHT, WRONG, PROMPT = "#009E73", "#D55E00", "#555555"
+END = "⏹"  # where a symbol task's answer ends
+STACKED_TOKENS = 26  # longer rows (induction's) stack prompt, answer and model's answer
 
 
 def marked(got: Sequence[str], expected: Sequence[str], text: bool) -> str:
@@ -85,16 +87,25 @@ class SamplesView(ViewPanel):
             self.table.setText("")
             return
         typed = all(not row.expected for row in samples.rows)
+        self.table.setMinimumWidth(0)
         if self.text:
             self.table.setText("<hr>".join(text_block(row) for row in samples.rows))
         else:
             self.table.setText(self.symbol_table(samples, typed))
         right = sum(correct(row) for row in samples.rows)
         total = sum(len(row.expected) for row in samples.rows)
+        # never narrower than the table: a wide one scrolls instead of being cut off
+        self.table.setMinimumWidth(self.table.sizeHint().width())
         if typed:
+            ends = (
+                f" for the task's {samples.answer_length} answer tokens ({END} marks where the"
+                " answer ends)"
+                if samples.answer_length
+                else ""
+            )
             self.caption.setText(
-                f"Step {samples.step:,}: the model continues your input, always taking its"
-                " most likely next token (greedy decoding)."
+                f"Step {samples.step:,}: the model continues your input{ends}, always taking"
+                " its most likely next token (greedy decoding)."
             )
         else:
             self.caption.setText(
@@ -104,7 +115,13 @@ class SamplesView(ViewPanel):
             )
 
     def symbol_table(self, samples: p.Samples, typed: bool) -> str:
-        """Symbol tasks: prompt, right answer and the model's, in columns."""
+        """Symbol tasks: prompt, right answer and the model's, in columns; long
+        rows (the induction task's) one under another, so that they fit."""
+        longest = max(
+            (len(r.prompt) + len(r.expected) + len(r.got) for r in samples.rows), default=0
+        )
+        if longest > STACKED_TOKENS:
+            return self.stacked_table(samples, typed)
         cell = 'style="padding:3px 10px; font-family:monospace; font-size:11pt;"'
         head = "<th align=left>{}</th>"
         lines = ['<table cellspacing="0">']
@@ -114,8 +131,7 @@ class SamplesView(ViewPanel):
             prompt = html.escape(joined(row.prompt, self.text))
             cells = [f'<td {cell}><span style="color:{PROMPT}">{prompt}</span></td>']
             if typed:
-                got = html.escape(joined(row.got, self.text))
-                cells.append(f"<td {cell}><b>{got}</b></td>")
+                cells.append(f"<td {cell}>{self.continuation(row, samples)}</td>")
             else:
                 hits = correct(row)
                 cells += [
@@ -124,6 +140,36 @@ class SamplesView(ViewPanel):
                     f"<td {cell}>{hits}/{len(row.expected)}</td>",
                 ]
             lines.append("<tr>" + "".join(cells) + "</tr>")
+        lines.append("</table>")
+        return "".join(lines)
+
+    def continuation(self, row: p.SampleRow, samples: p.Samples) -> str:
+        """A typed prompt's continuation, bold, and where the answer ends."""
+        got = f"<b>{html.escape(joined(row.got, self.text))}</b>"
+        if samples.answer_length and len(row.got) == samples.answer_length:
+            got += f' <span style="color:{PROMPT}" title="the answer ends here">{END}</span>'
+        return got
+
+    def stacked_table(self, samples: p.Samples, typed: bool) -> str:
+        """Each example as lines: its prompt, the right answer, the model's."""
+        cell = 'style="padding:1px 8px; font-family:monospace; font-size:11pt;"'
+        label = f'style="padding:1px 8px; color:{PROMPT};"'
+        lines = ['<table cellspacing="0">']
+        for index, row in enumerate(samples.rows):
+            if index:
+                lines.append('<tr><td colspan="2"><hr></td></tr>')
+            prompt = html.escape(joined(row.prompt, self.text))
+            parts = [("prompt", f'<span style="color:{PROMPT}">{prompt}</span>')]
+            if typed:
+                parts.append(("model", self.continuation(row, samples)))
+            else:
+                right = html.escape(joined(row.expected, self.text))
+                mine = f"{marked(row.got, row.expected, self.text)}"
+                parts += [
+                    ("right answer", right),
+                    ("model", f"{mine} &nbsp; {correct(row)}/{len(row.expected)}"),
+                ]
+            lines += [f"<tr><td {label}>{k}</td><td {cell}>{v}</td></tr>" for k, v in parts]
         lines.append("</table>")
         return "".join(lines)
 

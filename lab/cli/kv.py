@@ -11,8 +11,10 @@ import json
 import sys
 from pathlib import Path
 
+from lab.cli.experiments import config_file
 from lab.cli.help import command
 from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.errors import UsageError
 from lab.core.kv import GIB, KV_DTYPES, MODEL_SHAPES, Breakdown, ModelShape, breakdown, lab_shape
 from lab.core.presets import PRESETS
 
@@ -28,22 +30,22 @@ def _mib(n: int | float) -> str:
 def shape_of(args: argparse.Namespace) -> ModelShape:
     """The shape asked for: a real model's, a lab preset's, or a config file's."""
     if args.config and args.preset:
-        raise ConfigError("preset", "give a config file or a preset, not both")
+        raise UsageError("--preset", "give a config file or a preset, not both")
     if not (args.config or args.preset):
-        raise ConfigError("preset", f"give a model: --preset {' | '.join(MODEL_SHAPES)}, a lab"
+        raise UsageError("--preset", f"give a model: --preset {' | '.join(MODEL_SHAPES)}, a lab"
                           " Transformer preset, or a config file")  # fmt: skip
     if args.preset in MODEL_SHAPES:
         shape = MODEL_SHAPES[args.preset]
     else:
         if args.config:
-            config = ExperimentConfig.load(args.config)
+            config = ExperimentConfig.load(config_file(args.config))
         elif args.preset in PRESETS:
             config = PRESETS[args.preset]
         else:
             known = ", ".join(
                 [*MODEL_SHAPES, *(n for n, c in PRESETS.items() if c.model.kind == "transformer")]
             )
-            raise ConfigError("preset", f"{args.preset!r} is not one of {known}")
+            raise UsageError("--preset", f"{args.preset!r} is not one of {known}")
         if config.model.kind != "transformer":
             raise ConfigError(
                 "model.kind", f"{config.name} is an {config.model.kind.upper()}: no KV cache"
@@ -101,9 +103,9 @@ def measured_decode(args: argparse.Namespace) -> dict[str, object]:
     elif source in PRESETS:
         trainer = Trainer(PRESETS[source])
     else:
-        raise ConfigError("decode", f"{source!r} is neither a run folder nor a preset")
+        raise UsageError("--decode", f"{source!r} is neither a run folder nor a preset")
     if not hasattr(trainer.model, "attention_layers"):
-        raise ConfigError("decode", f"{source} is not a Transformer")
+        raise UsageError("--decode", f"{source} is not a Transformer")
     device = resolve_device(args.device)
     model = trainer.model.to(device)
     request = p.DecodeKV(

@@ -9,47 +9,21 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from lab.cli import kv, recipe
+from lab.cli.experiments import load_experiment
 from lab.cli.help import EXIT_CODES
 from lab.cli.help import command as _command
+from lab.cli.output import guard_streams, say
 from lab.core import wire
-from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.config import ExperimentConfig
+from lab.core.errors import UsageError, UserError
 from lab.core.presets import DEFAULT_PRESET
 from lab.core.protocol import DirectionKind
-
-
-def _parse_value(text: str) -> Any:
-    """A --set value as TOML (numbers, booleans, quoted strings), else a bare string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def load_experiment(
-    config_path: str | None, preset_name: str | None, sets: list[str]
-) -> ExperimentConfig:
-    from lab.core.presets import preset
-
-    if config_path and preset_name:
-        raise ConfigError("preset", "give a config file or a preset, not both")
-    if config_path:
-        config = ExperimentConfig.load(config_path)
-    else:
-        config = preset(preset_name or DEFAULT_PRESET)
-    changes = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(item, "a --set needs the form field=value, e.g. optim.lr=0.01")
-        changes[key.strip()] = _parse_value(value.strip())
-    return config.with_changes(changes) if changes else config
+from lab.core.version import version_text
 
 
 def _fmt_row(step: int, total: int, row: dict[str, float], rate: float) -> str:
@@ -70,8 +44,8 @@ class Interrupted(Exception):
 
 def _refuse_existing(out: Path, force: bool) -> None:
     if out.exists() and any(out.iterdir()) and not force:
-        raise ConfigError(
-            "out", f"{out} already exists and is not empty; choose another --out, or --force"
+        raise UsageError(
+            "--out", f"{out} already exists and is not empty; choose another --out, or --force"
             " to replace it",
         )  # fmt: skip
 
@@ -92,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     trainer = Trainer(config)
     total = config.train.steps
-    print(f"knoblab: {config.name} on {trainer.device}, {total} steps -> {out}", flush=True)
+    say(f"knoblab: {config.name} on {trainer.device}, {total} steps -> {out}")
     start = time.perf_counter()
     bar = None if args.quiet else ProgressLine("training", total, "steps")
     stop = {"asked": False}
@@ -140,10 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"knoblab: {trainer.step_count} steps in {elapsed:.1f} s; {summary}; wrote {out}")
     if outcome == "interrupted":
         saved = f"saved the {trainer.step_count} steps trained"
-        print(f"knoblab: interrupted; {saved}", file=sys.stderr)
+        say(f"knoblab: interrupted; {saved}")
         return 130
     if outcome != "done":
-        print(f"knoblab: stopped: {outcome}", file=sys.stderr)
+        say(f"knoblab: stopped: {outcome}")
         return 3
     return 0
 
@@ -248,25 +222,24 @@ def cmd_presets(args: argparse.Namespace) -> int:
     from lab.core.presets import PRESET_NOTES, PRESETS
 
     for name, config in PRESETS.items():
-        model = f"{config.model.kind} x{len(config.model.layers)}"
+        model = model_words(config)
         optim = f"{config.optim.name} lr {config.optim.lr:g}"
         print(f"{name:<16} {model} on {config.data.name}, {optim}, {config.train.steps} steps")
         print(f"{'':<16} {PRESET_NOTES[name].description}")
     return 0
 
 
-def version_text() -> str:
-    """Knoblab's version and what it runs on, without importing torch."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def of(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "not installed"
-
-    python = ".".join(map(str, sys.version_info[:3]))
-    return f"knoblab {of('knoblab')} (torch {of('torch')}, Python {python}, {sys.platform})"
+def model_words(config: ExperimentConfig) -> str:
+    """The model in a few words: "mlp 4x64", "cnn 3 layers", "transformer 2 blocks"."""
+    model = config.model
+    if model.kind == "transformer":
+        t = model.transformer
+        blocks = "block" if t.layers == 1 else "blocks"
+        return f"transformer {t.layers} {blocks} of width {t.d_model}"
+    widths = {layer.width for layer in model.layers}
+    if model.kind == "mlp" and len(widths) == 1:
+        return f"mlp {len(model.layers)}x{widths.pop()}"
+    return f"{model.kind} {len(model.layers)} layers"
 
 
 def _device_option(parser: argparse.ArgumentParser, default_says: str) -> None:
@@ -341,23 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Run a sub-command (the entry point, ``knoblab.main``, opens the window
     when there is none)."""
+    guard_streams()  # `knoblab ... | head` ends quietly, having finished its work
     args = build_parser().parse_args(argv)
     if args.command is None:
         build_parser().print_help()
         return 0
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"knoblab: {exc}", file=sys.stderr)
+    except UserError as exc:  # the message says what to fix
+        say(f"knoblab: {exc}")
         return 2
     except KeyboardInterrupt:
-        print("\nknoblab: interrupted", file=sys.stderr)
+        say("\nknoblab: interrupted")
         return 130
-    except Exception as exc:  # the store's and engine's own errors carry their reason
-        from lab.engine.export import ExportError
-        from lab.engine.runs import StoreError
-
-        if isinstance(exc, StoreError | ExportError):
-            print(f"knoblab: {exc}", file=sys.stderr)
-            return 2
-        raise

@@ -1,6 +1,7 @@
-"""Progress of a long command: on a terminal one line redrawn, a bar with
-the fraction done, the count and the time left; into a file or a pipe plain
-lines, one per tenth (carriage returns would pile up on one line there)."""
+"""Progress of a long command, on stderr (stdout is for results): on a
+terminal one line redrawn, a bar with the fraction done, the count and the
+time left; into a file or a pipe plain lines, one per tenth (carriage
+returns would pile up on one line there)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class ProgressLine:
         self, what: str, total: int = 100, unit: str = "", stream: TextIO | None = None
     ) -> None:
         self.what, self.total, self.unit = what, max(1, total), unit
-        self.stream = stream or sys.stdout
+        self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty()
         self.start = time.perf_counter()
         self.shown = -1  # the last tenth (piped) or percent (terminal) written

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import textwrap
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.cli.help import command
-from lab.core.config import ConfigError
+from lab.core.errors import UsageError
 from lab.core.fileio import atomic_write_text
 from lab.core.recipes import RecipeResult
 
@@ -32,13 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="list the recipes and what each claims")
     p.add_argument("--all", action="store_true", help="run every recipe")
     p.add_argument("--fast", action="store_true", help="the quick variant (seconds, not minutes)")
-    p.add_argument("--json", action="store_true", help="print one JSON object (progress: stderr)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="write each arm's run folder and recipe.json under this folder")
     p.add_argument(
         "--jobs",
         type=int,
-        help="arms measured at once, each in its own process (default: half the cores, so 1"
-        " on a 2-core machine; the KV-cache recipe times its arms, always one at a time)",
+        help="arms measured at once, each in its own process (default: half the cores;"
+        " the KV-cache recipe times its arms, always one at a time)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_recipe)
@@ -54,7 +53,7 @@ def cmd_recipe(args: argparse.Namespace) -> int:
                 print(f"{'':22s} {line}")
         return 0
     if args.all == bool(args.name):
-        raise ConfigError("recipe", "give a recipe's name or --all (see knoblab recipe --list)")
+        raise UsageError("NAME", "give a recipe's name or --all (see knoblab recipe --list)")
     chosen = list(RECIPES.values()) if args.all else [recipe(args.name)]
     start = time.perf_counter()
     results = []
@@ -82,10 +81,9 @@ def _run(r: Recipe, args: argparse.Namespace, out: str | Path | None) -> RecipeR
     from lab.engine.runs import save_run
     from lab.recipes.parallel import default_workers, run_parallel
 
-    stream = sys.stderr if args.json else sys.stdout
-    bar = None if args.quiet else ProgressLine(r.name, 100, stream=stream)
+    bar = None if args.quiet else ProgressLine(r.name, 100)
     if args.jobs is not None and args.jobs < 1:
-        raise ConfigError("jobs", f"{args.jobs}; allowed: at least 1")
+        raise UsageError("--jobs", f"{args.jobs}; allowed: at least 1")
     workers = args.jobs or default_workers(r, args.fast)
     steps = run_parallel(r, args.fast, workers, out=out, save=save_run)
     try:

@@ -20,3 +20,12 @@ def asset(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"Knoblab's asset {name!r} is missing (looked in {path.parent})")
     return path
+
+
+def readme() -> Path | None:
+    """Knoblab's README (the window's Help shows it): the checkout's, or the
+    bundle's copy; None when neither is there (an installed wheel)."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    root = Path(frozen) if frozen is not None else Path(__file__).resolve().parents[2]
+    path = root / "README.md"
+    return path if path.exists() else None

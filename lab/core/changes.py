@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.core.config import ExperimentConfig, OptimConfig, field_knob, flatten, rebuilds
-from lab.core.fields import ConfigError
+from lab.core.config import ExperimentConfig, OptimConfig, field_label, flatten, rebuilds
 from lab.core.protocol import ChangeKind
 
 MOST_NAMED = 3  # a change of more fields is summed up after this many
@@ -76,7 +75,7 @@ def describe(old: ExperimentConfig, new: ExperimentConfig, fields: tuple[str, ..
     elif layers:
         parts += _layer_words(layers, after)
     for path in others:
-        parts.append(f"{_label(path)} {_value(before.get(path))} → {_value(after.get(path))}")
+        parts.append(f"{field_label(path)} {_value(before.get(path))} → {_value(after.get(path))}")
     if len(parts) > MOST_NAMED:
         return f"{len(parts)} settings ({', '.join(parts[:2])}, …)"
     return "; ".join(parts)
@@ -97,13 +96,6 @@ def _layer_words(paths: list[str], after: dict) -> list[str]:
         else:
             words.append(f"{name} of {len(changed)} layers{value}")
     return words
-
-
-def _label(path: str) -> str:
-    try:
-        return field_knob(path).label
-    except ConfigError:
-        return path
 
 
 def _value(value: object) -> str:

@@ -15,16 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lab.core.errors import ConfigError
+
 Kind = Literal["choice", "int", "float", "bool"]
 
-
-class ConfigError(ValueError):
-    """An invalid configuration value. ``field`` is the dotted path of the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+__all__ = ["ConfigError", "Knob", "knob", "knob_at", "knobs_of", "validate_section"]
 
 
 def _number(value: float) -> str:
@@ -124,6 +119,13 @@ class Knob:
                 raise ValueError(f"{text!r} is not a whole number")
             return int(number)
         return number
+
+    @property
+    def caption(self) -> str:
+        """The label as a form shows it, with its unit ("budget (GiB)")."""
+        if self.unit and self.unit not in self.label:
+            return f"{self.label} ({self.unit})"
+        return self.label
 
     @property
     def tooltip(self) -> str:

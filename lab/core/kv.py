@@ -16,10 +16,13 @@ context fits in 24 GB" needs no weights.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from lab.core.config import ExperimentConfig
-from lab.core.config.transformer import divisors
-from lab.core.fields import ConfigError, knob, validate_section
+from lab.core.errors import ConfigError
+from lab.core.fields import knob, validate_section
+
+if TYPE_CHECKING:  # the config derives its shape from here: no import at run time
+    from lab.core.config import ExperimentConfig, TransformerConfig
 
 LAYOUTS = ("static", "concat", "paged")  # the caches of lab.generate.caches
 LAB_MODEL = "lab model"  # the run's own Transformer, in the KV view's model list
@@ -31,10 +34,17 @@ INT8_SCALE_BYTES = 4  # one float32 scale per (token, kv head) for K and one for
 GIB = 2**30
 
 
+def divisors(n: int) -> tuple[int, ...]:
+    """What a count of ``n`` heads can be shared by: how many KV heads may serve them."""
+    return tuple(d for d in range(1, n + 1) if n % d == 0)
+
+
 @dataclass(frozen=True)
 class ModelShape:
-    """What the cache and the weights depend on. ``ffn_hidden``: the
-    feed-forward width (gated: SwiGLU's three matrices, else two);
+    """What the cache and the weights depend on: the one description of a
+    decoder's shape, for the lab's Transformer (``of``, which its config
+    uses for its own checks) and for well-known open models. ``ffn_hidden``:
+    the feed-forward width (gated: SwiGLU's three matrices, else two);
     ``positions``: a learned position table's rows (0 for RoPE)."""
 
     name: str
@@ -58,12 +68,40 @@ class ModelShape:
             if getattr(self, field) < 1:
                 raise ConfigError(field, f"{getattr(self, field)}; allowed: at least 1")
         if self.d_model % self.heads:
-            raise ConfigError("d_model", f"{self.d_model} is not divisible by {self.heads} heads")
+            raise ConfigError(
+                "heads",
+                f"{self.heads} heads do not divide d_model {self.d_model}; each head needs"
+                " d_model / heads dimensions",
+            )
         if self.heads % self.kv_heads:
             raise ConfigError(
-                "kv_heads", f"{self.kv_heads} does not divide {self.heads} heads; allowed:"
-                f" {', '.join(str(d) for d in self.kv_head_choices)}",
+                "kv_heads", f"{self.kv_heads} key-value heads do not divide {self.heads} heads;"
+                f" allowed: {', '.join(str(d) for d in self.kv_head_choices)}",
             )  # fmt: skip
+
+    @classmethod
+    def of(
+        cls, t: TransformerConfig, vocab: int = 1, *, pre_norm: bool = True, name: str = "lab model"
+    ) -> ModelShape:
+        """The shape of the lab's Transformer for section ``t`` (``vocab``:
+        its task's token count, which only the weights depend on)."""
+        return cls(
+            name,
+            layers=t.layers,
+            d_model=t.d_model,
+            heads=t.heads,
+            kv_heads=t.kv_heads,
+            vocab=vocab,
+            ffn_hidden=t.ffn_width,
+            context=t.context,
+            gated=t.ffn == "swiglu",
+            tied=t.tie_embeddings,
+            biases=True,
+            positions=t.context if t.positional == "learned" else 0,
+            norm_params=1 if t.norm == "rms" else 2,
+            final_norm=pre_norm,
+            source="this run's config",
+        )
 
     @property
     def head_dim(self) -> int:
@@ -227,27 +265,9 @@ def breakdown(
 
 
 def lab_shape(config: ExperimentConfig, vocab: int) -> ModelShape:
-    """The shape of the lab's Transformer for ``config`` (``vocab``: its
-    task's token count, which only the weights depend on)."""
-    t = config.model.transformer
+    """The shape of the lab's Transformer in ``config``."""
     pre = config.model.norm_position == "pre"
-    return ModelShape(
-        "lab model",
-        layers=t.layers,
-        d_model=t.d_model,
-        heads=t.heads,
-        kv_heads=t.kv_heads,
-        vocab=vocab,
-        ffn_hidden=t.ffn_width,
-        context=t.context,
-        gated=t.ffn == "swiglu",
-        tied=t.tie_embeddings,
-        biases=True,
-        positions=t.context if t.positional == "learned" else 0,
-        norm_params=1 if t.norm == "rms" else 2,
-        final_norm=pre,
-        source="this run's config",
-    )
+    return ModelShape.of(config.model.transformer, vocab, pre_norm=pre, name=LAB_MODEL)
 
 
 # Shapes of well-known open models, from each model's published config.json

@@ -2,8 +2,10 @@
 builtins, string enums and numpy arrays, pickled over a multiprocessing
 connection. No torch here: the GUI speaks this protocol without loading it.
 
-Commands go GUI -> engine; events go engine -> GUI. Configs travel as dicts
-(``ExperimentConfig.to_dict()``) so both sides validate with the same code.
+Commands go GUI -> engine; events go engine -> GUI. A knob turned travels
+as the dotted paths it changed (``ChangeConfig``), a whole experiment as a
+dict (``ExperimentConfig.to_dict()``, ``SetConfig``); both sides validate
+with the same code, each once.
 The engine announces ``PROTOCOL_VERSION`` in ``Ready``; the window refuses an
 engine of another version. Long work runs as jobs (``lab.jobs``): a command
 starts one under an id the window picks, ``CancelJob`` stops it, and every
@@ -12,7 +14,7 @@ job reports through ``JobProgress`` and one ``JobFinished``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +22,7 @@ import numpy as np
 
 from lab.core.recipes import RecipeInfo
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 
 class RunState(StrEnum):
@@ -68,10 +70,19 @@ class JobOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class SetConfig:
-    """Replace the experiment (validated on both sides); live fields apply on
-    the next step, structural ones rebuild and the engine says which."""
+    """Replace the experiment (a preset, an arm, a restored window's); live
+    fields apply on the next step, structural ones rebuild and the engine
+    says which."""
 
     config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    """Change fields of the experiment by dotted path (``{"optim.lr": 1e-4}``,
+    with the fields coupled to them); what it takes is as for ``SetConfig``."""
+
+    changes: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,11 @@ class SaveRun:
 
 @dataclass(frozen=True)
 class OpenRun:
+    """Open a run folder. ``autosave``: the window's own copy of its last
+    session, reopened: it does not become the run's folder."""
+
     path: str
+    autosave: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,9 +142,14 @@ class WatchTokens:
 
 @dataclass(frozen=True)
 class Undo:
-    """Bring back the run the last rebuild, reset or open replaced: its
-    config, weights, optimiser, metrics and path (the run Undo replaces is
-    kept in turn when anything was trained in it)."""
+    """Go back one step (``lab.engine.history``): before a knob's change, or
+    to the run a rebuild, reset, open or preset replaced (its config,
+    weights, optimiser and metrics). ``Redo`` goes forward again."""
+
+
+@dataclass(frozen=True)
+class Redo:
+    pass
 
 
 @dataclass(frozen=True)
@@ -244,9 +264,21 @@ class Built:
 
 @dataclass(frozen=True)
 class ConfigApplied:
+    """A change was applied: what it took, in words, and the new values of
+    the fields it changed (a rebuild's whole config follows in ``Built``);
+    the window keeps them where it holds others (an Undo's)."""
+
     kind: ChangeKind
     message: str
-    config: dict[str, Any]
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UndoState:
+    """What Undo and Redo would do now, in words ("" where nothing)."""
+
+    undo: str
+    redo: str
 
 
 @dataclass(frozen=True)
@@ -373,6 +405,7 @@ class Samples:
 
     step: int
     rows: tuple[SampleRow, ...]
+    answer_length: int = 0  # a symbol task's answer, in tokens: a typed prompt's ends there
 
 
 @dataclass(frozen=True)
@@ -418,6 +451,7 @@ class Saved:
 @dataclass(frozen=True)
 class Opened:
     path: str
+    autosave: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.core.config import SEQUENCE_DATASETS, DataConfig
+from lab.core.config.choices import IMAGE_SIZE
 from lab.data.sequences import corpus_windows, symbol_task
 
-IMAGE_SIZE = 16
 SHAPE_NAMES = ("circle", "square", "triangle", "cross")
 
 
@@ -126,8 +126,9 @@ def _shape_mask(kind: int, cy: float, cx: float, r: float) -> np.ndarray:
 def _shapes(
     rng: np.random.Generator, n: int, k: int, noise: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Greyscale 16x16 images of a circle, square, triangle or cross at a random
-    position, size and brightness, on a noisy background."""
+    """Greyscale square images (IMAGE_SIZE a side) of a circle, square,
+    triangle or cross at a random position, size and brightness, on a noisy
+    background."""
     y = np.arange(n) % k
     images = np.empty((n, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float64)
     for i in range(n):

@@ -34,18 +34,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from lab.core.errors import ExportError
 from lab.core.fileio import atomic_path, atomic_write_text
 from lab.jobs import Progress
-from lab.models.attention import CausalSelfAttention
+from lab.models.hooks import explicit_attention
+
+__all__ = ["ExportError", "ExportReport", "export_onnx", "export_steps", "report_path"]
 
 PRODUCER = "knoblab"
 PARITY_TOLERANCE = 1e-4  # max abs difference (fp32) that counts as the same model
 PARITY_BATCHES = (1, 7, 64)
 LATENCY_BATCHES = (1, 256)
-
-
-class ExportError(RuntimeError):
-    """The model could not be exported or the file does not compute the same thing."""
 
 
 @dataclass
@@ -225,11 +224,9 @@ def export_steps(
             " turns the positional slice into a missing input); use the default exporter"
         )
     example = inputs.sample(2, generator)
-    for layer in model.modules():  # the fused path's choice by sequence length does not trace
-        if isinstance(layer, CausalSelfAttention):
-            layer.explicit = True
     exporter = "torchscript" if legacy else "dynamo"
-    with atomic_path(path) as tmp:
+    # the fused path's choice by sequence length does not trace: the explicit one
+    with atomic_path(path) as tmp, explicit_attention(model):
         yield Progress(0.0, "exporting")
         start = time.perf_counter()
         try:

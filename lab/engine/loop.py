@@ -21,14 +21,15 @@ from typing import Any
 import torch
 
 from lab.core import protocol as p
-from lab.core.changes import classify_change
-from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.changes import ChangeReport, describe
+from lab.core.config import ExperimentConfig, flatten
+from lab.core.errors import FileError, UserError
 from lab.core.messages import MessageError, decode
 from lab.core.protocol import ChangeKind, JobKind, RunState
 from lab.engine import faults, pictures, tokens
-from lab.engine.export import ExportError
+from lab.engine.history import History, Step
 from lab.engine.job_commands import JobCommands
-from lab.engine.runs import Run, StoreError, load_run, restore, save_run, snapshot
+from lab.engine.runs import Run, load_run, restore, save_run, snapshot
 from lab.engine.streaming import Outbox, StreamingStore
 from lab.jobs import JobRunner
 from lab.recipes import catalog
@@ -61,11 +62,12 @@ class Engine(JobCommands):
         self._step_times: deque[tuple[float, int]] = deque(maxlen=60)
         self._next_step_at = 0.0
         self._step_seconds = 0.0  # a training step's recent duration (moving average)
-        self.replaced: Run | None = None  # the run the last rebuild, reset or open replaced
+        self.history = History()  # what Undo and Redo go back and forth between
         self.watch: p.WatchTokens | None = None  # the Attention or Samples view is on screen
         self._tokens_sent = (-1, 0.0)  # the step and time of the last ones sent
         self._handlers: dict[type, Callable[[Any], None]] = {
             p.SetConfig: self._set_config,
+            p.ChangeConfig: self._change_config,
             p.Play: self._play,
             p.Pause: self._pause,
             p.Step: self._step,
@@ -80,6 +82,7 @@ class Engine(JobCommands):
             p.RunRecipe: self._run_recipe,
             p.CancelJob: self._cancel_job,
             p.Undo: self._undo,
+            p.Redo: self._redo,
             p.WatchTokens: self._watch_tokens,
             p.Shutdown: self._shutdown,
             p.Ping: lambda ping: self.send(p.Pong(ping.number)),
@@ -116,10 +119,8 @@ class Engine(JobCommands):
         try:
             action()
             return True
-        except ConfigError as exc:
-            self.send(p.Error(str(exc), field=exc.field))
-        except (StoreError, ExportError) as exc:
-            self.send(p.Error(str(exc)))
+        except UserError as exc:  # the person's to fix: the message says how
+            self.send(p.Error(str(exc), field=getattr(exc, "field", None)))
         except torch.OutOfMemoryError as exc:  # the run is kept; the device's cache goes
             self._set_state(RunState.PAUSED)
             faults.release_memory()
@@ -258,7 +259,8 @@ class Engine(JobCommands):
         trainer = self.trainer
         assert trainer is not None
         self.jobs.cancel_kind(JobKind.LANDSCAPE)  # it was around weights that are gone
-        self.send(pictures.built(trainer, reason, undo=self._undo_text()))
+        undo = self.history.undo[-1].brings_back if self.history.undo else ""
+        self.send(pictures.built(trainer, reason, undo=undo))
         self._step_times.clear()
         self._boundary_step = -1
         self.send(pictures.signal(trainer))
@@ -267,26 +269,21 @@ class Engine(JobCommands):
         if self.watch is not None and not self._guarded(lambda: self._send_tokens(force=True)):
             self.watch = None  # typed text the new task cannot read
 
-    def _keep_replaced(self) -> None:
-        """Keep the run about to be replaced, if anything was trained in it,
-        so that Undo brings it back (a run is never lost to one click)."""
+    def _kept(self) -> Run | None:
+        """The run as it is now, if anything was trained in it (what Undo
+        brings back after it is replaced); None for a run at step 0."""
         trainer = self.trainer
-        if trainer is not None and trainer.step_count > 0:
-            trainer.store.sync()
-            self.replaced = snapshot(trainer)
+        if trainer is None or trainer.step_count == 0:
+            return None
+        trainer.store.sync()
+        return snapshot(trainer)
 
-    def _undo_text(self) -> str:
-        run = self.replaced
-        if run is None or run.checkpoint is None:
-            return ""
-        return f"{run.config.name} after {int(run.checkpoint['step']):,} steps"
+    def _step_back(self, words: str, config: ExperimentConfig, run: Run | None) -> Step:
+        """The step that returns to ``run`` (or, with nothing trained, ``config``)."""
+        return Step(words, None, run) if run is not None else Step(words, config)
 
-    def _undo(self, _command: p.Undo) -> None:
-        if self.trainer is None or self.replaced is None:
-            return
-        run, self.replaced = self.replaced, None
-        self._keep_replaced()  # what Undo replaces can come back too
-        self._restore(run, f"undo: back to {run.config.name}")
+    def _send_history(self) -> None:
+        self.send(p.UndoState(*self.history.words()))
 
     def _restore(self, run: Run, reason: str) -> None:
         trainer = self.trainer
@@ -297,6 +294,88 @@ class Engine(JobCommands):
         self.outbox.clear()
         self._announce_build(reason)
         trainer.store.resend()  # the window's fresh store gets them all
+
+    def _apply(
+        self,
+        config: ExperimentConfig,
+        reason: str = "",
+        then: Callable[[ChangeReport, Run | None], None] | None = None,
+    ) -> tuple[ChangeReport, Run | None]:
+        """Make ``config`` the experiment: live fields on the next step, a
+        rebuild when it takes one (``reason``: what its ``Built`` says, else
+        the change in words); ``then(report, replaced)`` before it is
+        announced (the history is then up to date in ``Built``). The report,
+        and the run a rebuild replaced."""
+        trainer = self.trainer
+        assert trainer is not None
+        self._send_rows()  # rows of the old config go out before the change
+        replaced: list[Run | None] = []
+        trainer.submit(config)
+        report = trainer.apply_pending(before_rebuild=lambda: replaced.append(self._kept()))
+        rebuilt = report.kind == ChangeKind.REBUILD
+        if rebuilt:
+            self.outbox.clear()  # the window starts a fresh store with Built
+        else:
+            self._send_rows()  # series it dropped (histograms binned the old way) go first
+        kept = replaced[0] if replaced else None
+        if then is not None:
+            then(report, kept)
+        values = (
+            {} if rebuilt else {f: flatten(trainer.config.to_dict()).get(f) for f in report.fields}
+        )
+        self.send(p.ConfigApplied(report.kind, report.message, values))
+        if rebuilt:
+            self._announce_build(reason or report.message)
+        elif report.kind != ChangeKind.NONE and self.state != RunState.RUNNING:
+            self._send_boundary()
+        return report, kept
+
+    def _change_to(self, config: ExperimentConfig) -> None:
+        """A change the person made: applied, and one step of the history."""
+        if self.trainer is None:
+            self._build(config, "start")
+            return
+        old = self.trainer.config
+
+        def record(report: ChangeReport, replaced: Run | None) -> None:
+            if report.kind == ChangeKind.NONE:
+                return
+            words = f"{old.name} → {config.name}" if old.name != config.name else report.words
+            if report.kind == ChangeKind.REBUILD:
+                self.history.record(self._step_back(words, old, replaced))
+            else:  # the run stays: going back is going back to the config (before a drag)
+                start = self.history.drag_start(report.fields) or old
+                words = describe(start, config, report.fields)
+                self.history.record(Step(words, start, None, report.fields))
+            self._send_history()  # before Built: the window's Edit menu is right at once
+
+        self._apply(config, then=record)
+
+    def _go(self, step: Step, direction: str) -> Step:
+        """Undo or redo ``step``; the step that leads back from where it went."""
+        trainer = self.trainer
+        assert trainer is not None
+        if step.run is not None:
+            here = self._step_back(step.words, trainer.config, self._kept())
+            self._restore(step.run, f"{direction}: back to {step.brings_back}")
+            return here
+        assert step.config is not None
+        old = trainer.config
+        report, replaced = self._apply(step.config, f"{direction}: {step.words}")
+        if report.kind == ChangeKind.REBUILD:
+            return self._step_back(step.words, old, replaced)
+        return Step(step.words, old, None, step.fields)
+
+    def _undo(self, _command: p.Undo) -> None:
+        if self.trainer is not None and self.history.undo:
+            step = self.history.undo.pop()
+            self.history.went_back(step, self._go(step, "undo"))
+            self._send_history()
+
+    def _redo(self, _command: p.Redo) -> None:
+        if self.trainer is not None and self.history.redo:
+            self.history.went_forward(self._go(self.history.redo.pop(), "redo"))
+            self._send_history()
 
     # ------------------------------------------------------------ training
 
@@ -344,24 +423,12 @@ class Engine(JobCommands):
     # ------------------------------------------------------------ commands
 
     def _set_config(self, command: p.SetConfig) -> None:
-        config = ExperimentConfig.from_dict(command.config)
+        self._change_to(ExperimentConfig.from_dict(command.config))
+
+    def _change_config(self, command: p.ChangeConfig) -> None:
         if self.trainer is None:
-            self._build(config, "start")
-            return
-        self._send_rows()  # rows of the old config go out before the change
-        if classify_change(self.trainer.config, config).kind == ChangeKind.REBUILD:
-            self._keep_replaced()
-        self.trainer.submit(config)
-        report = self.trainer.apply_pending()
-        if report.kind == ChangeKind.REBUILD:
-            self.outbox.clear()  # the window starts a fresh store with Built
-        else:
-            self._send_rows()  # series it dropped (histograms binned the old way) go first
-        self.send(p.ConfigApplied(report.kind, report.message, self.trainer.config.to_dict()))
-        if report.kind == ChangeKind.REBUILD:
-            self._announce_build(report.message)
-        elif report.kind != ChangeKind.NONE and self.state != RunState.RUNNING:
-            self._send_boundary()
+            raise UserError("the engine has no experiment yet; the change was not applied")
+        self._change_to(self.trainer.config.with_changes(command.changes))
 
     def _play(self, _command: p.Play) -> None:
         if self.trainer is not None:
@@ -380,11 +447,14 @@ class Engine(JobCommands):
 
     def _reset(self, _command: p.Reset) -> None:
         if self.trainer is not None:
-            self._keep_replaced()
+            kept = self._kept()
             self.trainer.reset()
             self.outbox.clear()
             self.state = RunState.PAUSED
+            if kept is not None:  # a fresh start is undoable when something was trained
+                self.history.record(Step("reset", None, kept))
             self._announce_build("reset")
+            self._send_history()
 
     def _set_speed(self, command: p.SetSpeed) -> None:
         self.speed = max(0.0, float(command.steps_per_second))
@@ -392,7 +462,7 @@ class Engine(JobCommands):
 
     def _save_run(self, command: p.SaveRun) -> None:
         if self.trainer is None:
-            raise StoreError("nothing to save yet")
+            raise FileError("nothing to save yet")
         save_run(command.path, self.trainer)
         self.send(p.Saved(command.path, command.autosave))
 
@@ -400,10 +470,13 @@ class Engine(JobCommands):
         run = load_run(command.path)
         if self.trainer is None:
             self._build(run.config, "opened")
-        else:
-            self._keep_replaced()
-        self._restore(run, f"opened {command.path}")
-        self.send(p.Opened(command.path))
+        old, kept = self.trainer.config, self._kept()
+        what = "your last session's run" if command.autosave else command.path
+        self._restore(run, f"opened {what}")
+        if not command.autosave and (kept is not None or old != run.config):
+            self.history.record(self._step_back(f"open {run.config.name}", old, kept))
+            self._send_history()
+        self.send(p.Opened(command.path, command.autosave))
 
     def _shutdown(self, _command: p.Shutdown) -> None:
         self.jobs.cancel_all()

@@ -8,15 +8,17 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from lab.core import wire
-from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.config import ExperimentConfig
+from lab.core.errors import ConfigError, FileError
 from lab.core.fileio import atomic_write_bytes, atomic_write_text, atomic_write_with
 from lab.core.metrics import MetricStore, series_to_csv
 from lab.train.trainer import CHECKPOINT_FORMAT
@@ -27,10 +29,7 @@ METRICS_NPZ = "metrics.npz"
 PROBES_CSV = "probes.csv"
 TRAJECTORY_NPZ = "trajectory.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
-
-
-class StoreError(RuntimeError):
-    """A run folder or one of its files is missing, damaged or too new."""
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,52 +78,70 @@ def probes_to_csv(store: MetricStore) -> str:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
-        raise StoreError(f"{path} does not exist")
+        raise FileError("does not exist", path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise StoreError(
-            f"{path} holds more than weights and was not loaded (unsafe): {exc}"
+        raise FileError(
+            f"holds more than weights and was not loaded (unsafe): {exc}", path
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise StoreError(f"{path} is damaged or not a Knoblab checkpoint: {exc}") from exc
+        raise FileError(f"is damaged or not a Knoblab checkpoint: {exc}", path) from exc
     if not isinstance(state, dict) or "format" not in state:
-        raise StoreError(f"{path} is not a Knoblab checkpoint")
+        raise FileError("is not a Knoblab checkpoint", path)
     if state["format"] > CHECKPOINT_FORMAT:
-        raise StoreError(
-            f"{path} has checkpoint format {state['format']}, newer than this Knoblab "
-            f"reads ({CHECKPOINT_FORMAT})"
+        raise FileError(
+            f"has checkpoint format {state['format']}, newer than this Knoblab reads"
+            f" ({CHECKPOINT_FORMAT})",
+            path,
         )
     return state
 
 
 def load_run(directory: str | Path) -> Run:
+    """A run folder, every file checked: ``FileError`` names the one that is
+    missing, damaged or too new (and leaves it as it is)."""
     directory = Path(directory)
+    if not directory.exists():
+        raise FileError("does not exist", directory)
     if not directory.is_dir():
-        raise StoreError(f"{directory} is not a run folder")
+        raise FileError(
+            "is a file, not a run folder (Open takes the folder a run was saved in)", directory
+        )
+    if not (directory / CONFIG_FILE).exists():
+        raise FileError(
+            f"is not a Knoblab run folder (it has no {CONFIG_FILE}); a run folder is what"
+            " Save or `knoblab run --out` writes",
+            directory,
+        )
     try:  # Knoblab wrote every field: a missing one means the file was cut short
         config = ExperimentConfig.load(directory / CONFIG_FILE, whole=True)
-    except ConfigError as exc:
-        raise StoreError(f"{directory / CONFIG_FILE}: {exc}") from exc
-    metrics = MetricStore()
+    except ConfigError as exc:  # a value Knoblab would not have written
+        raise FileError(
+            f"holds a value this Knoblab does not take: {exc}", directory / CONFIG_FILE
+        ) from exc
     npz = directory / METRICS_NPZ
-    if npz.exists():
-        try:
-            with np.load(npz, allow_pickle=False) as arrays:
-                metrics = MetricStore.from_npz_dict(dict(arrays))
-        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise StoreError(f"{npz} is damaged: {exc}") from exc
+    metrics = _read_npz(npz, MetricStore.from_npz_dict) if npz.exists() else MetricStore()
     checkpoint_path = directory / CHECKPOINT_FILE
     checkpoint = load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
-    trajectory = None
     path = directory / TRAJECTORY_NPZ
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as arrays:
-                trajectory = {key: arrays[key] for key in ("steps", "snapshots", "initial")}
-        except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
-            raise StoreError(f"{path} is damaged: {exc}") from exc
+    trajectory = (
+        _read_npz(path, lambda arrays: {k: arrays[k] for k in ("steps", "snapshots", "initial")})
+        if path.exists()
+        else None
+    )
     return Run(config, metrics, checkpoint, trajectory)
+
+
+def _read_npz(path: Path, read: Callable[[dict[str, np.ndarray]], T]) -> T:
+    """``read`` of the arrays in ``path``; ``FileError`` when it is empty, cut
+    short, no array file or lacks what ``read`` looks for."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return read(dict(arrays))
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        why = "is empty" if isinstance(exc, EOFError) else f"is damaged ({exc})"
+        raise FileError(f"{why}; it was left as it is", path) from exc
 
 
 def snapshot(trainer: Any) -> Run:
@@ -155,7 +172,7 @@ def load_trainer(directory: str | Path, device: str | None = None) -> Any:
 
     run = load_run(directory)
     if run.checkpoint is None:
-        raise StoreError(f"{directory} has no checkpoint: nothing trained to load")
+        raise FileError("has no checkpoint: nothing trained to load", directory)
     if device:
         run = replace(run, config=run.config.with_changes({"train.device": device}))
     try:

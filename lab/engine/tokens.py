@@ -60,19 +60,24 @@ def samples(trainer: Trainer, watch: p.WatchTokens) -> p.Samples:
     def named(ids: torch.Tensor) -> tuple[str, ...]:
         return tuple(names[i] for i in ids.tolist())
 
-    if watch.text.strip():
-        prompt = encode(trainer, watch.text)
-        got = greedy(trainer.model, prompt, CONTINUATION)
-        return p.Samples(trainer.step_count, (p.SampleRow(named(prompt[0]), (), named(got[0])),))
     first = watch.example % len(trainer.x_test)
     x = trainer.x_test[first : first + SAMPLE_ROWS]
     y = trainer.y_test[first : first + SAMPLE_ROWS]
     answered = (y[0] != IGNORE).nonzero()
     start = int(answered[0]) if len(answered) and answered[0] > 0 else x.shape[1] // 2
     expected = y[:, start:]
+    text = trainer.config.data.name == "chars"
+    answer = 0 if text else expected.shape[1]  # running text has no answer that ends
+    if watch.text.strip():
+        prompt = encode(trainer, watch.text)
+        room = trainer.model.config.context - prompt.shape[1]
+        # a symbol task's answer has its length: the continuation stops where it ends
+        got = greedy(trainer.model, prompt, max(0, min(answer or CONTINUATION, room)))
+        row = p.SampleRow(named(prompt[0]), (), named(got[0]))
+        return p.Samples(trainer.step_count, (row,), answer)
     got = greedy(trainer.model, x[:, : start + 1], expected.shape[1])
     rows = tuple(
         p.SampleRow(named(x[i, : start + 1]), named(expected[i]), named(got[i]))
         for i in range(len(x))
     )
-    return p.Samples(trainer.step_count, rows)
+    return p.Samples(trainer.step_count, rows, answer)

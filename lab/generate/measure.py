@@ -30,7 +30,7 @@ def cache_spec(model: nn.Module, request: p.DecodeKV, device: torch.device) -> C
         layers=t.layers,
         batch=request.batch,
         kv_heads=t.kv_heads,
-        head_dim=t.d_model // t.heads,
+        head_dim=t.shape().head_dim,
         context=t.context,
         dtype=request.dtype,
         device=str(device),

@@ -1,7 +1,7 @@
 """Hand-batched forward passes of ``lab.models`` networks at many parameter
 points at once (eval mode): an MLP as one batched matrix product per Linear
-for all points, a CNN as one grouped convolution per conv. On this CPU both
-are 2.5-3x faster than ``vmap`` of ``functional_call``.
+for all points, a CNN as one grouped convolution per conv, both faster than
+``vmap`` of ``functional_call`` (bench/bench_landscape.py).
 
 They read each block's public layout (``Block.branch``, ``Block.pooling``)."""
 
@@ -79,14 +79,14 @@ def _batched_mlp_forward(
 ) -> torch.Tensor:
     """``model`` (a ``lab.models.Net`` MLP, eval mode) at every point of the
     stack: (points, outputs, samples). The head is computed transposed,
-    W @ h^T: with 2 outputs that is 2.5x faster than h @ W^T on this CPU."""
+    W @ h^T: with 2 outputs that is faster than h @ W^T."""
     points = next(iter(stacked.values())).shape[0]
     h = x.unsqueeze(0).expand(points, -1, -1)
 
     def linear(prefix: str, h: torch.Tensor, relu: bool) -> torch.Tensor:
         # bmm, then the bias (and a following ReLU) in place in one pass:
         # baddbmm copies the bias into the output first and runs the GEMM
-        # with beta = 1, 10-25% slower for these 64-wide layers on this CPU
+        # with beta = 1, slower for these 64-wide layers
         weight, bias = stacked[prefix + "weight"].transpose(1, 2), stacked.get(prefix + "bias")
         if bias is not None and h.stride(0) == 0:
             # the inputs, shared by all points: a GEMM this narrow (2 inputs on
@@ -134,8 +134,8 @@ def _batched_cnn_forward(
     stack: (points, outputs, samples).
 
     The points' feature maps sit side by side as channels, (samples, points x
-    channels, H, W), kept channels-last (1.6x faster convolutions and 5x faster
-    max-pooling than NCHW on this CPU): each conv is one grouped convolution
+    channels, H, W), kept channels-last (faster convolutions and max-pooling
+    than NCHW): each conv is one grouped convolution
     (groups = points) and pooling, activations and norms run on all points at
     once. A conv on the shared input is one matrix product of the input's
     patches (unfolded once per evaluation batch, kept in ``cache``) with every

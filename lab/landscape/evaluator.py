@@ -18,7 +18,7 @@ from torch.func import functional_call
 from lab.landscape.batched import batched_forward_for
 from lab.landscape.directions import Params
 from lab.models import Net
-from lab.models.attention import CausalSelfAttention
+from lab.models.hooks import explicit_attention
 from lab.native import fused_mlp
 
 if TYPE_CHECKING:
@@ -31,13 +31,13 @@ FUSED_CHUNK_MAX = 512
 class LossEvaluator:
     """Loss of ``model`` at many parameter points at once, on a fixed batch.
 
-    Plain MLPs run in the compiled fused pass (``lab.native.fused_mlp``; 1.5x faster
-    than the torch pass below, ``fused=False`` turns it off). Models built by
+    Plain MLPs run in the compiled fused pass (``lab.native.fused_mlp``, faster
+    than the torch pass below; ``fused=False`` turns it off). Models built by
     ``lab.models`` otherwise take a hand-batched forward pass: MLPs one ``bmm``
-    per Linear for all points of a chunk (2.5-3x faster than vmap on this
-    CPU), CNNs one grouped convolution per conv (2.5-3x faster than vmap at
-    its best chunk size). Other models go through ``functional_call`` under
-    ``vmap``. All are checked against a one-point-at-a-time loop in the tests.
+    per Linear for all points of a chunk, CNNs one grouped convolution per
+    conv (both faster than vmap; bench/bench_landscape.py times all three).
+    Other models go through ``functional_call`` under ``vmap``. All are
+    checked against a one-point-at-a-time loop in the tests.
     """
 
     def __init__(
@@ -51,7 +51,6 @@ class LossEvaluator:
     ) -> None:
         self.model, self.loss_fn, self.x, self.y = model, loss_fn, x, y
         self.buffers = {name: b.detach() for name, b in model.named_buffers()}
-        self._attention = [m for m in model.modules() if isinstance(m, CausalSelfAttention)]
 
         def one(params: Params) -> torch.Tensor:
             out = functional_call(self.model, (params, self.buffers), (self.x,))
@@ -70,8 +69,7 @@ class LossEvaluator:
             self._per_sample.reduction = "none"
         # Two-class cross-entropy depends on the logits only through their
         # difference: log(1 + exp(l_other - l_y)). The head then computes one
-        # row (l1 - l0) instead of two, and the loss is one softplus: ~0.1 ms
-        # of the ~2.3 ms a chunk of 12 points takes on this CPU.
+        # row (l1 - l0) instead of two, and the loss is one softplus.
         self._binary_sign = _binary_sign(model, loss_fn, y) if self.fast else None
 
     @contextlib.contextmanager
@@ -82,14 +80,11 @@ class LossEvaluator:
         on the CPU and would run it point by point."""
         was_training = self.model.training
         self.model.eval()
-        for layer in self._attention:
-            layer.explicit = True
         try:
-            yield
+            with explicit_attention(self.model):
+                yield
         finally:
             self.model.train(was_training)
-            for layer in self._attention:
-                layer.explicit = False
 
     @torch.no_grad()
     def __call__(self, stacked: Params) -> torch.Tensor:
@@ -156,11 +151,10 @@ class LossEvaluator:
 
     def chunk_size(self, params: Params) -> int:
         """Grid points per batched call. The fused pass keeps no activations
-        for the whole chunk, so its chunks are bounded by work instead: ~5 ms
-        per thread on this CPU (the engine computes a chunk between training
+        for the whole chunk, so its chunks are bounded by work instead: a few
+        milliseconds per thread (the engine computes a chunk between training
         chunks of 1/60 s); fewer, longer calls spread their overhead (Python,
-        packing, waking threads) thinner: 12 points per call took 13% longer
-        than 48."""
+        packing, waking threads) thinner."""
         if not self.fused:
             return chunk_size_for(params, self.x)
         macs = sum(p.numel() for p in params.values() if p.dim() > 1)  # per sample
@@ -217,12 +211,10 @@ def chunk_size_for(
     """Grid points per batched call: bounded by a memory budget for the stacked
     parameters and activations, and for flat inputs by one layer's activations
     for the whole chunk (~3 MB, so they stay in cache between layers): 12-16
-    points for 1024 samples, ~100 for 128, where per-call overhead dominates
-    and 16 points per call were 25% slower. Image inputs: as many points as
-    keep one feature map of the chunk (counted at full resolution and the
-    widest layer's channels) within the budget, 16 at most: 1 point for 1024
-    16x16 images, 7 for 256, where 1-8 per call timed alike and 16 was 1.5x
-    slower."""
+    points for 1024 samples, ~100 for 128, where per-call overhead dominates.
+    Image inputs: as many points as keep one feature map of the chunk
+    (counted at full resolution and the widest layer's channels) within the
+    budget, 16 at most: 1 point for 1024 16x16 images, 7 for 256."""
     n_params = sum(p.numel() for p in params.values())
     widest = max(p.shape[0] for p in params.values())
     if x.dim() > 2:

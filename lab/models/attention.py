@@ -1,7 +1,9 @@
 """Causal self-attention, computed two ways: torch's fused
 ``scaled_dot_product_attention`` for speed, and the explicit
-softmax(QK^T / sqrt(d_k)) V whenever the weights themselves are wanted (the
-attention view, probe steps): tests hold the two equal.
+softmax(QK^T / sqrt(d_k)) V whenever someone reads the scores or the pattern
+at their hook points (``lab.models.hooks``: the attention view, probe
+steps): tests hold the two equal. Queries, keys and values pass hook points
+of their own (after RoPE).
 
 Keys and values may have fewer heads than queries: ``kv_heads == heads`` is
 multi-head attention, a divisor grouped-query (GQA), 1 multi-query (MQA);
@@ -11,17 +13,13 @@ each key-value head serves ``heads / kv_heads`` query heads.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-# What a probe or the attention view receives from the explicit path: the raw
-# scores QK^T * scale (causal entries; the rest -inf) and the weights, both
-# (batch, heads, queries, keys).
-Recorder = Callable[[torch.Tensor, torch.Tensor], None]
+from lab.models.hooks import HookPoint
 
 
 class KVCache(Protocol):
@@ -77,8 +75,10 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model)  # the residual output projection
         self.rotary = Rotary(self.head_dim, context) if rope else None
         self.dropout = dropout
-        self.explicit = False  # compute the weights even when nobody records them
-        self.recorder: Recorder | None = None
+        # (batch, heads or kv_heads, T, head_dim); the scores QK^T * scale (-inf
+        # where masked) and the pattern (the softmax), (batch, heads, queries, keys)
+        self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
+        self.hook_scores, self.hook_pattern = HookPoint(), HookPoint()
 
     def split(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, ...]:
         """Queries (B, heads, T, hd), keys and values (B, kv_heads, T, hd),
@@ -97,7 +97,7 @@ class CausalSelfAttention(nn.Module):
         v = v.view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
         if self.rotary is not None:
             q, k = self.rotary(q, start), self.rotary(k, start)
-        return q, k, v
+        return self.hook_q(q), self.hook_k(k), self.hook_v(v)
 
     def forward(
         self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0
@@ -109,7 +109,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, k, v)
         dropout = self.dropout if self.training else 0.0
-        if self.recorder is None and not self.explicit:
+        if not (self.hook_pattern.read or self.hook_scores.read):
             queries, keys = q.shape[-2], k.shape[-2]
             causal = queries == keys and queries > 1  # the whole sequence at once
             mask = None if causal or queries == 1 else _mask(q, k)  # a chunk after a cache
@@ -124,16 +124,14 @@ class CausalSelfAttention(nn.Module):
     def explicit_attention(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0
     ) -> torch.Tensor:
-        """softmax(QK^T * scale + causal mask) V, handing the scores and
-        weights to the recorder."""
+        """softmax(QK^T * scale + causal mask) V, the scores and the pattern
+        through their hook points."""
         group = self.heads // self.kv_heads
         if group > 1:  # each key-value head serves `group` query heads
             k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
         scores = (q @ k.transpose(-2, -1)) * self.scale
-        scores = scores.masked_fill(~_mask(q, k), float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
-        if self.recorder is not None:
-            self.recorder(scores, weights)
+        scores = self.hook_scores(scores.masked_fill(~_mask(q, k), float("-inf")))
+        weights = self.hook_pattern(torch.softmax(scores, dim=-1))
         if dropout:
             weights = F.dropout(weights, dropout)
         return weights @ v

@@ -15,7 +15,11 @@ A pre-norm stack ends with a final norm; the head maps the stream to one
 logit per vocabulary token, with the embedding matrix itself when tied.
 
 Every sub-layer has a name (``block3.attn``, ``block3.mlp``) and each
-activation is its own module, so the probes report per block. At init, each
+activation is its own module, so the probes report per block. Named hook
+points (``lab.models.hooks``) let anyone read the residual stream before,
+between and after a block's sub-layers (``block3.hook_resid_pre``,
+``hook_resid_mid``, ``hook_resid_post``) and attention's queries, keys,
+values, scores and pattern (``block3.attn.hook_pattern``). At init, each
 residual output projection (``attn.proj``, ``mlp.down``) can be scaled by
 1/sqrt(2N), GPT-2's practice, so the stream's variance does not grow with
 depth.
@@ -30,6 +34,7 @@ from torch import nn
 
 from lab.core.config import TransformerConfig
 from lab.models.attention import CausalSelfAttention, KVCache
+from lab.models.hooks import HookPoint
 from lab.models.layers import make_activation
 
 
@@ -71,6 +76,9 @@ class TransformerBlock(nn.Module):
         self.norm2 = make_norm(config.norm, config.d_model)
         self.mlp = FeedForward(config.d_model, config.ffn_width, config.ffn)
         self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
+        # the residual stream as the block reads it, after attention, as it leaves
+        self.hook_resid_pre, self.hook_resid_mid = HookPoint(), HookPoint()
+        self.hook_resid_post = HookPoint()
 
     @property
     def act(self) -> nn.Module:
@@ -80,11 +88,12 @@ class TransformerBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0, start: int = 0
     ) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
         if self.pre_norm:
-            x = x + self.drop(self.attn(self.norm1(x), cache, layer, start))
-            return x + self.drop(self.mlp(self.norm2(x)))
-        x = self.norm1(x + self.drop(self.attn(x, cache, layer, start)))
-        return self.norm2(x + self.drop(self.mlp(x)))
+            x = self.hook_resid_mid(x + self.drop(self.attn(self.norm1(x), cache, layer, start)))
+            return self.hook_resid_post(x + self.drop(self.mlp(self.norm2(x))))
+        x = self.hook_resid_mid(self.norm1(x + self.drop(self.attn(x, cache, layer, start))))
+        return self.hook_resid_post(self.norm2(x + self.drop(self.mlp(x))))
 
 
 def sinusoids(context: int, width: int) -> torch.Tensor:

@@ -7,7 +7,8 @@
  * (-O3 -march=native) and called through ctypes; the loss landscape uses it
  * for the MLPs it can describe. Torch's batched GEMMs cannot fuse the bias
  * and activation, and each of their passes over the activations leaves the
- * cache: this is ~1.6x faster on a 64-wide MLP.
+ * cache: this is faster on a 64-wide MLP (bench/bench_landscape.py, with
+ * and without it).
  *
  * Layout, per point (`stride` floats apart): for each layer, W^T (K x N,
  * row-major: K inputs, N outputs) and then the bias (N). Every N is a

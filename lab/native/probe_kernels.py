@@ -221,10 +221,10 @@ class Accumulator:
         )
 
     # A hook's call is most of a probe's cost on a small layer, and a probed
-    # step's Python runs cold (~3x slower than in a loop): the hooks call these
+    # step's Python runs cold (slower than in a loop): the hooks call these
     # per-layer sinks, which take the common case (float32, contiguous, the
-    # width seen before) straight to the kernel, ~0.15 ms a step less for 21
-    # layers than ``add``'s general path, which takes the rest.
+    # width seen before) straight to the kernel, skipping ``add``'s general
+    # path, which takes the rest.
 
     def adder(self, layer: int) -> Callable[[torch.Tensor], None]:
         """``add`` for ``layer``."""

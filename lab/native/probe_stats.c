@@ -13,7 +13,7 @@
  * machine has: LANES independent partial results per loop (no reassociation
  * of float sums needed), float partial sums joining a double total per BLOCK.
  * One part has AVX-512 intrinsics, used where the compiler targets it: the
- * histogram of up to 64 bins without a scatter (hist_bitsliced), 2x faster
+ * histogram of up to 64 bins without a scatter (hist_bitsliced), faster
  * than counting value by value, which is the rest's way and every
  * histogram's elsewhere (the tests check both against numpy).
  */

@@ -1,15 +1,21 @@
-"""What the probes' hooks hand their tensors to, and how one collection's
-per-layer figures come to the host.
+"""The probes' one collector interface: what their hooks hand each tensor
+to, what measures the parameters around the optimiser step, and how a
+collection's figures come to the host. ``Probes`` (and anything else that
+probes a model: a model from outside, a script being watched) speaks only
+to a ``Collector``, made by ``collector_for``.
 
 A collector keeps a table of several collections' figures (``Accumulator``s
-with one row per collection, in the layout of ``probe_kernels``); ``Probes``
-turns the filled rows into metric rows in one batch.
+with one row per collection, in the layout of ``probe_kernels``, and the
+per-parameter norms); ``Probes`` turns the filled rows into metric rows in
+one batch.
 
-- ``CompiledCollector`` (the CPU with a C compiler) summarises each tensor on
-  the spot with ``probe_kernels`` while it is in cache and keeps nothing else.
-- ``TorchCollector`` (any device, any dtype) keeps references, summarises
-  them stacked on the device after the step, and brings its figures to the
-  host in one transfer per collection (``Transfer``).
+- ``Collector`` is torch's, the one every device uses (any dtype): the hooks
+  keep references, the figures are summarised stacked on the device after
+  the step, and come to the host in one transfer per collection (``Transfer``).
+- ``CompiledCollector`` is a plug-in behind the same interface for a model
+  on the CPU where ``probe_kernels`` built: each tensor is summarised on the
+  spot while it is in cache, the parameters' norms and copy in one pass; it
+  falls back on torch's way for what the kernels cannot read.
 """
 
 from __future__ import annotations
@@ -89,17 +95,26 @@ class Transfer:
         return dict(zip(self.keys, np.split(host, ends[:-1]), strict=True))
 
 
-class TorchCollector:
-    """Any device, any dtype. The hooks keep references to the outputs
-    (autograd holds most of them anyway) and take each dL/dh norm as a device
-    scalar; ``gather`` then summarises layers of equal shape together, stacked,
-    a few dozen tensor ops whatever the depth, for one transfer to the host,
-    and ``write`` puts what arrived into the collection's row of the tables."""
+class Collector:
+    """Torch's collector: any device, any dtype. The hooks keep references to
+    the outputs (autograd holds most of them anyway) and take each dL/dh norm
+    as a device scalar; ``gather`` then summarises layers of equal shape
+    together, stacked, a few dozen tensor ops whatever the depth, for one
+    transfer to the host, and ``write`` puts what arrived into the
+    collection's row of the tables.
+
+    Around the optimiser step: ``before_step`` (gradient and weight norms,
+    a copy of the weights), ``after_clip`` (the global norm after clipping),
+    then ``gather`` and ``write`` also take the update norms. Per-parameter
+    figures go to ``norms`` (rows, 3: grad, weight, update; parameters) and
+    the norm after clipping to ``clipping[row, 1]``, tables ``Probes`` owns."""
 
     def __init__(self, probes: Probes, rows: int) -> None:
         self.config = cfg = probes.config
         self.specs = probes.act_specs
         self.n_layers = len(probes.layers)
+        self.params = probes.params
+        self.norms, self.clipping = probes.norm_table, probes.clipping_table
         self.work = _Workspace()
         self.acts = _table(len(self.specs), cfg, rows)
         self.outputs = _table(self.n_layers, cfg, rows)
@@ -109,6 +124,11 @@ class TorchCollector:
         self._act_groups: list[tuple[list[int], int]] = []
         self._out_groups: list[tuple[list[int], int]] = []
         self._layout: list[tuple[int, int]] = []
+        self.row = 0
+        self._before: list[torch.Tensor] = []  # the weights before the step (reused buffers)
+        self._param_grads: torch.Tensor | None = None  # device tensors until gather
+        self._param_weights: torch.Tensor | None = None
+        self._clipped: torch.Tensor | None = None
 
     def activation(self, index: int, output: torch.Tensor) -> None:
         self.kept_acts[index].append(output.detach())
@@ -133,12 +153,69 @@ class TorchCollector:
     def select(self, row: int) -> None:
         """Start a collection into ``row``: per layer, one kept entry per
         forward call (several with gradient accumulation)."""
+        self.row = row
+        self._param_grads = self._param_weights = self._clipped = None
+        self.select_layers(row)
+
+    def select_layers(self, row: int) -> None:
         for kept in (*self.kept_acts, *self.kept_outputs, *self.grad_norms):
             kept.clear()
         self.acts.select(row)
         self.outputs.select(row)
 
+    # ------------------------------------------------------------ parameters
+
+    def before_step(self) -> torch.Tensor:
+        """||grad|| of every parameter (the trainer derives the global norm
+        from them), ||w||, and a copy of the weights for the update ratio."""
+        before = self._before
+        if len(before) != len(self.params) or before[0].device != self.params[0].device:
+            self._before = before = [torch.empty_like(p) for p in self.params]
+        self._param_grads = self._grad_norms_now()
+        self._param_weights = torch.stack(torch._foreach_norm(self.params))
+        torch._foreach_copy_(before, self.params)
+        return self._param_grads
+
+    def after_clip(self) -> None:
+        """The gradients were clipped: their global norm now."""
+        self._clipped = torch.linalg.vector_norm(self._grad_norms_now())
+
+    def _grad_norms_now(self) -> torch.Tensor:
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        return torch.stack(torch._foreach_norm(grads))
+
+    def _gather_params(self, batch: Transfer) -> None:
+        if self._param_grads is None or self._param_weights is None:
+            return
+        batch.add("param_grad_norm", self._param_grads)
+        batch.add("param_weight_norm", self._param_weights)
+        torch._foreach_sub_(self._before, self.params)  # before - after
+        batch.add("param_update_norm", torch.stack(torch._foreach_norm(self._before)))
+        if self._clipped is not None:
+            batch.add("clipped_norm", self._clipped)
+
+    def _write_params(self, arrays: dict[object, np.ndarray]) -> None:
+        if "param_grad_norm" in arrays:
+            row = self.row
+            self.norms[row, 0] = arrays["param_grad_norm"]
+            self.norms[row, 1] = arrays["param_weight_norm"]
+            self.norms[row, 2] = arrays["param_update_norm"]
+            if "clipped_norm" in arrays:
+                self.clipping[row, 1] = arrays["clipped_norm"][0]
+
+    # ------------------------------------------------------------ after the step
+
     def gather(self, batch: Transfer) -> None:
+        """What this collection measured, onto ``batch`` (one transfer for all)."""
+        self._gather_params(batch)
+        self.gather_layers(batch)
+
+    def write(self, arrays: dict[object, np.ndarray]) -> None:
+        """What arrived on the host, into the collection's row."""
+        self._write_params(arrays)
+        self.write_layers(arrays)
+
+    def gather_layers(self, batch: Transfer) -> None:
         cfg, work = self.config, self.work
         values, keyed = _by_shape(self.kept_acts, self.specs)
         self._act_groups, self._layout = [], []
@@ -171,8 +248,7 @@ class TorchCollector:
         if norms:
             batch.add("out_grad_norms", torch.stack(norms))
 
-    def write(self, arrays: dict[object, np.ndarray]) -> None:
-        """The gathered figures, arrived on the host, into the row."""
+    def write_layers(self, arrays: dict[object, np.ndarray]) -> None:
         acts, outputs, row = self.acts, self.outputs, self.acts.row
         if self.config.activations:
             for number, (members, numel) in enumerate(self._act_groups):
@@ -210,16 +286,19 @@ def _table(layers: int, config: ProbesConfig, rows: int) -> probe_kernels.Accumu
     )
 
 
-class CompiledCollector:
-    """The CPU with a C compiler. Each hook hands its tensor to probe_stats.c
-    at once, while it is in cache, and only running per-layer figures stay:
-    nothing is kept. Summarising a 20x128 MLP's activations this way costs
-    ~0.4 ms a step; from the kept outputs after backward, which had left the
-    L2 cache by then, it cost ~0.6 ms, and torch's ops ~1.6 ms."""
+class CompiledCollector(Collector):
+    """The plug-in for a model on the CPU where probe_stats.c built. Each hook
+    hands its tensor to the kernel at once, while it is in cache, and only
+    running per-layer figures stay: nothing is kept (summarising the kept
+    outputs after backward finds them out of cache). The parameters' norms
+    and copy take one pass; where the kernels cannot read the parameters
+    (another dtype), torch's way serves for them."""
 
     def __init__(self, probes: Probes, kernels: probe_kernels.ProbeKernels, rows: int) -> None:
-        self.config = cfg = probes.config
-        self.specs = probes.act_specs
+        super().__init__(probes, rows)
+        cfg = self.config
+        self.param_kernels = probe_kernels.ParamNorms(kernels, self.params, self.norms)
+        self._params_compiled = False  # this step's parameter norms came from the kernels
         stats = probe_kernels.HIST if cfg.activations else 0
         flags = [
             stats
@@ -231,20 +310,53 @@ class CompiledCollector:
         self.acts = probe_kernels.Accumulator(kernels, flags, ranges, cfg.hist_bins, rows)
         plain = [0] * len(probes.layers)  # outputs and gradients: moments and squares only
         self.outputs = probe_kernels.Accumulator(kernels, plain, [(0.0,) * 4] * len(plain), 1, rows)
-        # what the hooks call (as TorchCollector's), straight to the accumulators
-        self.activation_sink = self.acts.adder
-        self.output_sink = self.outputs.adder
-        self.grad_sink = self.outputs.squares_adder
+        # what the hooks call (as torch's collector's), straight to the accumulators
+        self.activation_sink = self.acts.adder  # type: ignore[method-assign]
+        self.output_sink = self.outputs.adder  # type: ignore[method-assign]
+        self.grad_sink = self.outputs.squares_adder  # type: ignore[method-assign]
 
     def select(self, row: int) -> None:
+        super().select(row)
+        self._params_compiled = False
+
+    def select_layers(self, row: int) -> None:
         self.acts.select(row)
         self.outputs.select(row)
 
+    def before_step(self) -> torch.Tensor:
+        kernels = self.param_kernels
+        self._params_compiled = kernels.check()
+        if not self._params_compiled:
+            return super().before_step()
+        kernels.before_step(self.row)  # both norms and the copy in one pass, into the row
+        return torch.from_numpy(self.norms[self.row, 0])
+
+    def after_clip(self) -> None:
+        if not self._params_compiled:
+            super().after_clip()
+            return
+        norms = self.param_kernels.grad_norms()
+        self.clipping[self.row, 1] = np.sqrt(np.sum(norms**2))
+
     def gather(self, batch: Transfer) -> None:
-        pass  # the figures are on the host already
+        if self._params_compiled:
+            self.param_kernels.after_step(self.row)
+        else:
+            self._gather_params(batch)
+        # the layers' figures are on the host already, in the row
 
     def write(self, arrays: dict[object, np.ndarray]) -> None:
-        pass  # and in the row
+        self._write_params(arrays)
+
+
+def collector_for(probes: Probes, rows: int) -> Collector:
+    """The collector for the model as it is now: the compiled plug-in on the
+    CPU where the kernels built, torch's everywhere else."""
+    on_cpu = not probes.params or probes.params[0].is_cpu
+    kernels = probe_kernels.library() if on_cpu else None
+    if kernels is not None:
+        return CompiledCollector(probes, kernels, rows)
+    return Collector(probes, rows)
 
 
 def _by_shape(
@@ -272,7 +384,7 @@ def _stack(tensors: list[torch.Tensor], work: _Workspace) -> torch.Tensor:
 
 def _centred_norms(flat: torch.Tensor, mean: torch.Tensor, work: _Workspace) -> torch.Tensor:
     """||row - mean|| of each row: two passes, so no cancellation when the mean
-    dwarfs the spread (sigmoid outputs near 0.5); var_mean was 10x slower."""
+    dwarfs the spread (sigmoid outputs near 0.5); var_mean timed far slower."""
     scratch = work.get("scratch", flat.shape, torch.float32, flat.device)
     return torch.linalg.vector_norm(torch.sub(flat, mean[:, None], out=scratch), dim=1)
 
@@ -286,7 +398,7 @@ def _histograms(
     One ``bincount`` for all rows: row r's cell b is r * bins + b. Neighbouring
     values go to ``SPREAD`` separate sub-histograms that are summed afterwards,
     so runs of equal values (a ReLU's zeros) don't serialise on one counter
-    (2x faster on the CPU)."""
+    (bench/bench_probes.py times it)."""
     rows, numel = flat.shape
     spread = SPREAD if numel % SPREAD == 0 else 1
     cells = rows * spread * bins
@@ -306,7 +418,7 @@ def _histograms(
 def _cell_offsets(
     rows: int, numel: int, spread: int, bins: int, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """Each value's first cell, full size: a same-shape add is 5x faster than
+    """Each value's first cell, full size: a same-shape add is faster than
     broadcasting a (rows, 1, spread) one over small integers."""
     first = torch.arange(rows * spread, dtype=dtype, device=device) * bins
     return first.view(rows, 1, spread).expand(rows, numel // spread, spread).reshape(rows, numel)

@@ -1,5 +1,6 @@
-"""Per-head attention figures of a probed step, from the explicit attention
-path (``CausalSelfAttention.recorder``):
+"""Per-head attention figures of a probed step, read at each block's
+attention hook points (``hook_scores`` and ``hook_pattern``, see
+``lab.models.hooks``):
 
 - the entropy of each query's attention weights, in nats (log T for a query
   spread evenly over T keys, 0 for one looking at a single key), averaged
@@ -14,11 +15,14 @@ Several forward calls in one step (gradient accumulation) are averaged.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import nn
 
 from lab.core import wire
+from lab.models.hooks import collecting, pattern_points
 from lab.probes.collectors import Transfer
 from lab.probes.rows import Rows
 
@@ -45,8 +49,9 @@ class HeadProbes:
     of ``rows`` collections: (rows, 3 measures, layers x heads)."""
 
     def __init__(self, model: nn.Module, rows: int) -> None:
-        layers = getattr(model, "attention_layers", lambda: [])()
-        self.layers = list(layers)
+        self.model = model
+        self.layers = list(getattr(model, "attention_layers", lambda: [])())
+        self.points = pattern_points(model) if self.layers else []  # block by block
         self.names = [
             f"block{index + 1}.h{head + 1}"
             for index, layer in enumerate(self.layers)
@@ -54,30 +59,34 @@ class HeadProbes:
         ]
         self.table = np.full((rows, len(MEASURES), len(self.names)), np.nan)
         self._calls: list[list[torch.Tensor]] = [[] for _ in self.layers]
-        self.collecting = False
+        self._hooks = contextlib.ExitStack()
 
     def attach(self) -> None:
-        """Record the next forward calls (the collection's training step)."""
+        """Read the next forward calls (the collection's training step)."""
+        self.detach()
         for calls in self._calls:
             calls.clear()
-        for index, layer in enumerate(self.layers):
-            layer.recorder = self._recorder(index)
-        self.collecting = True
+        readers = {}
+        for index, pattern in enumerate(self.points):
+            readers |= self._readers(index, pattern)
+        if readers:
+            self._hooks.enter_context(collecting(self.model, readers))
 
-    def _recorder(self, index: int):  # noqa: ANN202
-        calls = self._calls[index]
+    def _readers(self, index: int, pattern: str) -> dict:
+        """A block's scores, kept until its pattern (the same call's) arrives."""
+        calls, scores = self._calls[index], []
 
-        def record(scores: torch.Tensor, weights: torch.Tensor) -> None:
-            if self.collecting:
-                with torch.no_grad():
-                    calls.append(head_figures(scores.detach().float(), weights.detach().float()))
+        def read_scores(tensor: torch.Tensor) -> None:
+            scores[:] = [tensor.detach()]
 
-        return record
+        def read_pattern(tensor: torch.Tensor) -> None:
+            with torch.no_grad():
+                calls.append(head_figures(scores.pop().float(), tensor.detach().float()))
+
+        return {pattern.replace("hook_pattern", "hook_scores"): read_scores, pattern: read_pattern}
 
     def detach(self) -> None:
-        self.collecting = False
-        for layer in self.layers:
-            layer.recorder = None
+        self._hooks.close()  # the hooks come off (attention takes the fused path again)
 
     def gather(self, batch: Transfer) -> None:
         """The figures of the collection, averaged over its calls, to fetch."""

@@ -2,11 +2,12 @@
 
 On a collection step (every ``probes.every`` steps) hooks attach before the
 forward pass and come off after the optimiser step; other steps pay nothing.
-The hooks hand each tensor to a collector (``collectors``): on the CPU
-with a C compiler the compiled one summarises it on the spot, elsewhere (a
-GPU) torch's keeps references and summarises on the device after the step,
-with one transfer to the host per collection. Tests hold both to the same
-independent figures.
+The hooks hand each tensor to the collector (``collectors``, one interface):
+torch's keeps references and summarises on the device after the step, with
+one transfer to the host per collection, on every device; on the CPU, where
+the kernels built, the compiled plug-in behind the same interface
+summarises each tensor on the spot. Tests hold both to the same independent
+figures.
 
 Each collection's figures stay as a row of raw per-layer tables (counts,
 sums, histograms, units seen alive, per-parameter norms); up to
@@ -45,8 +46,7 @@ from lab.core import wire
 from lab.core.config import DEAD_UNIT_ACTIVATIONS, ProbesConfig, histogram_span
 from lab.core.metrics import MetricStore
 from lab.models.layers import Block, activation_name
-from lab.native import probe_kernels
-from lab.probes.collectors import ActSpec, CompiledCollector, TorchCollector, Transfer
+from lab.probes.collectors import ActSpec, Collector, Transfer, collector_for
 from lab.probes.dead_units import DeadUnits
 from lab.probes.heads import HeadProbes
 from lab.probes.rows import ProbeSnapshot, Rows, edges, ratio, where_seen
@@ -130,29 +130,18 @@ class Probes:
         # figures are in the collector's tables, the same rows).
         self._pending = 0
         self._steps = np.zeros(PENDING_ROWS, dtype=np.int64)
-        self._norms = np.zeros((PENDING_ROWS, 3, len(self.params)))
-        self._clipping = np.zeros((PENDING_ROWS, 2))  # clipped (1/0), global norm after (or NaN)
+        self.norm_table = np.zeros((PENDING_ROWS, 3, len(self.params)))
+        self.clipping_table = np.zeros((PENDING_ROWS, 2))  # clipped (1/0), norm after (or NaN)
         self._latest: ProbeSnapshot | None = None
         self.dead_units = DeadUnits(self.act_names, config.dead_window)
         self.heads = HeadProbes(model, PENDING_ROWS)  # attention heads (a Transformer's)
-        # The compiled CPU path (probe_kernels), and the collectors made so far.
-        self._kernels = probe_kernels.library()
-        self._param_kernels = (
-            None
-            if self._kernels is None
-            else probe_kernels.ParamNorms(self._kernels, self.params, self._norms)
-        )
-        self._params_compiled = False  # this step's parameter norms came from the kernels
-        self._collectors: dict[str, TorchCollector | CompiledCollector] = {}
-        self._collector: TorchCollector | CompiledCollector = self._collector_for("torch")
-        self._weights_before: list[torch.Tensor] = []  # reused buffers
+        # The collector for where the model is (made on the first collection, and
+        # again if the model moves), and its hooks.
+        self._collector: Collector | None = None
+        self._collector_device: object = None
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._hooks: dict[object, list[tuple[nn.Module, Callable]]] = {}  # per collector
+        self._hooks: list[tuple[nn.Module, Callable]] | None = None  # the collector's
         self._collecting = False  # hooks record only between begin() and finish()
-        # device tensors of torch's path until finish() fetches them
-        self._grad_norms: torch.Tensor | None = None
-        self._weight_norms: torch.Tensor | None = None
-        self._clipped_norm: torch.Tensor | None = None
 
     def wants(self, step_number: int) -> bool:
         """Whether the step that will become ``step_number`` (1-based) is probed."""
@@ -164,47 +153,38 @@ class Probes:
         self.flush()
         return self._latest
 
-    def _collector_for(self, kind: str) -> TorchCollector | CompiledCollector:
-        collector = self._collectors.get(kind)
-        if collector is None:
-            collector = self._collectors[kind] = (
-                CompiledCollector(self, self._kernels, PENDING_ROWS)  # type: ignore[arg-type]
-                if kind == "compiled"
-                else TorchCollector(self, PENDING_ROWS)
-            )
-        return collector
+    @property
+    def collector(self) -> Collector:
+        """The collector for where the model is now (one per device)."""
+        device = self.params[0].device if self.params else None
+        if self._collector is None or device != self._collector_device:
+            if self._collector is not None:
+                self.flush()  # the pending rows are in the old collector's tables
+                self.detach()  # the hooks hand their tensors to the old collector
+            self._collector = collector_for(self, PENDING_ROWS)
+            self._collector_device, self._hooks = device, None
+        return self._collector
 
     # ------------------------------------------------------------ hooks
 
     def begin(self) -> None:
-        """Start a collection: choose the collector (compiled for a model on
-        the CPU where the kernels built), attach the hooks (forward and
-        backward) unless the previous collection left them on for this one."""
-        on_cpu = not self.params or self.params[0].is_cpu
-        collector = self._collector_for(
-            "compiled" if self._kernels is not None and on_cpu else "torch"
-        )
-        if collector is not self._collector:
-            self.flush()  # the pending rows are in the other collector's tables
-            self.detach()  # the hooks hand their tensors to the other collector
-            self._collector = collector
+        """Start a collection: attach the hooks (forward and backward) unless
+        the previous collection left them on for this one."""
+        collector = self.collector
         row = self._pending
         collector.select(row)
-        self._norms[row] = np.nan  # until measured
-        self._clipping[row] = (0.0, np.nan)
-        self._grad_norms = self._weight_norms = self._clipped_norm = None
-        self._params_compiled = False
+        self.norm_table[row] = np.nan  # until measured
+        self.clipping_table[row] = (0.0, np.nan)
         self._collecting = True
         self.heads.attach()
         if self._handles:
             return
-        hooks = self._hooks.get(collector)
-        if hooks is None:  # made once per collector: attaching is then only registering
-            hooks = self._hooks[collector] = self._make_hooks()
-        self._handles = [module.register_forward_hook(hook) for module, hook in hooks]
+        if self._hooks is None:  # made once per collector: attaching is then only registering
+            self._hooks = self._make_hooks(collector)
+        self._handles = [module.register_forward_hook(hook) for module, hook in self._hooks]
 
-    def _make_hooks(self) -> list[tuple[nn.Module, Callable]]:
-        """The forward hooks of a collection, for the current collector."""
+    def _make_hooks(self, collector: Collector) -> list[tuple[nn.Module, Callable]]:
+        """The forward hooks of a collection, handing tensors to ``collector``."""
         cfg = self.config
         watch_acts = cfg.activations or cfg.dead_units
         act_of_layer = dict(zip(self._act_layer, range(len(self.acts)), strict=True))
@@ -215,9 +195,9 @@ class Probes:
             shared = act_index is not None and self._out_is_act[index]
             if act_index is not None and not shared:
                 act = self.acts[act_index][1]
-                hooks.append((act, self._activation_hook(act_index, act)))
+                hooks.append((act, self._activation_hook(collector, act_index, act)))
             if cfg.activation_grads or shared:
-                hook = self._layer_hook(index, module, act_index if shared else None)
+                hook = self._layer_hook(collector, index, module, act_index if shared else None)
                 hooks.append((module, hook))
         return hooks
 
@@ -233,8 +213,8 @@ class Probes:
     # and calls on copies of the module (deepcopy copies hooks). Each hands its
     # tensor to the collector's sink for its layer, taken when it is attached.
 
-    def _activation_hook(self, index: int, act: nn.Module):  # noqa: ANN202
-        add = self._collector.activation_sink(index)
+    def _activation_hook(self, collector: Collector, index: int, act: nn.Module):  # noqa: ANN202
+        add = collector.activation_sink(index)
         if getattr(self.model, "units_last", False):  # (batch, tokens, units): one row a token
             sink = add
 
@@ -247,10 +227,11 @@ class Probes:
 
         return hook
 
-    def _layer_hook(self, index: int, layer: nn.Module, act_index: int | None):  # noqa: ANN202
+    def _layer_hook(  # noqa: ANN202
+        self, collector: Collector, index: int, layer: nn.Module, act_index: int | None
+    ):
         """Hands over the layer's output (as its activation's output when it is
         one, or for its std) and, in backward, dL/d(output)."""
-        collector = self._collector
         add_act = None if act_index is None else collector.activation_sink(act_index)
         wants_grads = self.config.activation_grads
         add_output = (
@@ -292,34 +273,14 @@ class Probes:
         weights for the update ratio."""
         if not self.config.gradients:
             return None
-        kernels = self._param_kernels
-        self._params_compiled = kernels is not None and kernels.check()
-        if self._params_compiled:  # both norms and the copy in one pass, into the row
-            kernels.before_step(self._pending)  # type: ignore[union-attr]
-            return torch.from_numpy(self._norms[self._pending, 0])
-        before = self._weights_before
-        if len(before) != len(self.params) or before[0].device != self.params[0].device:
-            self._weights_before = before = [torch.empty_like(p) for p in self.params]
-        self._grad_norms = self._torch_grad_norms()
-        self._weight_norms = torch.stack(torch._foreach_norm(self.params))
-        torch._foreach_copy_(before, self.params)
-        return self._grad_norms
+        assert self._collector is not None  # (begin() chose it)
+        return self._collector.before_step()
 
     @torch.no_grad()
     def after_clip(self, clipped: bool) -> None:
-        self._clipping[self._pending, 0] = clipped
-        if not (self.config.gradients and clipped):
-            return
-        if self._params_compiled:
-            norms = self._param_kernels.grad_norms()  # type: ignore[union-attr]
-            self._clipping[self._pending, 1] = np.sqrt(np.sum(norms**2))
-        else:
-            self._clipped_norm = torch.linalg.vector_norm(self._torch_grad_norms())
-
-    def _torch_grad_norms(self) -> torch.Tensor:
-        """||grad|| of every parameter by torch's ops (0 without a gradient)."""
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        return torch.stack(torch._foreach_norm(grads))
+        self.clipping_table[self._pending, 0] = clipped
+        if self.config.gradients and clipped:
+            self._collector.after_clip()  # type: ignore[union-attr]
 
     @torch.no_grad()
     def finish(self, step: int) -> None:
@@ -331,27 +292,12 @@ class Probes:
         if not self.wants(step + 1):
             self.detach()
         row = self._pending
-        batch = Transfer()
-        if self._params_compiled:
-            self._param_kernels.after_step(row)  # type: ignore[union-attr]
-        elif self._grad_norms is not None and self._weight_norms is not None:
-            before = self._weights_before
-            batch.add("param_grad_norm", self._grad_norms)
-            batch.add("param_weight_norm", self._weight_norms)
-            torch._foreach_sub_(before, self.params)  # before - after
-            batch.add("param_update_norm", torch.stack(torch._foreach_norm(before)))
-            if self._clipped_norm is not None:
-                batch.add("clipped_norm", self._clipped_norm)
-        self._collector.gather(batch)
+        collector, batch = self._collector, Transfer()
+        assert collector is not None
+        collector.gather(batch)
         self.heads.gather(batch)
-        arrays = batch.fetch()
-        if "param_grad_norm" in arrays:
-            self._norms[row, 0] = arrays["param_grad_norm"]
-            self._norms[row, 1] = arrays["param_weight_norm"]
-            self._norms[row, 2] = arrays["param_update_norm"]
-            if "clipped_norm" in arrays:
-                self._clipping[row, 1] = arrays["clipped_norm"][0]
-        self._collector.write(arrays)
+        arrays = batch.fetch()  # one transfer to the host for everything measured
+        collector.write(arrays)
         self.heads.write(arrays, row)
         self._steps[row] = step
         self._pending += 1
@@ -384,16 +330,18 @@ class Probes:
     def _rows(self, n: int) -> Rows:
         """The first ``n`` rows of the tables as figures, all rows at once."""
         cfg = self.config
-        acts, outputs = self._collector.acts, self._collector.outputs
+        collector = self._collector  # the one whose tables hold the rows
+        assert collector is not None
+        acts, outputs = collector.acts, collector.outputs
         rows = Rows(self._steps[:n].copy())
         if cfg.gradients:
-            grads, weights, updates = self._norms[:n].transpose(1, 0, 2)
+            grads, weights, updates = self.norm_table[:n].transpose(1, 0, 2)
             rows.per_layer[wire.PROBE_GRAD_NORM] = self._per_layer(grads)
             weight_norm = rows.per_layer[wire.PROBE_WEIGHT_NORM] = self._per_layer(weights)
             rows.per_layer[wire.PROBE_UPDATE_RATIO] = ratio(self._per_layer(updates), weight_norm)
             rows.param_grad_norm = grads.copy()
             before = np.sqrt(np.sum(grads**2, axis=1))
-            clipped, after = self._clipping[:n].T
+            clipped, after = self.clipping_table[:n].T
             after = np.where(np.isnan(after), before, after)  # not clipped: unchanged
             rows.global_norm = np.column_stack([before, after, clipped])
         if cfg.activation_grads:

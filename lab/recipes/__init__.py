@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from lab.core.fields import ConfigError
+from lab.core.errors import UsageError
 from lab.core.recipes import RecipeInfo
 from lab.recipes.base import Arm, Recipe, run_recipe
 from lab.recipes.generalisation import DROPOUT, LABEL_SMOOTHING
@@ -53,7 +53,7 @@ def catalog() -> tuple[RecipeInfo, ...]:
 
 def recipe(name: str) -> Recipe:
     if name not in RECIPES:
-        raise ConfigError("recipe", f"{name!r} is not one of {', '.join(RECIPES)}")
+        raise UsageError("recipe", f"{name!r} is not one of {', '.join(RECIPES)}")
     return RECIPES[name]
 
 

@@ -43,7 +43,7 @@ class Arm:
 @dataclass(frozen=True)
 class Recipe:
     info: RecipeInfo
-    arms: Callable[[bool], list[Arm]]  # fast -> the arms
+    make_arms: Callable[[bool], list[Arm]]  # fast -> the arms
     measure: Callable[[Arm, bool], ArmSteps]  # (arm, fast) -> its figures
     verdict: Callable[[Verdict], None]  # adds checks
     parallel: bool = True  # False: its arms time themselves, one at a time
@@ -51,6 +51,15 @@ class Recipe:
     @property
     def name(self) -> str:
         return self.info.name
+
+    def arms(self, fast: bool) -> list[Arm]:
+        """The arms, each config named after the recipe and the arm
+        ("vanishing-gradients-sigmoid"): opened in the lab, an arm is called
+        what it is, not after the preset it started from."""
+        return [
+            replace(arm, config=replace(arm.config, name=f"{self.name}-{slug(arm.label)}"))
+            for arm in self.make_arms(fast)
+        ]
 
 
 class Verdict:

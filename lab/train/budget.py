@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import psutil
 import torch
 
-from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.config import ExperimentConfig
+from lab.core.errors import TooLarge
 from lab.core.kv import token_bytes
 from lab.core.protocol import DecodeKV
 from lab.data import Dataset
@@ -97,31 +98,36 @@ def free_bytes(device: torch.device) -> int:
 
 
 def check_fits(config: ExperimentConfig, data: Dataset, device: torch.device) -> Estimate:
-    """The estimate, or ``ConfigError`` when it does not fit: naming the
-    batch size when a batch's activations are most of it, else the model."""
+    """The estimate, or ``TooLarge`` when it does not fit: naming the batch
+    size when a batch's activations are most of it, else the model."""
     need = estimate(config, data)
     free = free_bytes(device)
     if need.total > HEADROOM * free:
         field = "data.batch_size" if need.activations > need.total / 2 else "model"
-        raise ConfigError(
+        raise TooLarge(
             field,
             f"training this needs about {size(need.total)} on {device} ({need.words()});"
             f" {size(free)} is free. Make the model, the batch or the context smaller.",
+            need.total,
+            free,
         )
     return need
 
 
 def check_cache_fits(model: torch.nn.Module, request: DecodeKV, device: torch.device) -> int:
-    """The cache's bytes at the longest length, or ``ConfigError`` when the
+    """The cache's bytes at the longest length, or ``TooLarge`` when the
     device has not that much free (with the estimate and what is free)."""
     t = model.config  # type: ignore[union-attr]
     end = request.tokens or t.context
-    need = t.layers * request.batch * end * token_bytes(t.kv_heads, t.head_dim, request.dtype)
+    per_token = token_bytes(t.kv_heads, t.shape().head_dim, request.dtype)
+    need = t.layers * request.batch * end * per_token
     free = free_bytes(device)
     if need > HEADROOM * free:
-        raise ConfigError(
+        raise TooLarge(
             "batch",
             f"a cache of {request.batch} x {end} tokens needs {size(need)} on {device};"
             f" {size(free)} is free. Decode fewer sequences or fewer tokens.",
+            need,
+            free,
         )
     return need

@@ -12,8 +12,8 @@ import torch
 
 from lab.core.config import OPTIMIZER_FIELDS, OptimConfig
 
-# Adam, AdamW and Adagrad have fused kernels (one kernel for all tensors): on
-# this CPU they halve Adam's step against torch's default per-tensor loop. SGD
+# Adam, AdamW and Adagrad have fused kernels (one kernel for all tensors),
+# faster than torch's default per-tensor loop (bench/bench_trainer.py); SGD
 # and RMSprop are fastest with the multi-tensor (foreach) path.
 _FUSED = ("adam", "adamw", "adagrad")
 

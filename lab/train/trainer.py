@@ -42,8 +42,8 @@ from lab.train.trajectory import Trajectory
 
 CHECKPOINT_FORMAT = 1
 # Rows per evaluation forward pass: small enough for activations to stay in
-# cache (1024 rows ran 2.7x faster than 4096 on a 4x64 MLP here); for token
-# sequences, tokens per pass (a pass per 21 sequences of 48 was all overhead).
+# cache (a pass over 4096 rows spills it); for token sequences, tokens per
+# pass (a pass per few short sequences is all overhead).
 EVAL_CHUNK = 1024
 EVAL_TOKENS = 16384
 NO_CHANGE = ChangeReport((), ChangeKind.NONE)
@@ -148,8 +148,10 @@ class Trainer:
             self._pending = new
         return new
 
-    def apply_pending(self) -> ChangeReport:
-        """Apply queued changes now (``step()`` does this first)."""
+    def apply_pending(self, before_rebuild: Callable[[], None] | None = None) -> ChangeReport:
+        """Apply queued changes now (``step()`` does this first); what they
+        took is classified here, once. ``before_rebuild`` runs first when
+        they start the experiment over (the engine keeps the run for Undo)."""
         if self._pending is None:  # an attribute read is atomic: no lock needed to look
             return NO_CHANGE
         with self._lock:
@@ -158,6 +160,8 @@ class Trainer:
             return NO_CHANGE
         report = classify_change(self.config, new)
         if report.kind == ChangeKind.REBUILD:
+            if before_rebuild is not None:
+                before_rebuild()
             self._build(new)
         else:
             if report.kind == ChangeKind.OPTIMIZER:

@@ -29,11 +29,11 @@ def test_lr_slider_changes_the_optimizer_lr_within_one_step(qtbot, window):
     assert new_lr != pytest.approx(0.01)
     applied = rec.wait_for(qtbot, p.ConfigApplied, after=mark)
     assert applied.kind == "live"
-    before = window.status_labels["step"].text()
+    before = window.status.labels["step"].text()
     window.step_action.trigger()
     status = rec.wait_for(qtbot, p.Status, lambda e: e.step == 1, after=mark)
     assert status.lr == pytest.approx(new_lr)
-    assert window.status_labels["step"].text() != before
+    assert window.status.labels["step"].text() != before
 
 
 def test_typed_lr_applies_too(qtbot, window):
@@ -83,11 +83,11 @@ def test_curves_arrive_and_are_drawn(qtbot, window):
         lambda: "eval" in window.store and len(window.store["eval"]) >= 2, timeout=30000
     )
     window.play_action.trigger()
-    window.tabs.setCurrentWidget(window.loss_view)
-    qtbot.waitUntil(lambda: not window.loss_view.dirty, timeout=5000)
-    x, y = window.loss_view.curves["test_loss"].getData()
+    window.tabs.setCurrentWidget(window.tabs.view("loss_view"))
+    qtbot.waitUntil(lambda: not window.tabs.view("loss_view").dirty, timeout=5000)
+    x, y = window.tabs.view("loss_view").curves["test_loss"].getData()
     np.testing.assert_array_equal(x, window.store["eval"].steps[: len(x)])
-    assert "test loss" in window.loss_view.caption.text()
+    assert "test loss" in window.tabs.view("loss_view").caption.text()
 
 
 def test_deep_sigmoid_rebuilds_and_the_gradient_view_shows_the_collapse(qtbot, window):
@@ -107,22 +107,26 @@ def test_deep_sigmoid_rebuilds_and_the_gradient_view_shows_the_collapse(qtbot, w
     assert "activation of layer" in built.reason
     signal = rec.wait_for(qtbot, p.SignalPropagation, after=rec.events.index(built))
     assert signal.act_grad_norm[0] / signal.act_grad_norm[19] < 1e-6
-    window.tabs.setCurrentWidget(window.signal_view)
-    qtbot.waitUntil(lambda: "vanishing" in window.signal_view.caption.text(), timeout=10000)
+    window.tabs.setCurrentWidget(window.tabs.view("signal_view"))
+    qtbot.waitUntil(
+        lambda: "vanishing" in window.tabs.view("signal_view").caption.text(), timeout=10000
+    )
     mark = rec.mark()
     for _ in range(10):  # up to the first probed step
         window.step_action.trigger()
     rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/act_grad_norm" in e.series, after=mark)
-    window.tabs.setCurrentWidget(window.gradient_view)
-    qtbot.waitUntil(lambda: "first/last" in window.gradient_view.caption.text(), timeout=10000)
-    ratio = float(window.gradient_view.caption.text().split("= ")[1].split(" ")[0])
+    window.tabs.setCurrentWidget(window.tabs.view("gradient_view"))
+    qtbot.waitUntil(
+        lambda: "first/last" in window.tabs.view("gradient_view").caption.text(), timeout=10000
+    )
+    ratio = float(window.tabs.view("gradient_view").caption.text().split("= ")[1].split(" ")[0])
     assert ratio < 1e-6
     # the ReLU net's dead units are gone with it, and the view says why there are none
-    window.tabs.setCurrentWidget(window.activation_view)
-    caption = window.activation_view.caption
+    window.tabs.setCurrentWidget(window.tabs.view("activation_view"))
+    caption = window.tabs.view("activation_view").caption
     qtbot.waitUntil(lambda: "saturated" in caption.text(), timeout=10000)
     assert "no ReLU-family layer" in caption.text()
-    assert window.activation_view.map_image.image is None
+    assert window.tabs.view("activation_view").map_image.image is None
 
 
 def test_typed_invalid_value_shows_an_error_not_a_crash(qtbot, window):
@@ -171,7 +175,7 @@ def test_save_then_open_restores_config_and_curves(qtbot, window, tmp_path):
     assert window.config.optim.lr == pytest.approx(0.003)
     assert window.knobs_panel.form.value("optim.lr") == pytest.approx(0.003)
     np.testing.assert_array_equal(window.store["eval"].values, saved_eval)
-    assert window.status_labels["step"].text() == "step 203"
+    assert window.status.labels["step"].text() == "step 203"
 
 
 def test_killed_engine_is_reported_and_restart_resumes_the_last_config(qtbot, window):
@@ -202,7 +206,7 @@ def test_views_export_png_and_csv(qtbot, window, tmp_path):
     window.client.send(p.ComputeLandscape(99, resolution=5, n_points=64))
     rec.wait_for(qtbot, p.JobFinished, lambda e: e.outcome == p.JobOutcome.DONE)
     qtbot.wait(200)
-    for index, view in enumerate(window.views):
+    for index, view in enumerate(window.tabs.all()):
         if not window.tabs.isTabEnabled(index):  # a Transformer's views, for an MLP
             continue
         window.tabs.setCurrentIndex(index)
@@ -211,16 +215,22 @@ def test_views_export_png_and_csv(qtbot, window, tmp_path):
         assert (tmp_path / f"{index}.png").stat().st_size > 1000
         lines = (tmp_path / f"{index}.csv").read_text().splitlines()
         assert len(lines) >= 2, view.title
-    gradient_rows = (tmp_path / "1.csv").read_text().splitlines()
-    first = gradient_rows[1].split(",")
-    expected = window.store["probe/grad_norm"].values[0]
-    np.testing.assert_allclose([float(v) for v in first[2:]], expected, rtol=1e-6)
+    # the Gradients and Activations views: one layout, step,probe,layer,value
+    series = window.store["probe/grad_norm"]
+    for number in (1, 2):
+        assert (tmp_path / f"{number}.csv").read_text().splitlines()[0] == "step,probe,layer,value"
+    rows = [line.split(",") for line in (tmp_path / "1.csv").read_text().splitlines()[1:]]
+    first = {
+        r[2]: float(r[3]) for r in rows if r[1] == "grad_norm" and int(r[0]) == series.steps[0]
+    }
+    assert list(first) == list(series.columns)
+    np.testing.assert_allclose(list(first.values()), series.values[0], rtol=1e-6)
 
 
 def test_layout_and_last_experiment_are_remembered(qtbot, settings):
     first = MainWindow(settings=settings)
     qtbot.addWidget(first)
-    first.config = PRESETS["moons-mlp"].with_changes({"optim.lr": 0.02})
+    first.session.config = PRESETS["moons-mlp"].with_changes({"optim.lr": 0.02})
     first.show()
     first.resize(700, 520)  # fits the offscreen screen (Qt clamps restored geometry)
     qtbot.waitUntil(lambda: first.size().width() == 700)
@@ -248,8 +258,8 @@ def test_landscape_computes_while_training_and_can_be_cancelled(qtbot, window):
     rec = recorder(window)
     window.client.send(p.Step(50))
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 50)
-    window.tabs.setCurrentWidget(window.landscape_view)
-    view = window.landscape_view
+    window.tabs.setCurrentWidget(window.tabs.view("landscape_view"))
+    view = window.tabs.view("landscape_view")
     view.grid.setValue(21)
     view.points.setValue(256)
     mark = rec.mark()
@@ -288,16 +298,16 @@ def test_export_to_onnx_from_the_window(qtbot, window, tmp_path):
     assert path.exists() and (tmp_path / "model.report.json").exists()
     assert done.result["parity"]["64"]["max_abs"] <= 1e-4
     assert done.result["checker"].startswith("passed")
-    qtbot.waitUntil(lambda: window.export_dialog.isVisible(), timeout=5000)
-    text = window.export_dialog.label.text()
+    qtbot.waitUntil(lambda: window.exports.dialog.isVisible(), timeout=5000)
+    text = window.exports.dialog.label.text()
     assert "max abs" in text and str(path) in text and "onnxruntime" in text
-    window.export_dialog.close()
+    window.exports.dialog.close()
     mark = rec.mark()
     window.export_onnx("/proc/no/such/place.onnx")  # cannot be written
     failed = rec.wait_for(qtbot, p.JobFinished, after=mark, timeout=60)
     assert failed.outcome == p.JobOutcome.FAILED and failed.error
     qtbot.waitUntil(lambda: "export:" in window.banner.text(), timeout=5000)
-    assert "failed" in window.export_bar.message.text()
+    assert "failed" in window.exports.job_bar.message.text()
     window.step_action.trigger()  # still serving
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 31, after=mark)
 
@@ -317,14 +327,16 @@ def test_image_preset_shows_example_images_and_every_view_draws(qtbot, window):
         view = window.tabs.currentWidget()
         view.dirty = True
         view.refresh()
-    assert "confusion matrix appears" in window.boundary_view.caption.text()
+    assert "confusion matrix appears" in window.tabs.view("boundary_view").caption.text()
     mark = rec.mark()  # an evaluation brings the test set's confusion matrix
     window.play_action.trigger()
     rec.wait_for(qtbot, p.MetricRows, lambda e: "confusion" in e.series, after=mark)
     window.play_action.trigger()
-    window.tabs.setCurrentWidget(window.boundary_view)
-    qtbot.waitUntil(lambda: "% correct" in window.boundary_view.caption.text(), timeout=10000)
-    assert len(window.boundary_view.cell_texts) == len(built.class_names) ** 2
+    window.tabs.setCurrentWidget(window.tabs.view("boundary_view"))
+    qtbot.waitUntil(
+        lambda: "% correct" in window.tabs.view("boundary_view").caption.text(), timeout=10000
+    )
+    assert len(window.tabs.view("boundary_view").cell_texts) == len(built.class_names) ** 2
 
 
 def test_data_panel_offers_a_class_count_only_where_the_dataset_has_one_to_choose(qtbot):
@@ -386,11 +398,14 @@ def test_probe_knobs_apply_live_and_histograms_are_never_labelled_with_another_r
     mark = rec.mark()
     window.step_action.trigger()
     rec.wait_for(qtbot, p.MetricRows, lambda e: "probe/hist/layer1" in e.series, after=mark)
-    assert window.activation_view.ranges["layer1"] == (0.0, 4.0)  # ReLU: [0, hist_range]
+    assert window.tabs.view("activation_view").ranges["layer1"] == (
+        0.0,
+        4.0,
+    )  # ReLU: [0, hist_range]
     mark = rec.mark()
     type_into(qtbot, editors["probes.hist_range"], "2")
     rec.wait_for(qtbot, p.ConfigApplied, after=mark)  # the engine bins over [0, 2] from here
-    assert window.activation_view.ranges["layer1"] == (0.0, 2.0)
+    assert window.tabs.view("activation_view").ranges["layer1"] == (0.0, 2.0)
     assert "probe/hist/layer1" not in window.store  # binned over [0, 4]: dropped
     type_into(qtbot, editors["probes.dead_window"], "3")
     mark = rec.mark()

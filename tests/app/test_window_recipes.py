@@ -83,12 +83,12 @@ def test_a_pinned_run_is_overlaid_dashed_on_the_next(qtbot, window):
     window.client.send(p.Step(60))
     rec.wait_for(qtbot, p.MetricRows, lambda e: wire.EVAL in e.series, after=mark)
     qtbot.waitUntil(lambda: wire.EVAL in window.store and len(window.store[wire.EVAL]) >= 2)
-    window.reference.pin_action.trigger()
-    pinned = window.reference.pinned
+    window.references.pin_action.trigger()
+    pinned = window.references.pinned
     assert pinned is not None and "@ step" in pinned.name
     loss = window.tabs.view("loss_view")
     mark = rec.mark()
-    window.reset()  # a new run: the reference stays
+    window.reset_action.trigger()  # a new run: the reference stays
     rec.wait_for(qtbot, p.Built, after=mark)
     qtbot.waitUntil(lambda: points(loss.reference_curves["test_loss"]) >= 2)
     x, y = loss.reference_curves["test_loss"].getData()
@@ -96,5 +96,5 @@ def test_a_pinned_run_is_overlaid_dashed_on_the_next(qtbot, window):
     assert np.allclose(y, pinned_loss[np.isfinite(pinned_loss)])
     signal = window.tabs.view("signal_view")
     assert pinned.signal is not None and signal.reference[0] == pinned.name
-    window.reference.clear_action.trigger()
+    window.references.clear_action.trigger()
     qtbot.waitUntil(lambda: points(loss.reference_curves["test_loss"]) == 0)

@@ -105,6 +105,7 @@ def test_an_experiment_left_by_a_crash_is_offered_back(qtbot, settings, tmp_path
     win.client.process.join(5)
     win.timer.stop()
     win.autosave.timer.stop()
+    win.autosave.lock.unlock()  # (a crashed window's process is gone, and its lock with it)
 
     again = open_window(qtbot, settings)
     try:

@@ -64,11 +64,11 @@ def test_the_engine_computes_token_pictures_only_for_a_view_on_screen(qtbot, win
     mark = rec.mark()
     window.apply_config(small_copy())
     rec.wait_for(qtbot, p.Built, after=mark)
-    assert not window.watch_sent.attention and not window.watch_sent.samples
+    assert not window.tokens.sent.attention and not window.tokens.sent.samples
     window.tabs.setCurrentIndex(window.tabs.indexOf(window.tabs.view("attention_view")))
-    assert window.watch_sent.attention
+    assert window.tokens.sent.attention
     window.tabs.setCurrentIndex(0)
-    assert not window.watch_sent.attention
+    assert not window.tokens.sent.attention
 
 
 def test_choosing_a_token_dataset_brings_a_transformer_and_back(qtbot, window):

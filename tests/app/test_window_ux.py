@@ -28,7 +28,10 @@ def test_a_wheel_over_the_knobs_changes_nothing(qtbot, quiet_window):
         for target in (getattr(editor, "slider", editor),):
             wheel(target)
             wheel(target, up=False)
-    assert quiet_window.config == before and sent(quiet_window, p.SetConfig) == []
+    assert (
+        quiet_window.config == before
+        and sent(quiet_window, p.SetConfig) == sent(quiet_window, p.ChangeConfig) == []
+    )
 
 
 def test_a_rebuild_keeps_the_trained_run_one_click_away(qtbot, window):
@@ -47,7 +50,7 @@ def test_a_rebuild_keeps_the_trained_run_one_click_away(qtbot, window):
     back = rec.wait_for(qtbot, p.Built, lambda e: e.reason.startswith("undo"), after=mark)
     assert back.config["model"]["layers"][0]["width"] == 64
     rec.wait_for(qtbot, p.Status, lambda e: e.step == 30, after=mark)
-    qtbot.waitUntil(lambda: window.status_labels["step"].text() == "step 30", timeout=5000)
+    qtbot.waitUntil(lambda: window.status.labels["step"].text() == "step 30", timeout=5000)
 
 
 # ---------------------------------------------------------------- nothing guessed
@@ -86,7 +89,7 @@ def test_an_invalid_value_stays_as_typed_and_play_says_so(qtbot, quiet_window, w
     field = getattr(box, "box", box)
     assert field.text() == text  # never replaced by another number
     assert words in field.toolTip() and field.styleSheet()
-    assert w.config == before and sent(w, p.SetConfig) == []
+    assert w.config == before and sent(w, p.SetConfig) == sent(w, p.ChangeConfig) == []
     assert w.invalid_label.isVisible() and words in w.invalid_label.text()
     assert "last valid" in w.invalid_label.text()
     qtbot.keyClick(field, Qt.Key.Key_Escape)  # back to the value in use
@@ -94,7 +97,7 @@ def test_an_invalid_value_stays_as_typed_and_play_says_so(qtbot, quiet_window, w
 
 
 def test_a_landscape_grid_of_301_is_asked_for_as_301(qtbot, quiet_window):
-    view = quiet_window.landscape_view
+    view = quiet_window.tabs.view("landscape_view")
     type_into(qtbot, view.grid, "301")
     view.compute.click()
     (request,) = sent(quiet_window, p.ComputeLandscape)
@@ -107,7 +110,10 @@ def test_every_knob_is_found_by_its_config_path(qtbot, quiet_window):
         assert w.findChild(QWidget, path) is not None, path
     w.apply_config(PRESETS["deep-relu-he"])
     assert w.findChild(QWidget, "model.layers[3].activation").value() == "relu"
-    assert w.landscape_view.findChild(QWidget, "landscape.resolution") is w.landscape_view.grid
+    assert (
+        w.tabs.view("landscape_view").findChild(QWidget, "landscape.resolution")
+        is w.tabs.view("landscape_view").grid
+    )
 
 
 # ---------------------------------------------------------------- common edits
@@ -120,8 +126,8 @@ def test_a_20_layer_activation_change_is_one_edit_and_one_rebuild(qtbot, quiet_w
     editor = w.model_panel.layers
     editor.table.selectAll()
     editor.table.cellWidget(7, 1).setCurrentText("relu")  # one combo of a selected row
-    (change,) = sent(w, p.SetConfig)
-    assert [layer["activation"] for layer in change.config["model"]["layers"]] == ["relu"] * 20
+    (change,) = sent(w, p.ChangeConfig)  # the layers, not the whole config
+    assert [layer["activation"] for layer in change.changes["model.layers"]] == ["relu"] * 20
     assert editor.selected_rows() == list(range(20))  # the selection survives the refill
 
 
@@ -131,8 +137,8 @@ def test_a_column_header_sets_every_layer(qtbot, quiet_window, monkeypatch):
     w.client.sent.clear()
     monkeypatch.setattr("widgets.layer_editor.QInputDialog.getText", lambda *a, **k: ("32", True))
     w.model_panel.layers.ask_column(0)  # the "width" header, nothing selected: all layers
-    (change,) = sent(w, p.SetConfig)
-    assert {layer["width"] for layer in change.config["model"]["layers"]} == {32}
+    (change,) = sent(w, p.ChangeConfig)
+    assert {layer["width"] for layer in change.changes["model.layers"]} == {32}
 
 
 def test_the_quick_builder_makes_a_stack_in_one_rebuild(qtbot, quiet_window):
@@ -144,8 +150,8 @@ def test_the_quick_builder_makes_a_stack_in_one_rebuild(qtbot, quiet_window):
     w.client.sent.clear()
     build = next(b for b in builder.findChildren(QPushButton) if b.text() == "Build")
     qtbot.mouseClick(build, Qt.MouseButton.LeftButton)
-    (change,) = sent(w, p.SetConfig)
-    layers = change.config["model"]["layers"]
+    (change,) = sent(w, p.ChangeConfig)
+    layers = change.changes["model.layers"]
     assert len(layers) == 12 and {(x["width"], x["activation"]) for x in layers} == {(48, "tanh")}
 
 
@@ -218,7 +224,7 @@ def test_panels_dock_only_side_by_side_and_the_layout_resets(qtbot, quiet_window
 def test_contours_are_cleared_on_a_new_compute_and_on_a_rebuild(qtbot, quiet_window):
     from tests.widgets.test_views import fake_landscape
 
-    view = quiet_window.landscape_view
+    view = quiet_window.tabs.view("landscape_view")
     view.set_landscape(fake_landscape())
     view.refresh()
     assert view.contours

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from knoblab import main as entry
-from knoblab.display import has_display
+from knoblab.display import X11_LIBRARIES, has_display, missing_window_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +38,25 @@ def test_without_a_display_the_window_says_what_to_run_instead(monkeypatch, caps
     assert entry.main([]) == 2
     err = capsys.readouterr().err
     assert "knoblab run --preset" in err and "xvfb-run -a knoblab" in err
+
+
+def test_missing_x11_libraries_are_named_with_the_command_that_installs_them(monkeypatch, capsys):
+    """First contact on a machine without Qt's X11 libraries: not Qt's raw
+    "xcb-cursor0 ... no Qt platform plugin" abort, but what is missing and
+    how to install it."""
+    absent = {"libxcb-cursor.so.0", "libxcb-xinerama.so.0"}
+    loads = lambda name: name not in absent  # noqa: E731
+    found = missing_window_packages("linux", {"DISPLAY": ":0"}, loads)
+    assert found == ["libxcb-cursor0", "libxcb-xinerama0"]
+    assert missing_window_packages("linux", {"DISPLAY": ":0"}, lambda _n: True) == []
+    assert missing_window_packages("darwin", {}, loads) == []  # no X11 there
+    assert missing_window_packages("linux", {"QT_QPA_PLATFORM": "offscreen"}, loads) == []
+    assert set(X11_LIBRARIES.values()) <= set((ROOT / "Makefile").read_text().split())
+    monkeypatch.setattr(entry, "has_display", lambda: True)
+    monkeypatch.setattr(entry, "missing_window_packages", lambda: found)
+    assert entry.main([]) == 2
+    err = capsys.readouterr().err
+    assert "sudo apt-get install libxcb-cursor0 libxcb-xinerama0" in err and "make run" in err
 
 
 def test_freeze_support_runs_before_the_parser(monkeypatch):

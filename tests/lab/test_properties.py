@@ -9,9 +9,24 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 
+from lab.core.config import field_knob, flatten
 from lab.core.fields import ConfigError
 from lab.train.trainer import Trainer, TrainingStopped
 from tests.lab.config_strategies import build, experiment_dicts
+
+
+def points_at_the_culprit(field: str, data: dict) -> bool:
+    """Whether ``field`` names something the person can find: a value or a
+    table they wrote (``model.layers[2]``, an unknown key among theirs), or a
+    field of the config (a default that does not fit what they wrote)."""
+    written = flatten(data)
+    if any(key == field or key.startswith((f"{field}.", f"{field}[")) for key in written):
+        return True
+    try:
+        field_knob(field)
+    except ConfigError:
+        return False
+    return True
 
 
 def one_step(data: dict) -> str:
@@ -20,7 +35,8 @@ def one_step(data: dict) -> str:
         config = build(data)
         trainer = Trainer(config)
     except ConfigError as exc:
-        assert exc.field and str(exc).startswith(exc.field)
+        assert points_at_the_culprit(exc.field, data), (exc.field, str(exc))
+        assert exc.message.strip() and exc.message != exc.field  # says what is wrong
         return "refused"
     try:
         result = trainer.step()

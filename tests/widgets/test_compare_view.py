@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 
-from lab.core.protocol import JobOutcome
+from lab.core.protocol import JobFinished, JobKind, JobOutcome
 from lab.core.recipes import ArmResult, Check, Plot, PlotKind, RecipeInfo, RecipeResult
 from widgets.compare_view import CompareView, figure_text
 from widgets.recipe_gallery import RecipeGallery
@@ -52,8 +52,7 @@ def test_arms_are_drawn_with_their_own_figures_and_the_verdict_escaped(qtbot):
     result = RecipeResult(
         INFO, True, arms(), [Check("b beats a", True, "1e-2 against 1e-5 (< 1e-3)", {})], True
     )
-    view.set_result(result)
-    view.finished(7, JobOutcome.DONE)
+    view.job_finished(JobFinished(7, JobKind.RECIPE, JobOutcome.DONE, result))
     depth = view.plots[0]
     lines = {item.name(): item for item in depth.listDataItems()}
     assert set(lines) == {"a", "b"}
@@ -77,7 +76,7 @@ def test_a_failed_run_says_there_is_no_verdict(qtbot):
     view = CompareView()
     qtbot.addWidget(view)
     view.start(INFO, 3, fast=False)
-    view.finished(3, JobOutcome.FAILED, "boom")
+    view.job_finished(JobFinished(3, JobKind.RECIPE, JobOutcome.FAILED, None, "boom"))
     assert "No verdict" in view.verdict.text() and "boom" in view.verdict.text()
 
 

@@ -144,3 +144,57 @@ def test_the_token_input_sends_text_on_enter_and_example_on_change(qtbot):
     with qtbot.waitSignal(box.changed) as signal:
         QTest.keyClick(box.text, Qt.Key.Key_Return)
     assert signal.args == ["1 2", 3]
+
+
+def test_an_induction_head_is_named_with_its_score(qtbot):
+    """On a repeated sequence the view scores every head: the one that looks
+    from each repeated token at the token after its first occurrence is named,
+    with its score against a count by hand."""
+    half, tokens = 5, tuple("31415") + tuple("3141")  # the induction task's input: 2n - 1
+    length = len(tokens)
+    maps = causal_maps(2, 2, length)
+    stripe = np.zeros((length, length))
+    for query in range(length):  # block 2, head 1: query i -> key i - half + 1
+        stripe[query, query - half + 1 if query >= half else 0] = 1.0
+    maps[1, 0] = stripe
+    view = AttentionView()
+    qtbot.addWidget(view)
+    view.set_maps(3, tokens, maps)
+    view.refresh()
+    by_hand = np.mean([maps[0, 1, q, q - half + 1] for q in range(half, 2 * half - 1)])
+    assert "ind. 1.00" in view.plots[(1, 0)].titleLabel.text
+    assert f"ind. {by_hand:.2f}" in view.plots[(0, 1)].titleLabel.text
+    assert "Highest: block 2 head 1, 1.00 — an induction head" in view.caption.text()
+    view.set_maps(3, tuple("314159265"), maps)  # no repeat: no score
+    view.refresh()
+    assert (
+        "ind." not in view.plots[(1, 0)].titleLabel.text and "Induction" not in view.caption.text()
+    )
+
+
+def test_a_typed_prompt_shows_where_the_answer_ends(qtbot):
+    view = SamplesView()
+    qtbot.addWidget(view)
+    row = p.SampleRow(tuple("3141") + ("|",), (), tuple("3141"))
+    view.set_samples(p.Samples(9, (row,), answer_length=4), False)
+    view.refresh()
+    assert "⏹" in view.table.text() and "4 answer tokens" in view.caption.text()
+
+
+def test_long_samples_stack_and_are_never_cut_off(qtbot):
+    """The induction task's rows (16 + 15 + 15 tokens) were wider than the
+    view and cut off at the right: they stack, and the table keeps its width."""
+    view = SamplesView()
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    prompt = tuple("0123456789abcdef") + ("0",)
+    rows = tuple(
+        p.SampleRow(prompt, tuple("123456789abcdef"), tuple("123456789abcdeX")) for _ in range(3)
+    )
+    view.set_samples(p.Samples(9, rows, answer_length=15), False)
+    view.show()
+    view.refresh()
+    text = view.table.text()
+    assert text.count(">right answer<") == 3 and "<th" not in text  # one block per example
+    assert view.table.minimumWidth() >= view.table.sizeHint().width() > 0
+    assert "14/15" in text

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor
 
+from lab.core import wire
 from lab.core.metrics import MetricStore
 from widgets.activation_view import ActivationView, share_ceiling
 from widgets.base import PALETTE, LogAxis
@@ -666,3 +667,29 @@ def test_layer_ticks_name_transformer_blocks_by_their_block():
 
     names = ["probe/hist/block1", "probe/hist/block2"]
     assert layer_ticks(names) == [[(0, "block1"), (1, "block2")]]
+
+
+def test_a_blown_up_net_gets_a_log_std_axis_and_says_its_histograms_are_clipped(qtbot):
+    """After a blow-up (std ~3e5) the histogram was one black band and the
+    std one line on a linear axis: a log axis, and the caption says the
+    values left the histogram's range, by how much and which knob widens it."""
+    view = ActivationView()
+    qtbot.addWidget(view)
+    view.set_ranges({"layer1": (-1.0, 5.0), "layer2": (-1.0, 5.0)})
+    store = MetricStore()
+    bins = np.zeros(8)
+    edges = bins.copy()
+    edges[[0, -1]] = [40, 60]  # every value at or beyond the ends
+    middle = bins.copy()
+    middle[3] = 100
+    store.append("probe/hist/layer1", 5, middle, tuple(map(str, range(8))))
+    store.append("probe/hist/layer2", 5, edges, tuple(map(str, range(8))))
+    store.append(wire.PROBE_ACT_STD, 5, np.array([1.2, 3e5]), ("layer1", "layer2"))
+    store.append(wire.PROBE_SATURATION, 5, np.array([np.nan, np.nan]), ("layer1", "layer2"))
+    view.set_store(store)
+    view.set_dead_watch("no ReLU-family layer")
+    view.refresh()
+    assert view.stats_plot.getAxis("left").logMode
+    caption = view.caption.text()
+    assert "Histograms clipped: in 1 of 2 layers" in caption and "[-1, 5]" in caption
+    assert "std up to 3e+05" in caption and "histogram range" in caption

@@ -47,6 +47,10 @@ SEQUENCE_DATASETS = ("copy", "reverse", "sort", "induction", "chars")
 # (induction: the sequence, then itself again); chars: windows of a text.
 SYMBOL_TASKS = ("copy", "reverse", "sort")
 # Input features (MLP) or channels (CNN) of each dataset, known without generating it.
+# The generated images (``shapes``): square, one channel, this many pixels a side;
+# each pooling layer halves them, down to one pixel.
+IMAGE_SIZE = 16
+MAX_POOLS = IMAGE_SIZE.bit_length() - 1
 INPUT_WIDTHS = {"regression1d": 1, "shapes": 1} | {
     name: 2 for name in ("spirals", "moons", "circles", "xor", "gaussians")
 }  # (sequences: one token per position)

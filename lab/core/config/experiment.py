@@ -14,14 +14,17 @@ import tomli_w
 
 from lab.core.config.choices import (
     IMAGE_DATASETS,
+    IMAGE_SIZE,
     INPUT_WIDTHS,
+    MAX_POOLS,
     SCHEMA_VERSION,
     SEQUENCE_DATASETS,
 )
 from lab.core.config.model import ModelConfig
 from lab.core.config.probes import ProbesConfig
 from lab.core.config.training import DataConfig, InitConfig, OptimConfig, TrainConfig
-from lab.core.fields import ConfigError, Knob, knob_at
+from lab.core.errors import ConfigError, FileError
+from lab.core.fields import Knob, knob_at
 from lab.core.fileio import atomic_write_text
 from lab.core.serialize import build, flatten, set_path, to_builtin
 
@@ -88,8 +91,11 @@ class ExperimentConfig:
             return
         if kind == "cnn":
             pools = sum(layer.pool for layer in self.model.layers)
-            if pools > 4:  # 16x16 images: four halvings leave 1x1
-                raise ConfigError("model.layers", f"{pools} pooling layers; 16x16 images allow 4")
+            if pools > MAX_POOLS:  # each halves the image; the last leaves one pixel
+                raise ConfigError(
+                    "model.layers",
+                    f"{pools} pooling layers; {IMAGE_SIZE}x{IMAGE_SIZE} images allow {MAX_POOLS}",
+                )
         width = INPUT_WIDTHS[name]
         for i, layer in enumerate(self.model.layers):
             if layer.residual and layer.width != width:
@@ -118,16 +124,15 @@ class ExperimentConfig:
         one missing was cut short, and its default would change the
         experiment without a word)."""
         if not isinstance(data, Mapping):
-            raise ConfigError("config", "is not a table of sections")
+            raise FileError("a config is a table of sections (model, data, optim, ...)")
         config = build(cls, data, "")
         if whole:
             written = set(flatten(data))
             missing = [key for key in flatten(config.to_dict()) if key not in written]
             if missing:
                 more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-                raise ConfigError(
-                    "config file",
-                    f"incomplete (cut short?): it has no {', '.join(missing[:3])}{more}",
+                raise FileError(
+                    f"is incomplete (cut short?): it has no {', '.join(missing[:3])}{more}"
                 )
         return config
 
@@ -139,7 +144,7 @@ class ExperimentConfig:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError("config file", f"malformed TOML: {exc}") from exc
+            raise FileError(f"is not a Knoblab config: malformed TOML ({exc})") from exc
         return cls.from_dict(data, whole=whole)
 
     def to_json(self) -> str:
@@ -150,7 +155,7 @@ class ExperimentConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError("config file", f"malformed JSON: {exc}") from exc
+            raise FileError(f"is not a Knoblab config: malformed JSON ({exc})") from exc
         return cls.from_dict(data, whole=whole)
 
     def save(self, path: str | Path) -> None:
@@ -160,15 +165,21 @@ class ExperimentConfig:
 
     @classmethod
     def load(cls, path: str | Path, *, whole: bool = False) -> ExperimentConfig:
+        """A config file (``.json``, else TOML). ``FileError`` names the file
+        when it is missing, unreadable, malformed or cut short; a field it
+        holds that is not valid is a ``ConfigError`` naming the field."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
-            raise ConfigError("config file", f"{str(path)!r} does not exist") from exc
+            raise FileError("does not exist", path) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError("config file", f"{str(path)!r} cannot be read: {exc}") from exc
+            raise FileError(f"cannot be read: {exc}", path) from exc
         parse = cls.from_json if path.suffix == ".json" else cls.from_toml
-        return parse(text, whole=whole)
+        try:
+            return parse(text, whole=whole)
+        except FileError as exc:
+            raise FileError(exc.message, path) from exc
 
     # ------------------------------------------------------------ changes
 

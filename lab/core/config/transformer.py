@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lab.core.config.choices import FFN_KINDS, MAX_CONTEXT, POSITIONAL, TRANSFORMER_NORMS
-from lab.core.fields import ConfigError, knob, validate_section
+from lab.core.errors import ConfigError
+from lab.core.fields import knob, validate_section
+from lab.core.kv import ModelShape
 
 
 @dataclass(frozen=True)
@@ -100,32 +102,21 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         validate_section(self, "model.transformer")
-        if self.d_model % self.heads:
-            raise ConfigError(
-                "model.transformer.heads",
-                f"{self.heads} heads do not divide d_model {self.d_model}; each head needs"
-                " d_model / heads dimensions",
-            )
-        if self.heads % self.kv_heads:
-            raise ConfigError(
-                "model.transformer.kv_heads",
-                f"{self.kv_heads} key-value heads do not divide {self.heads} heads; allowed:"
-                f" {', '.join(str(d) for d in self.kv_head_choices)}",
-            )
-        if self.positional == "rope" and self.head_dim % 2:
+        head_dim = self.shape().head_dim  # the shape checks the heads against the width
+        if self.positional == "rope" and head_dim % 2:
             raise ConfigError(
                 "model.transformer.positional",
-                f"RoPE rotates pairs of dimensions; the head dimension {self.head_dim} is odd",
+                f"RoPE rotates pairs of dimensions; the head dimension {head_dim} is odd",
             )
 
-    @property
-    def head_dim(self) -> int:
-        return self.d_model // self.heads
-
-    @property
-    def kv_head_choices(self) -> tuple[int, ...]:
-        """The divisors of heads: what kv_heads may be."""
-        return divisors(self.heads)
+    def shape(self, vocab: int = 1, *, pre_norm: bool = True) -> ModelShape:
+        """This Transformer's shape (``lab.core.kv``): head dimension, the key-value
+        head counts it allows, its cache and weights; an invalid one raises
+        ``ConfigError`` naming this section's field."""
+        try:
+            return ModelShape.of(self, vocab, pre_norm=pre_norm)
+        except ConfigError as exc:
+            raise ConfigError(f"model.transformer.{exc.field}", exc.message) from None
 
     @property
     def ffn_width(self) -> int:
@@ -135,8 +126,3 @@ class TransformerConfig:
         if self.ffn == "swiglu":
             width = 2 * width / 3
         return max(8, int(round(width / 8)) * 8)
-
-
-def divisors(n: int) -> tuple[int, ...]:
-    """What a count of ``n`` heads can be shared by: how many KV heads may serve them."""
-    return tuple(d for d in range(1, n + 1) if n % d == 0)

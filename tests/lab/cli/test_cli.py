@@ -90,6 +90,16 @@ def test_invalid_config_exits_2_naming_the_field(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_run_says_which_files_it_takes_when_given_another(tmp_path, capsys):
+    """A model's Python file is not a config: the message says what is."""
+    model = tmp_path / "model.py"
+    model.write_text("import torch\n")
+    assert main(["run", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "model.py is Python code, not an experiment config" in err
+    assert ".toml or .json" in err and "--preset" in err and "malformed" not in err
+
+
 def test_divergence_exits_3_and_still_writes_the_run(tmp_path, capsys):
     code = main(
         [
@@ -114,6 +124,35 @@ def test_presets_are_listed(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "spirals-mlp" in out and "shapes-cnn" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line and line[0] != " "}
+    assert "transformer 2 blocks of width 64" in lines["copy-transformer"]  # not "x4"
+    assert "mlp 4x64" in lines["spirals-mlp"] and "cnn 3 layers" in lines["shapes-cnn"]
+
+
+def test_a_closed_stdout_ends_quietly_with_the_run_written(tmp_path):
+    """`knoblab run ... | head -1`: the reader leaves; the run is trained,
+    saved, and the command exits 0 without a traceback. `recipe --list |
+    head -3` the same."""
+    out = tmp_path / "run"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "knoblab", "run", "--preset", "spirals-mlp", "--steps", "300",
+         "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    run.stdout.close()  # the reader is gone before anything was written
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err.decode()
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
+    assert (out / "checkpoint.pt").exists() and (out / "config.toml").exists()
+    from lab.engine.runs import load_trainer
+
+    assert load_trainer(out).step_count == 300
+    listed = subprocess.run(
+        f"{sys.executable} -m knoblab recipe --list | head -3", shell=True, cwd=ROOT,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert len(listed.stdout.splitlines()) == 3
+    assert "Traceback" not in listed.stderr and "BrokenPipe" not in listed.stderr
 
 
 def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
@@ -169,12 +208,12 @@ def test_landscape_command_writes_the_grid_of_a_run(tmp_path, capsys):
             p.copy_(restored.path.initial[name])
         start = restored.task.loss_fn(model(restored.x_train[:300]), restored.y_train[:300])
     assert line[np.isclose(line_t, 0.0)] == pytest.approx(float(start), rel=1e-5)
-    out = capsys.readouterr().out
-    assert "11x11 pca landscape of step 200" in out
-    # not a terminal: a progress line per tenth, no carriage returns piling up
-    progress = [line for line in out.splitlines() if line.startswith("landscape ")]
-    assert "\r" not in out and progress[-1].startswith("landscape 100%  ETA 0:00")
-    assert len(progress) <= 11
+    printed = capsys.readouterr()
+    assert "11x11 pca landscape of step 200" in printed.out  # the result: stdout
+    # progress on stderr; not a terminal: a line per tenth, no carriage returns piling up
+    progress = [line for line in printed.err.splitlines() if line.startswith("landscape ")]
+    assert "\r" not in printed.err and progress[-1].startswith("landscape 100%  ETA 0:00")
+    assert len(progress) <= 11 and "ETA" not in printed.out
 
 
 def test_export_and_landscape_need_a_checkpoint(tmp_path, capsys):
@@ -249,7 +288,7 @@ def test_ctrl_c_saves_what_was_trained_and_exits_130(tmp_path):
     deadline = time.monotonic() + 120
     line = ""
     while "->" not in line and time.monotonic() < deadline:  # training has begun
-        line = process.stdout.readline()
+        line = process.stderr.readline()  # (messages and progress: stderr)
     time.sleep(2.0)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)

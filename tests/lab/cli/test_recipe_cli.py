@@ -47,4 +47,4 @@ def test_unknown_recipe_and_missing_name_exit_2(capsys):
     assert main(["recipe", "no-such-recipe"]) == 2
     assert "recipe: 'no-such-recipe' is not one of" in capsys.readouterr().err
     assert main(["recipe"]) == 2
-    assert "--all" in capsys.readouterr().err
+    assert "NAME: give a recipe's name or --all" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from lab.core.config import (
     OptimConfig,
     mlp_layers,
 )
+from lab.core.errors import FileError
 from lab.core.presets import PRESETS
 
 
@@ -104,19 +105,28 @@ def test_unknown_fields_and_paths_are_named():
     assert field_of(excinfo) == "model.layers[9].width"
 
 
-def test_missing_file_malformed_toml_and_json(tmp_path):
-    with pytest.raises(ConfigError, match="does not exist") as excinfo:
+def test_missing_file_malformed_toml_and_json_are_file_errors_naming_the_file(tmp_path):
+    """Not a field's fault: a FileError with the path, never a ConfigError
+    whose field is not a field."""
+    with pytest.raises(FileError, match="does not exist") as excinfo:
         ExperimentConfig.load(tmp_path / "nope.toml")
-    assert field_of(excinfo) == "config file"
+    assert excinfo.value.path == str(tmp_path / "nope.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[optim\nlr = 0.1\n")
-    with pytest.raises(ConfigError, match="malformed TOML") as excinfo:
+    with pytest.raises(FileError, match="not a Knoblab config: malformed TOML") as excinfo:
         ExperimentConfig.load(bad)
-    assert field_of(excinfo) == "config file"
+    assert excinfo.value.path == str(bad) and not isinstance(excinfo.value, ConfigError)
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{")
-    with pytest.raises(ConfigError, match="malformed JSON"):
+    with pytest.raises(FileError, match="malformed JSON"):
         ExperimentConfig.load(bad_json)
+
+
+def test_a_config_error_field_is_always_a_dotted_path():
+    with pytest.raises(ValueError, match="dotted field path"):
+        ConfigError("config file", "x")
+    for path in ("optim.lr", "model.layers[2].width", "name"):
+        assert ConfigError(path, "x").field == path
 
 
 def test_invalid_value_in_a_file_names_the_field(tmp_path):

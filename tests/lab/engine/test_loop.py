@@ -156,7 +156,7 @@ def test_save_and_open_restore_config_and_curves(engine, tmp_path):
     np.testing.assert_array_equal(rows.series["step"][2][:, 0], saved_loss)
     assert engine.engine.trainer.step_count == 30
     engine.send(p.OpenRun(str(tmp_path / "missing")))
-    assert "not a run folder" in engine.wait_for(p.Error).message
+    assert "missing: does not exist" in engine.wait_for(p.Error).message
 
 
 def test_events_unpickle_without_torch(engine):
@@ -363,7 +363,8 @@ def test_a_rebuild_keeps_the_trained_run_one_undo_away(engine):
     engine.send(p.Undo())
     back = engine.wait_for(p.Built, lambda e: e.reason.startswith("undo"))
     assert back.config["model"]["layers"][0]["activation"] == "relu"
-    assert back.undo == "experiment after 3 steps"  # the tanh run, trained 3 steps, kept in turn
+    state = engine.wait_for(p.UndoState, lambda e: e.redo)  # the tanh run can come back
+    assert state == p.UndoState("", "activation of layer 1 → tanh")
     engine.wait_for(p.Status, lambda e: e.step == 40)
     for now, before in zip(engine.engine.trainer.params, weights, strict=True):
         assert torch.equal(now, before)
@@ -373,9 +374,38 @@ def test_a_rebuild_keeps_the_trained_run_one_undo_away(engine):
         lambda e: "step" in e.series and any(x is e for x in engine.events[after:]),
     )
     np.testing.assert_array_equal(rows.series["step"][2][:, 0], losses)
+    engine.send(p.Redo())  # and forward again: the tanh run as it was, 3 steps in
+    forward = engine.wait_for(p.Built, lambda e: e.reason.startswith("redo"))
+    assert forward.config["model"]["layers"][0]["activation"] == "tanh"
+    engine.wait_for(p.Status, lambda e: e.step == 3)
+    engine.send(p.Undo())
+    engine.wait_for(p.Status, lambda e: e.step == 40)
     engine.send(p.Reset())  # a reset is undoable too
     reset = engine.wait_for(p.Built, lambda e: e.reason == "reset")
     assert reset.undo == "experiment after 40 steps"
+
+
+def test_a_typed_learning_rate_travels_as_one_field_and_can_be_undone(engine):
+    """ChangeConfig carries the field, not the config; the engine validates
+    and classifies it once; Undo goes back, Redo forward; a slider dragged
+    over many values is one step."""
+    engine.send(p.SetConfig(tiny_config().to_dict()))
+    engine.wait_for(p.Built)
+    for lr in (0.02, 0.03, 0.04):  # a drag
+        engine.send(p.ChangeConfig({"optim.lr": lr}))
+    applied = engine.wait_for(p.ConfigApplied, lambda e: e.changes == {"optim.lr": 0.04})
+    assert applied.kind == "live"
+    state = engine.wait_for(p.UndoState, lambda e: "0.04" in e.undo)
+    assert state.undo == "learning rate 0.1 → 0.04" and state.redo == ""  # one step
+    engine.send(p.Undo())
+    back = engine.wait_for(p.ConfigApplied, lambda e: e.changes == {"optim.lr": 0.1})
+    assert back.kind == "live" and engine.engine.trainer.config.optim.lr == 0.1
+    engine.wait_for(p.UndoState, lambda e: e.redo and not e.undo)
+    engine.send(p.Redo())
+    engine.wait_for(p.ConfigApplied, lambda e: e.changes == {"optim.lr": 0.04})
+    engine.send(p.ChangeConfig({"optim.lr": -1.0}))  # refused, naming the field
+    error = engine.wait_for(p.Error)
+    assert error.field == "optim.lr" and engine.engine.trainer.config.optim.lr == 0.04
 
 
 def small_copy_config(**changes):
@@ -403,10 +433,15 @@ def test_watched_attention_and_samples_are_sent_for_a_test_example_and_typed_tex
     assert len(first.expected) == len(first.got) == 8  # the copied half
     # the prompt ends at the separator: the answer is the symbols before it
     assert first.expected == first.prompt[:8]
+    assert samples.answer_length == 8
 
-    engine.send(p.WatchTokens(attention=True, text="1 2 3 4"))
+    engine.send(p.WatchTokens(attention=True, samples=True, text="1 2 3 4"))
     typed = engine.wait_for(p.AttentionMaps, lambda e: len(e.tokens) == 4)
     assert typed.tokens == ("1", "2", "3", "4")
+    # a typed prompt on a symbol task continues for the answer's length (it ran
+    # on for 34 tokens), not to the end of the context
+    row = engine.wait_for(p.Samples, lambda e: e.rows[0].prompt == typed.tokens).rows[0]
+    assert len(row.got) == 8 and row.expected == ()
 
     engine.send(p.WatchTokens(attention=True, text="1 2 x"))
     error = engine.wait_for(p.Error)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.engine.runs import StoreError, load_checkpoint, load_run, save_run
+from lab.engine.runs import FileError, load_checkpoint, load_run, save_run
 from lab.train.trainer import Trainer
 from tests.lab.helpers import tiny_config
 
@@ -51,7 +51,7 @@ class Evil:
 def test_checkpoint_with_code_is_refused(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     torch.save({"format": 1, "payload": Evil()}, path)
-    with pytest.raises(StoreError, match="unsafe"):
+    with pytest.raises(FileError, match="unsafe"):
         load_checkpoint(path)
     assert "must never run" not in capsys.readouterr().out
 
@@ -61,19 +61,41 @@ def test_damaged_and_missing_files(tmp_path):
     save_run(tmp_path / "run", trainer)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:100])
-    with pytest.raises(StoreError, match="damaged"):
+    with pytest.raises(FileError, match="damaged"):
         load_run(tmp_path / "run")
-    with pytest.raises(StoreError, match="not a run folder"):
+    with pytest.raises(FileError, match="does not exist"):
         load_run(tmp_path / "nothing")
     (tmp_path / "run" / "config.toml").write_text("[model\n")
-    with pytest.raises(StoreError, match="malformed TOML"):
+    with pytest.raises(FileError, match="malformed TOML"):
         load_run(tmp_path / "run")
+
+
+@pytest.mark.parametrize("name", ["metrics.npz", "trajectory.npz"])
+def test_an_empty_array_file_is_named_and_left_as_it_is(tmp_path, name):
+    """An empty metrics.npz or trajectory.npz (a disk that filled up) is a
+    FileError naming it, not an EOFError; the file stays as it was."""
+    trainer = Trainer(tiny_config())
+    trainer.run(5)
+    save_run(tmp_path / "run", trainer)
+    (tmp_path / "run" / name).write_bytes(b"")
+    with pytest.raises(FileError, match=f"{name}: is empty") as excinfo:
+        load_run(tmp_path / "run")
+    assert excinfo.value.path == str(tmp_path / "run" / name)
+    assert (tmp_path / "run" / name).read_bytes() == b""
+
+
+def test_a_folder_that_is_not_a_run_says_so(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(FileError, match="is not a Knoblab run folder") as excinfo:
+        load_run(tmp_path / "photos")
+    assert "config.toml does not exist" not in str(excinfo.value)
 
 
 def test_newer_checkpoint_format_is_refused(tmp_path):
     path = tmp_path / "new.pt"
     torch.save({"format": 99}, path)
-    with pytest.raises(StoreError, match="newer"):
+    with pytest.raises(FileError, match="newer"):
         load_checkpoint(path)
 
 
@@ -139,7 +161,7 @@ def test_each_damaged_file_kind_gets_an_error_naming_it_and_is_left_untouched(tm
     path = folder / name
     bad = _corruptions(path, kind)
     path.write_bytes(bad)
-    with pytest.raises(StoreError) as caught:
+    with pytest.raises(FileError) as caught:
         load_run(folder)
     message = str(caught.value)
     assert name in message, message

@@ -18,6 +18,7 @@ from lab.core.config import (
 )
 from lab.models import build_model
 from lab.models.attention import CausalSelfAttention
+from lab.models.hooks import collecting, explicit_attention, hook_points
 from lab.train.init import init_model
 
 
@@ -58,16 +59,16 @@ def test_fused_and_explicit_attention_agree(kv_heads, positional):
     tokens = torch.randint(0, 7, (3, 9))
     with torch.no_grad():
         fused = model(tokens)
-        for layer in model.attention_layers():
-            layer.explicit = True
-        explicit = model(tokens)
+        with explicit_attention(model):
+            explicit = model(tokens)
     assert (fused - explicit).abs().max().item() < 1e-5
 
 
 def closed_parameter_count(t: TransformerConfig, vocab: int, pre_norm: bool) -> int:
     d, f = t.d_model, t.ffn_width
     norm = 2 * d if t.norm == "layer" else d  # LayerNorm has a bias, RMSNorm not
-    qkv = d * (t.heads + 2 * t.kv_heads) * t.head_dim + (t.heads + 2 * t.kv_heads) * t.head_dim
+    head_dim = t.shape().head_dim
+    qkv = d * (t.heads + 2 * t.kv_heads) * head_dim + (t.heads + 2 * t.kv_heads) * head_dim
     proj = d * d + d
     ffn = (3 if t.ffn == "swiglu" else 2) * d * f + (2 if t.ffn == "swiglu" else 1) * f + d
     block = 2 * norm + qkv + proj + ffn
@@ -114,8 +115,9 @@ def test_score_std_at_init_is_about_one_with_scaling_and_sqrt_dk_without(scale, 
     torch.nn.init.normal_(attention.qkv.weight, 0.0, 1 / math.sqrt(64))
     torch.nn.init.zeros_(attention.qkv.bias)
     seen = []
-    attention.recorder = lambda s, _w: seen.append(s[torch.isfinite(s)].std().item())
-    attention(torch.randn(16, 64, 64))
+    read = {"hook_scores": lambda s: seen.append(s[torch.isfinite(s)].std().item())}
+    with collecting(attention, read):
+        attention(torch.randn(16, 64, 64))
     assert seen[0] == pytest.approx(expected, rel=0.15)
 
 
@@ -162,3 +164,37 @@ def test_the_induction_preset_grows_an_induction_head():
     after = induction_scores(attention_maps(trainer.model, trainer.x_test[:64]), 16)
     assert after.max() > 0.5 and before.max() < 0.2  # at init: about 1/20 of the keys
     assert trainer.evaluate()["test_acc"] > 0.99
+
+
+def test_hook_points_name_every_block_and_read_what_passes():
+    """q, k, v, scores, pattern and the residual stream, by block; the
+    pattern read at its point equals softmax(QK^T / sqrt(d)) by hand, and the
+    residual stream after a block is the next block's input."""
+    model = transformer(layers=2, heads=2, kv_heads=1, d_model=16)
+    names = hook_points(model)
+    for block in ("block1", "block2"):
+        for point in ("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_scores",
+                      "attn.hook_pattern", "hook_resid_pre", "hook_resid_mid",
+                      "hook_resid_post"):  # fmt: skip
+            assert f"{block}.{point}" in names
+    seen: dict[str, torch.Tensor] = {}
+    readers = {name: (lambda t, name=name: seen.setdefault(name, t)) for name in names}
+    tokens = torch.randint(0, 7, (2, 6))
+    with torch.no_grad(), collecting(model, readers):
+        model(tokens)
+    assert torch.equal(seen["block1.hook_resid_post"], seen["block2.hook_resid_pre"])
+    q, k = seen["block2.attn.hook_q"], seen["block2.attn.hook_k"]
+    assert q.shape == (2, 2, 6, 8) and k.shape == (2, 1, 6, 8)  # MQA: one key head
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(8)
+    scores = scores.masked_fill(torch.ones(6, 6, dtype=torch.bool).triu(1), float("-inf"))
+    assert torch.allclose(seen["block2.attn.hook_pattern"], scores.softmax(-1), atol=1e-6)
+
+
+def test_collecting_takes_its_hooks_off_even_when_the_forward_pass_fails():
+    model = transformer()
+    points = hook_points(model)
+    with pytest.raises(RuntimeError), collecting(model, dict.fromkeys(points, lambda t: None)):
+        model(torch.zeros(1, 40, dtype=torch.int64))  # longer than the context
+    assert not any(point.read for point in points.values())
+    with pytest.raises(KeyError, match="no hook point"), collecting(model, {"block9.x": print}):
+        pass

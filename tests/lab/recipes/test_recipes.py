@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from lab.core.config import ConfigError
+from lab.core.errors import UsageError
 from lab.core.recipes import ArmResult, PlotKind, RecipeResult
 from lab.recipes import RECIPES, Arm, Recipe, recipe, run_recipe
 from lab.recipes.base import Verdict, measure_arms
@@ -138,9 +138,17 @@ def test_verdict_fails_without_the_effect(name: str) -> None:
     assert not all(c.passed for c in v.checks), f"{name} passed with {label} changed"
 
 
-def test_unknown_recipe_names_the_field() -> None:
-    with pytest.raises(ConfigError, match="recipe"):
+def test_an_unknown_recipe_is_a_usage_error_listing_the_recipes() -> None:
+    with pytest.raises(UsageError, match="'no-such-recipe' is not one of vanishing-gradients"):
         recipe("no-such-recipe")
+
+
+def test_every_arm_is_named_after_its_recipe_and_label() -> None:
+    """An arm opened in the lab is called what it is, not after its preset."""
+    for r in RECIPES.values():
+        names = [arm.config.name for arm in r.arms(True)]
+        assert all(name.startswith(f"{r.name}-") for name in names), names
+        assert len(set(names)) == len(names)
 
 
 def test_partial_results_arrive_per_arm_and_progress_rises() -> None:
