@@ -1,5 +1,6 @@
 """What a new user hit, tried as a new user would: one test per item, each
-of which failed on the window before it was fixed. Most run the window with
+of which failed on the window before it was fixed (what is new is imported
+inside its test, so that the others run against the old window too). Most run the window with
 a real engine; some only need the window (``quiet_window``)."""
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ import numpy as np
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QStyleOptionViewItem
 
-from app import help as helps
 from app.main_window import MainWindow
 from lab.core import protocol as p
 from lab.core import wire
 from lab.core.presets import PRESET_NOTES, PRESETS
 from tests.app.conftest import Recorder
 from tests.qt_helpers import type_into
-from widgets.preset_box import DESCRIPTION
 
 
 def open_window(qtbot, settings: QSettings) -> MainWindow:
@@ -235,6 +234,8 @@ def test_opening_a_folder_that_is_not_a_run_says_so(qtbot, window, tmp_path):
 def test_the_help_menu_has_the_readme_the_shortcuts_and_the_version(
     qtbot, quiet_window, monkeypatch
 ):
+    from app import help as helps  # here: the module is what was missing
+
     w = quiet_window
     help_menu = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Help")
     texts = [a.text() for a in help_menu.actions()]
@@ -253,6 +254,8 @@ def test_the_help_menu_has_the_readme_the_shortcuts_and_the_version(
 
 
 def test_each_preset_says_what_it_is_in_the_box(qtbot, quiet_window):
+    from widgets.preset_box import DESCRIPTION  # here: the module is what was missing
+
     box = quiet_window.preset_box
     index = box.findData("deep-sigmoid")
     assert box.itemData(index, DESCRIPTION) == PRESET_NOTES["deep-sigmoid"].description
