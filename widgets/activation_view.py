@@ -244,7 +244,7 @@ class ActivationView(StoreView):
         return (
             f". Histograms clipped: in {len(outside)} of {len(names)} layers most values lie at"
             f" or beyond the ends of the histogram's range{span}, counted in its edge bins"
-            f"{largest} (log axis above). Probes → histogram range widens it"
+            f"{largest} (log axis above). Probes → histogram range widens it."
         )
 
     def _saturation_text(self, store: MetricStore) -> str:

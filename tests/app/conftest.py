@@ -47,16 +47,22 @@ def settings(tmp_path) -> QSettings:
     return QSettings(str(tmp_path / "knoblab.ini"), QSettings.Format.IniFormat)
 
 
-@pytest.fixture
-def window(qtbot, settings):
+def open_window(qtbot, settings: QSettings) -> MainWindow:
+    """A shown window whose engine has built the experiment and reported;
+    its events kept in ``window.recorder``."""
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
     win.show()
-    recorder = Recorder(win)
-    win.recorder = recorder  # type: ignore[attr-defined]
+    win.recorder = Recorder(win)  # type: ignore[attr-defined]
     win.start()
-    recorder.wait_for(qtbot, p.Built)
-    recorder.wait_for(qtbot, p.Status)
+    win.recorder.wait_for(qtbot, p.Built)
+    win.recorder.wait_for(qtbot, p.Status)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, settings):
+    win = open_window(qtbot, settings)
     yield win
     win.close()
 

@@ -15,19 +15,8 @@ from app.main_window import MainWindow
 from lab.core import protocol as p
 from lab.core import wire
 from lab.core.presets import PRESET_NOTES, PRESETS
-from tests.app.conftest import Recorder
+from tests.app.conftest import open_window
 from tests.qt_helpers import type_into
-
-
-def open_window(qtbot, settings: QSettings) -> MainWindow:
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    win.recorder = Recorder(win)  # type: ignore[attr-defined]
-    win.start()
-    win.recorder.wait_for(qtbot, p.Built)
-    win.recorder.wait_for(qtbot, p.Status)
-    return win
 
 
 def train(qtbot, win: MainWindow, steps: int) -> None:

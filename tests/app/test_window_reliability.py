@@ -10,24 +10,12 @@ import signal
 import sys
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from app.autosave import CLEAN_MARKER
-from app.main_window import MainWindow
 from lab.core import protocol as p
-from tests.app.conftest import Recorder
+from tests.app.conftest import open_window
 from tests.app.test_window import recorder
-
-
-def open_window(qtbot, settings: QSettings) -> MainWindow:
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    win.recorder = Recorder(win)  # type: ignore[attr-defined]
-    win.start()
-    win.recorder.wait_for(qtbot, p.Built)
-    return win
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP is POSIX")
