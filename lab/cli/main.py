@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lab.cli import kv, recipe
+from lab.cli import data, kv, recipe
 from lab.cli.experiments import load_experiment
 from lab.cli.help import EXIT_CODES
 from lab.cli.help import command as _command
@@ -58,6 +58,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = config.with_changes({"train.steps": args.steps})
     if args.device:
         config = config.with_changes({"train.device": args.device})
+    if args.data:
+        config = data.with_data(config, args.data, args.target)
+    elif args.target:
+        config = config.with_changes({"data.target": args.target})
+    data.ensure_downloaded(config, args.quiet)
     out = Path(args.out or Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     _refuse_existing(out, args.force)
     from lab.cli.progress import ProgressLine
@@ -265,12 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
     run = _command(sub, "run", "train an experiment headless and save it as a run folder",
         "  knoblab run --preset spirals-mlp --steps 2000 --out runs/spirals\n"
         "  knoblab run my.toml --set optim.lr=0.03 --set 'optim.schedule=\"warmup_cosine\"'\n"
-        "  knoblab run --preset copy-transformer --device cuda")  # fmt: skip
+        "  knoblab run --preset copy-transformer --device cuda\n"
+        "  knoblab run --data digits\n  knoblab run --data houses.csv --target price")  # fmt: skip
     run.add_argument("config", nargs="?", help="an experiment config (.toml or .json)")
     run.add_argument("--preset", help=f"a named experiment (default {DEFAULT_PRESET}; see presets)")
     run.add_argument("--steps", type=int, help="optimiser steps (overrides train.steps)")
     run.add_argument("--out", help="the run folder to write (default runs/NAME-TIME)")
     run.add_argument("--force", action="store_true", help="replace --out if it holds a run")
+    run.add_argument("--data", help="a dataset by name (iris, digits, mnist, ...; see `knoblab"
+                     " data list`) or your file: CSV/TSV, NPZ/NPY, an image folder, a text")
+    run.add_argument("--target", help="a table's target column (default: the last)")
     _device_option(run, "default: the config's train.device")
     run.add_argument(
         "--set",
@@ -308,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     presets.set_defaults(func=cmd_presets)
     kv.add_parser(sub)
     recipe.add_parser(sub)
+    data.add_parser(sub)
     return parser
 
 

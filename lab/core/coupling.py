@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from lab.core.config import (
-    IMAGE_DATASETS,
     REGRESSION_DATASETS,
-    SEQUENCE_DATASETS,
     TWO_CLASS_DATASETS,
+    ConfigError,
+    DataConfig,
     ExperimentConfig,
     sequence_length,
 )
+from lab.core.config.choices import FILE_DATASET, REAL_DATASETS, REAL_SIZES
+from lab.core.config.experiment import data_families
 from lab.core.presets import DEFAULT_PRESET, PRESETS
 
 IMAGE_MODEL_PRESET = "shapes-cnn"  # the CNN a switch to image data starts from
@@ -24,10 +26,12 @@ TOKEN_MODEL_PRESET = "copy-transformer"  # the Transformer a switch to token dat
 SHAPES_MAX_CLASSES = 4
 
 
-def _family(name: str) -> str:
-    if name in IMAGE_DATASETS:
-        return "cnn"
-    return "transformer" if name in SEQUENCE_DATASETS else "mlp"
+def _families(name: str, path: str) -> tuple[str, ...]:
+    """The model kinds data ``name`` (a file: at ``path``) takes, the usual first."""
+    try:
+        return data_families(DataConfig(name=name, path=path, batch_size=1))
+    except ConfigError:
+        return ("mlp",)  # a file not named yet: the config says what is missing
 
 
 def coupled_changes(config: ExperimentConfig, path: str, value: Any) -> dict[str, Any]:
@@ -35,9 +39,18 @@ def coupled_changes(config: ExperimentConfig, path: str, value: Any) -> dict[str
     changes: dict[str, Any] = {path: value}
     if path == "data.seq_len" and config.model.kind == "transformer":
         _cover_context(config, config.data.name, value, changes)
-    if path != "data.name":
+    if path == "data.path" and isinstance(value, str) and value.strip():
+        changes["data.name"] = value = FILE_DATASET  # a file chosen is the data now
+        file_path = changes["data.path"]
+    elif path == "data.name":
+        file_path = config.data.path
+    else:
         return changes
-    wanted = _family(value)
+    allowed = _families(value, file_path)
+    wanted = config.model.kind if config.model.kind in allowed else allowed[0]
+    if value in REAL_DATASETS or config.data.name in REAL_DATASETS:
+        changes["train.loss"] = "auto"  # a real set's task may differ: its own loss
+        changes["train.label_smoothing"] = 0.0
     if wanted != config.model.kind:
         preset = {"cnn": IMAGE_MODEL_PRESET, "transformer": TOKEN_MODEL_PRESET}.get(
             wanted, DEFAULT_PRESET
@@ -50,20 +63,25 @@ def coupled_changes(config: ExperimentConfig, path: str, value: Any) -> dict[str
             changes["data.batch_size"] = start["data"]["batch_size"]
             changes["train.loss"] = "auto"
             changes["train.label_smoothing"] = 0.0
-    if wanted == "cnn":
+    if wanted == "cnn" and value not in REAL_DATASETS:
         changes["data.n_classes"] = min(config.data.n_classes, SHAPES_MAX_CLASSES)
     if value in TWO_CLASS_DATASETS:
         changes["data.n_classes"] = 2
     if value in REGRESSION_DATASETS or config.data.name in REGRESSION_DATASETS:
         changes["train.loss"] = "auto"
         changes["train.label_smoothing"] = 0.0
+    if value in REAL_SIZES:  # a small table: a batch no larger than its training set
+        n_train = REAL_SIZES[value] - round(REAL_SIZES[value] * config.data.test_fraction)
+        batch = changes.get("data.batch_size", config.data.batch_size)
+        changes["data.batch_size"] = min(batch, n_train)
     if wanted == "transformer":
         context = (
             config.model.transformer.context
             if config.model.kind == "transformer"
             else PRESETS[TOKEN_MODEL_PRESET].model.transformer.context
         )
-        _cover_context(config, value, config.data.seq_len, changes, context)
+        name = "text" if value == FILE_DATASET else value
+        _cover_context(config, name, config.data.seq_len, changes, context)
     return changes
 
 

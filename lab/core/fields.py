@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from lab.core.errors import ConfigError
 
-Kind = Literal["choice", "int", "float", "bool"]
+Kind = Literal["choice", "int", "float", "bool", "text"]
+TEXT_MOST = 4096  # characters in a text field (a path, a column name)
 
 __all__ = ["ConfigError", "Knob", "knob", "knob_at", "knobs_of", "validate_section"]
 
@@ -59,6 +60,8 @@ class Knob:
             return f"one of {', '.join(self.choices)}"
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "text":
+            return f"text of at most {TEXT_MOST} characters"
         what = "integer" if self.kind == "int" else "number"
         parts = []
         if self.lo is not None:
@@ -77,6 +80,10 @@ class Knob:
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise ConfigError(path, f"{value!r} is not true or false")
+            return value
+        if self.kind == "text":
+            if not isinstance(value, str) or len(value) > TEXT_MOST or "\0" in value:
+                raise ConfigError(path, f"{value!r:.80} is not {self.allowed()}")
             return value
         if self.kind == "int":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -100,6 +107,8 @@ class Knob:
         (``1e-4``, ``2_000``, ``2e3`` for an integer, ``true``/``yes``);
         ``ValueError`` with a short reason when it is no value of that kind.
         The range is ``check``'s job."""
+        if self.kind == "text":
+            return text.strip()
         text = text.strip()
         if self.kind == "choice":
             return text
@@ -141,6 +150,8 @@ def knob(default: Any, label: str, help: str, **rules: Any) -> Any:  # noqa: A00
     if "choices" in rules:
         kind: Kind = "choice"
         rules["choices"] = tuple(rules["choices"])
+    elif isinstance(default, str):
+        kind = "text"
     elif isinstance(default, bool):
         kind = "bool"
     elif isinstance(default, int):

@@ -15,6 +15,7 @@ from typing import Any
 ALLOWED_MODULES = frozenset(
     {
         "lab.core.protocol",
+        "lab.core.datainfo",
         "lab.core.recipes",
         "numpy",
         "numpy.core.multiarray",

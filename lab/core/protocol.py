@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from lab.core.datainfo import DataInfo
 from lab.core.recipes import RecipeInfo
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 
 class RunState(StrEnum):
@@ -260,6 +261,7 @@ class Built:
     reason: str  # why it was built ("start", "width of layer 1 → 32: rebuilt from scratch", ...)
     class_names: tuple[str, ...] = ()
     undo: str = ""  # what Undo would bring back ("" when nothing was replaced)
+    data: DataInfo | None = None  # where the data came from, its columns, classes, sample
 
 
 @dataclass(frozen=True)

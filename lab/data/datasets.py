@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.core.config import SEQUENCE_DATASETS, DataConfig
+from lab.core.datainfo import DataInfo
 from lab.core.config.choices import IMAGE_SIZE
 from lab.data.sequences import corpus_windows, symbol_task
 
@@ -29,6 +30,7 @@ class Dataset:
     task: str  # "classification", "regression" or "next_token"
     n_outputs: int  # classes, 1 for regression, the vocabulary for tokens
     class_names: tuple[str, ...] = ()
+    info: DataInfo | None = None  # where it came from and what it holds (``experiment_data``)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -153,6 +155,16 @@ def examples_per_class(
 
 def make_dataset(config: DataConfig) -> Dataset:
     """Generate and split the dataset ``config`` describes."""
+    if config.real:
+        from lab.data.real import read_raw, split_real
+
+        raw = read_raw(config)
+        x_train, y_train, x_test, y_test = split_real(config, raw)
+        if raw.kind == "text":
+            names = tuple(sorted(set(raw.text)))
+            return Dataset(x_train, y_train, x_test, y_test, "next_token", len(names), names)
+        n_outputs = len(raw.class_names) if raw.task == "classification" else 1
+        return Dataset(x_train, y_train, x_test, y_test, raw.task, n_outputs, raw.class_names)
     rng = np.random.default_rng(config.seed)
     n, k = config.n_samples, config.n_classes
     if config.name in SEQUENCE_DATASETS:

@@ -65,17 +65,24 @@ def symbol_task(
 def corpus_windows(config: DataConfig, rng: np.random.Generator, n_test: int):  # noqa: ANN201
     """Train and test windows of the corpus, and the characters as token names."""
     text = asset(CORPUS).read_text(encoding="utf-8")
+    return text_windows(text, config.seq_len, config.n_samples, n_test, rng)
+
+
+def text_windows(text: str, seq_len: int, n_samples: int, n_test: int, rng: np.random.Generator):  # noqa: ANN201
+    """``n_samples`` windows of ``seq_len + 1`` characters of ``text``, the
+    test ones from its last tenth; the vocabulary is the text's characters."""
     chars = sorted(set(text))
-    codes = np.array([chars.index(c) for c in text], dtype=np.int64)
+    lookup = {c: i for i, c in enumerate(chars)}
+    codes = np.fromiter((lookup[c] for c in text), dtype=np.int64, count=len(text))
     split = int(len(codes) * (1 - CORPUS_TEST_SHARE))
-    width = config.seq_len + 1
+    width = seq_len + 1
 
     def windows(part: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         starts = rng.integers(0, len(part) - width, count)
         rows = part[starts[:, None] + np.arange(width)]
         return rows[:, :-1].copy(), rows[:, 1:].copy()
 
-    train = windows(codes[:split], config.n_samples - n_test)
+    train = windows(codes[:split], n_samples - n_test)
     test = windows(codes[split:], n_test)
     return train, test, chars
 

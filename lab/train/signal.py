@@ -10,7 +10,7 @@ import dataclasses
 import torch
 
 from lab.core.config import ExperimentConfig
-from lab.data import Dataset, make_dataset
+from lab.data import Dataset, experiment_data
 from lab.models import build_model
 from lab.probes import Probes, ProbeSnapshot
 from lab.train.init import init_model
@@ -24,11 +24,11 @@ def signal_propagation(
     the first ``n_samples`` training points, in training mode (what the first
     step sees: BatchNorm uses batch statistics, dropout is on). ``data``: the
     config's dataset when the caller has it already (it is not made again)."""
-    data = data if data is not None else make_dataset(config.data)
+    data = data if data is not None else experiment_data(config)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, data.input_shape, data.n_outputs)
     init_model(model, config)
-    task = make_task(config, data.n_outputs)
+    task = make_task(config, data.n_outputs, data.task)
     x = torch.as_tensor(data.x_train[:n_samples])
     y = task.targets(torch.as_tensor(data.y_train[:n_samples]))
     probe_config = dataclasses.replace(config.probes, enabled=True, every=1, dead_window=1)

@@ -109,10 +109,12 @@ class Regression(Task):
         return y.view(-1, 1)  # one output per sample
 
 
-def make_task(config: ExperimentConfig, n_outputs: int) -> Task:
-    """The task of ``config``'s data, with its loss settings."""
-    if config.data.task == "regression":
-        return Regression(config.loss)
-    if config.data.task == "next_token":
+def make_task(config: ExperimentConfig, n_outputs: int, task: str | None = None) -> Task:
+    """The task of ``config``'s data (``task``: the data read, where a file's
+    content decides), with its loss settings."""
+    task = task or config.data.task
+    if task == "regression":
+        return Regression(config.loss_for(task))
+    if task == "next_token":
         return NextToken(n_outputs, config.train.label_smoothing)
     return Classification(n_outputs, config.train.label_smoothing)

@@ -28,7 +28,7 @@ from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.metrics import MetricStore
 from lab.core.protocol import ChangeKind
 from lab.core.schedule import lr_factor
-from lab.data import Dataset, make_dataset
+from lab.data import Dataset, experiment_data
 from lab.models import Net, build_model
 from lab.probes import Probes
 from lab.train.allocator import keep_freed_memory
@@ -94,7 +94,7 @@ class Trainer:
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
         keep_freed_memory()  # probes and landscapes hold tensors across a step
-        self.data: Dataset = make_dataset(config.data)
+        self.data: Dataset = experiment_data(config)
         check_fits(config, self.data, self.device)  # refused up front, with the estimate
         torch.manual_seed(config.train.seed)
         self.model: Net = build_model(config.model, self.data.input_shape, self.data.n_outputs)
@@ -105,7 +105,7 @@ class Trainer:
         self._lr_in_groups = config.optim.lr
         self.probes = Probes(self.model, config.probes, self.store)
         self.path = Trajectory(self.model)
-        self.task: Task = make_task(config, self.data.n_outputs)
+        self.task: Task = make_task(config, self.data.n_outputs, self.data.task)
         to = {"device": self.device}
         self.x_train = torch.as_tensor(self.data.x_train).to(**to)
         self.y_train = self.task.targets(torch.as_tensor(self.data.y_train).to(**to))
@@ -168,8 +168,9 @@ class Trainer:
                 self.optimizer = build_optimizer(self.params, new.optim)
             else:
                 apply_live(self.optimizer, new.optim)
+            new.check_task(self.data.task)  # a loss that does not fit a file's target
             old, self.config = self.config, new
-            self.task = make_task(new, self.data.n_outputs)  # label smoothing is live
+            self.task = make_task(new, self.data.n_outputs, self.data.task)  # label smoothing is live
             if any(f.startswith("probes.") for f in report.fields):
                 self.probes.detach()
                 self.probes.flush()  # its pending collections, into the store

@@ -4,7 +4,15 @@ reads)."""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Fields each schema version added: a file of an older version lacks them and
+# reads with their defaults (which keep the old meaning).
+FIELDS_SINCE = {
+    2: (
+        "data.path", "data.target", "data.target_kind", "data.impute", "data.standardize",
+        "data.limit", "data.image_size", "data.colour",
+    ),
+}  # fmt: skip
 
 MODEL_KINDS = ("mlp", "cnn", "transformer")
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "identity")
@@ -38,7 +46,56 @@ DATASETS = (
     "sort",
     "induction",
     "chars",
+    # real data: small tables and digits shipped in assets/datasets, the
+    # classic image sets downloaded on first use, and a file of the user's
+    "iris",
+    "wine",
+    "breast_cancer",
+    "diabetes",
+    "digits",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "file",
 )
+BUNDLED_DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits")
+DOWNLOADED_DATASETS = ("mnist", "fashion_mnist", "cifar10")
+FILE_DATASET = "file"
+REAL_DATASETS = BUNDLED_DATASETS + DOWNLOADED_DATASETS + (FILE_DATASET,)
+# Real image sets by name: (channels, height, width) of each image.
+IMAGE_SHAPES = {
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
+PIXEL_DATASETS = tuple(IMAGE_SHAPES)
+# A user's file by its suffix: a table, arrays, or text for the character-level
+# Transformer; a folder is an image folder (one subfolder of PNG/JPEG per class).
+FILE_FORMATS = {
+    ".csv": "table",
+    ".tsv": "table",
+    ".npz": "arrays",
+    ".npy": "arrays",
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+TARGET_KINDS = ("auto", "classification", "regression")
+IMPUTE = ("refuse", "mean")
+COLOURS = ("grayscale", "rgb")
+# Examples in each real set by name (train and test together), for batch-size checks.
+REAL_SIZES = {
+    "iris": 150,
+    "wine": 178,
+    "breast_cancer": 569,
+    "diabetes": 442,
+    "digits": 1797,
+    "mnist": 70000,
+    "fashion_mnist": 70000,
+    "cifar10": 60000,
+}
 TWO_CLASS_DATASETS = ("moons", "xor")
 IMAGE_DATASETS = ("shapes",)
 # Token sequences, learnt by next-token prediction (a Transformer's data).
@@ -54,7 +111,9 @@ MAX_POOLS = IMAGE_SIZE.bit_length() - 1
 INPUT_WIDTHS = {"regression1d": 1, "shapes": 1} | {
     name: 2 for name in ("spirals", "moons", "circles", "xor", "gaussians")
 }  # (sequences: one token per position)
-REGRESSION_DATASETS = ("regression1d",)
+REGRESSION_DATASETS = ("regression1d", "diabetes")
+INPUT_WIDTHS |= {"iris": 4, "wine": 13, "breast_cancer": 30, "diabetes": 10}
+INPUT_WIDTHS |= {name: shape[0] for name, shape in IMAGE_SHAPES.items()}  # a CNN's channels
 OPTIMIZERS = ("sgd", "rmsprop", "adagrad", "adam", "adamw")
 SCHEDULES = ("constant", "step", "warmup_cosine", "one_cycle")
 # The optim fields each optimiser reads (all of them live: a running optimiser

@@ -13,12 +13,12 @@ from typing import Any
 import tomli_w
 
 from lab.core.config.choices import (
+    FIELDS_SINCE,
     IMAGE_DATASETS,
+    IMAGE_SHAPES,
     IMAGE_SIZE,
     INPUT_WIDTHS,
-    MAX_POOLS,
     SCHEMA_VERSION,
-    SEQUENCE_DATASETS,
 )
 from lab.core.config.model import ModelConfig
 from lab.core.config.probes import ProbesConfig
@@ -51,30 +51,31 @@ class ExperimentConfig:
                 f"version {self.schema} is newer than this Knoblab reads ({SCHEMA_VERSION})",
             )
         self._check_model_fits_data()
-        loss = self.loss
-        if self.data.task == "classification" and loss != "cross_entropy":
+        if self.data.task != "auto":
+            self.check_task(self.data.task)
+
+    def check_task(self, task: str) -> None:
+        """The loss fits the task (a file's task is known once it is read)."""
+        loss = self.loss_for(task)
+        if task == "classification" and loss != "cross_entropy":
             raise ConfigError(
                 "train.loss", f"{loss!r} does not fit classification; use cross_entropy"
             )
-        if self.data.task == "regression" and loss == "cross_entropy":
+        if task == "regression" and loss == "cross_entropy":
             raise ConfigError(
                 "train.loss", "cross_entropy does not fit regression; use mse or huber"
             )
-        if self.data.task == "regression" and self.train.label_smoothing > 0:
+        if task == "regression" and self.train.label_smoothing > 0:
             raise ConfigError("train.label_smoothing", "label smoothing is for classification")
 
     def _check_model_fits_data(self) -> None:
-        """The model family fits the data: a CNN for images, a Transformer for
-        token sequences (with a context as long as them), an MLP for the rest."""
+        """The model family fits the data: a CNN for images (or an MLP reading
+        them flattened), a Transformer for token sequences (with a context as
+        long as them), an MLP for the rest."""
         kind, name = self.model.kind, self.data.name
-        wanted = (
-            "cnn"
-            if name in IMAGE_DATASETS
-            else "transformer"
-            if name in SEQUENCE_DATASETS
-            else "mlp"
-        )
-        if kind != wanted:
+        allowed = data_families(self.data)
+        if kind not in allowed:
+            wanted = allowed[0]
             needs = {"cnn": "image data", "transformer": "token sequences", "mlp": "points"}
             if kind != "mlp":
                 message = f"a {kind.upper() if kind == 'cnn' else 'Transformer'} needs"
@@ -90,13 +91,24 @@ class ExperimentConfig:
                 )
             return
         if kind == "cnn":
-            pools = sum(layer.pool for layer in self.model.layers)
-            if pools > MAX_POOLS:  # each halves the image; the last leaves one pixel
-                raise ConfigError(
-                    "model.layers",
-                    f"{pools} pooling layers; {IMAGE_SIZE}x{IMAGE_SIZE} images allow {MAX_POOLS}",
-                )
-        width = INPUT_WIDTHS[name]
+            side = image_side(self.data)
+            if side is not None:
+                self.check_pools(side)
+        width = input_width(self.data, kind)
+        if width is not None:
+            self.check_residuals(width)
+
+    def check_pools(self, side: int) -> None:
+        """Each pooling layer halves the image; the last may leave one pixel."""
+        pools = sum(layer.pool for layer in self.model.layers)
+        most = side.bit_length() - 1
+        if pools > most:
+            raise ConfigError(
+                "model.layers", f"{pools} pooling layers; {side}x{side} images allow {most}"
+            )
+
+    def check_residuals(self, width: int) -> None:
+        """A residual block's input and output widths agree (``width``: the data's)."""
         for i, layer in enumerate(self.model.layers):
             if layer.residual and layer.width != width:
                 raise ConfigError(
@@ -108,10 +120,14 @@ class ExperimentConfig:
 
     @property
     def loss(self) -> str:
-        """The loss actually used, with ``auto`` resolved by the dataset's task."""
+        """The loss actually used, with ``auto`` resolved by the dataset's task
+        (a table's task: see ``loss_for``)."""
+        return self.loss_for(self.data.task)
+
+    def loss_for(self, task: str) -> str:
         if self.train.loss != "auto":
             return self.train.loss
-        return "mse" if self.data.task == "regression" else "cross_entropy"
+        return "mse" if task == "regression" else "cross_entropy"
 
     # ------------------------------------------------------------ conversion
 
@@ -125,9 +141,12 @@ class ExperimentConfig:
         experiment without a word)."""
         if not isinstance(data, Mapping):
             raise FileError("a config is a table of sections (model, data, optim, ...)")
+        written_schema = data.get("schema", SCHEMA_VERSION)
+        if isinstance(written_schema, int) and written_schema < SCHEMA_VERSION:
+            data = {**data, "schema": SCHEMA_VERSION}  # read into this version's fields
         config = build(cls, data, "")
         if whole:
-            written = set(flatten(data))
+            written = set(flatten(data)) | _added_since(written_schema)
             missing = [key for key in flatten(config.to_dict()) if key not in written]
             if missing:
                 more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
@@ -195,6 +214,44 @@ class ExperimentConfig:
         """Dotted paths whose values differ between two configs."""
         mine, theirs = flatten(self.to_dict()), flatten(other.to_dict())
         return sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+
+
+def _added_since(schema: Any) -> set[str]:
+    """Fields a file of version ``schema`` cannot have: later versions added them."""
+    if not isinstance(schema, int):
+        return set()
+    return {key for v, keys in FIELDS_SINCE.items() if v > schema for key in keys}
+
+
+def data_families(data: DataConfig) -> tuple[str, ...]:
+    """The model kinds that read ``data``, the usual one first."""
+    if data.task == "next_token":
+        return ("transformer",)
+    if data.name in IMAGE_DATASETS:
+        return ("cnn",)
+    if data.pixels:
+        return ("cnn", "mlp")  # an MLP reads the pixels flattened
+    if data.file_kind == "arrays":
+        return ("mlp", "cnn")  # a CNN needs images: checked once the file is read
+    return ("mlp",)
+
+
+def image_side(data: DataConfig) -> int | None:
+    """The side of ``data``'s images where it is known without reading them."""
+    if data.name in IMAGE_DATASETS:
+        return IMAGE_SIZE
+    if data.name in IMAGE_SHAPES:
+        return min(IMAGE_SHAPES[data.name][1:])
+    return data.image_size if data.file_kind == "images" else None
+
+
+def input_width(data: DataConfig, kind: str) -> int | None:
+    """Features (an MLP) or channels (a CNN) of ``data``, where known without
+    reading it: a file's are known once it is read."""
+    if data.name in IMAGE_SHAPES:
+        channels, height, width = IMAGE_SHAPES[data.name]
+        return channels if kind == "cnn" else channels * height * width
+    return INPUT_WIDTHS.get(data.name)
 
 
 def field_knob(path: str) -> Knob:

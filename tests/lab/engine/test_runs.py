@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from lab.core.config import SCHEMA_VERSION
 from lab.engine.runs import FileError, load_checkpoint, load_run, save_run
 from lab.train.trainer import Trainer
 from tests.lab.helpers import tiny_config
@@ -130,7 +131,7 @@ def _corruptions(path, kind):
         return (
             b"[model]\nkind = 3\n"
             if kind == "schema"
-            else data.replace(b"schema = 1", b"schema = 9")
+            else data.replace(b"schema = %d" % SCHEMA_VERSION, b"schema = 9")
         )
     if name == "checkpoint.pt":
         buffer = io.BytesIO()
