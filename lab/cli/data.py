@@ -37,7 +37,9 @@ def with_data(config: ExperimentConfig, data: str, target: str | None) -> Experi
         name = f"{Path(data).stem}-{config.model.kind}"
     if target is not None:
         changes["data.target"] = target
-    return config.with_changes(changes | {"name": name})
+    from lab.data.fitting import fit_batch
+
+    return fit_batch(config.with_changes(changes | {"name": name}))
 
 
 def ensure_downloaded(config: ExperimentConfig, quiet: bool = False) -> None:

@@ -277,8 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="optimiser steps (overrides train.steps)")
     run.add_argument("--out", help="the run folder to write (default runs/NAME-TIME)")
     run.add_argument("--force", action="store_true", help="replace --out if it holds a run")
-    run.add_argument("--data", help="a dataset by name (iris, digits, mnist, ...; see `knoblab"
-                     " data list`) or your file: CSV/TSV, NPZ/NPY, an image folder, a text")
+    run.add_argument(
+        "--data",
+        help="a dataset by name (iris, digits, mnist, ...; see `knoblab"
+        " data list`) or your file: CSV/TSV, NPZ/NPY, an image folder, a text",
+    )
     run.add_argument("--target", help="a table's target column (default: the last)")
     _device_option(run, "default: the config's train.device")
     run.add_argument(

@@ -58,6 +58,7 @@ class JobKind(StrEnum):
     EXPORT = "export"
     DECODE = "decode"
     RECIPE = "recipe"
+    DOWNLOAD = "download"
 
 
 class JobOutcome(StrEnum):
@@ -122,10 +123,14 @@ class SaveRun:
 @dataclass(frozen=True)
 class OpenRun:
     """Open a run folder. ``autosave``: the window's own copy of its last
-    session, reopened: it does not become the run's folder."""
+    session, reopened: it does not become the run's folder. ``data_path``:
+    the file to train on instead of the one the run recorded (which moved);
+    ``accept_changed``: open it although its data file changed."""
 
     path: str
     autosave: bool = False
+    data_path: str = ""
+    accept_changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,14 @@ class RunRecipe:
     job: int
     name: str
     fast: bool = False
+
+
+@dataclass(frozen=True)
+class FetchData:
+    """Download dataset ``name`` into the cache (a job: progress, cancel)."""
+
+    job: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -448,6 +461,28 @@ class Stopped:
 class Saved:
     path: str
     autosave: bool = False
+
+
+@dataclass(frozen=True)
+class NeedsDownload:
+    """A change to dataset ``name`` was not applied: it is not downloaded yet
+    (``size`` bytes to fetch into ``folder``). The window asks, then fetches."""
+
+    name: str
+    size: int
+    folder: str
+    changes: dict[str, Any] = field(default_factory=dict)  # the change to send again after
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """A run was not opened: its data file is ``missing`` or ``changed``
+    (``problem``); the window offers to pick the file, or to open it anyway."""
+
+    path: str  # the run folder
+    problem: str
+    message: str
+    data_path: str
 
 
 @dataclass(frozen=True)

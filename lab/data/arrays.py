@@ -27,8 +27,11 @@ class Arrays:
 def _load(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
         raise FileError("does not exist", path)
-    check_memory(4 * path.stat().st_size if path.suffix == ".npz" else path.stat().st_size,
-                 path, "its arrays")  # fmt: skip  (compressed npz: up to ~4x)
+    check_memory(
+        4 * path.stat().st_size if path.suffix == ".npz" else path.stat().st_size,
+        path,
+        "its arrays",
+    )  # fmt: skip  (compressed npz: up to ~4x)
     try:
         loaded = np.load(path, allow_pickle=False)
         if isinstance(loaded, np.ndarray):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lab.core.config import SEQUENCE_DATASETS, DataConfig
-from lab.core.datainfo import DataInfo
 from lab.core.config.choices import IMAGE_SIZE
+from lab.core.datainfo import DataInfo
 from lab.data.sequences import corpus_windows, symbol_task
 
 SHAPE_NAMES = ("circle", "square", "triangle", "cross")
@@ -31,6 +31,7 @@ class Dataset:
     n_outputs: int  # classes, 1 for regression, the vocabulary for tokens
     class_names: tuple[str, ...] = ()
     info: DataInfo | None = None  # where it came from and what it holds (``experiment_data``)
+    image_shape: tuple[int, ...] = ()  # images an MLP reads flattened: their (C, H, W)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -96,6 +96,11 @@ def missing(name: str) -> list[Source]:
     return [s for s in SOURCES[name] if not (folder(name) / s.file).exists()]
 
 
+def download_size(name: str) -> tuple[int, str]:
+    """Bytes still to fetch for set ``name``, and the folder they go to."""
+    return sum(s.size for s in missing(name)), str(folder(name))
+
+
 def _url(source: Source) -> str:
     mirror = os.environ.get("KNOBLAB_DATA_MIRROR")
     return f"{mirror.rstrip('/')}/{source.file}" if mirror else source.url
@@ -118,12 +123,17 @@ def fetch(name: str) -> Generator[Progress, None, Path]:
         digest = hashlib.sha256()
         url = _url(source)
         try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(part, "wb") as out:
+            with (
+                urllib.request.urlopen(url, timeout=TIMEOUT_S) as response,
+                open(part, "wb") as out,
+            ):
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     done += len(chunk)
-                    yield Progress(min(done / total, 1.0), f"{name}: {source.file} {done / 2**20:.1f} MiB")
+                    yield Progress(
+                        min(done / total, 1.0), f"{name}: {source.file} {done / 2**20:.1f} MiB"
+                    )
             if digest.hexdigest() != source.sha256:
                 raise FileError(
                     f"{source.file} from {url} has SHA-256 {digest.hexdigest()}, not the published"
@@ -134,7 +144,8 @@ def fetch(name: str) -> Generator[Progress, None, Path]:
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise FileError(
-                f"could not download {source.file} from {url} ({reason}). Offline? {where_by_hand(name)}"
+                f"could not download {source.file} from {url} ({reason}). Offline?"
+                f" {where_by_hand(name)}"
             ) from exc
         finally:
             part.unlink(missing_ok=True)  # cancelled (GeneratorExit), failed or moved

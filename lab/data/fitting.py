@@ -35,6 +35,7 @@ def experiment_data(config: ExperimentConfig) -> Dataset:
                 data,
                 x_train=data.x_train.reshape(len(data.x_train), -1),
                 x_test=data.x_test.reshape(len(data.x_test), -1),
+                image_shape=data.input_shape,
             )
         if kind == "cnn":
             config.check_pools(min(data.x_train.shape[2:]))
@@ -49,6 +50,18 @@ def experiment_data(config: ExperimentConfig) -> Dataset:
     if len(data.x_test) == 0:
         raise ConfigError("data.test_fraction", "leaves no test examples; make it larger")
     return dataclasses.replace(data, info=describe(config, data))
+
+
+def fit_batch(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with a batch no larger than its file's training set (a
+    table of 80 rows asks for a smaller batch than the default 128)."""
+    if config.data.name != "file" or config.data.task == "next_token":
+        return config
+    probe = dataclasses.replace(config.data, batch_size=1)
+    n_train = len(make_dataset(probe).x_train)  # the file is read once: the read is kept
+    if config.data.batch_size <= n_train:
+        return config
+    return config.with_changes({"data.batch_size": max(1, n_train)})
 
 
 def _counts(data: Dataset) -> tuple[tuple[str, int, int], ...]:

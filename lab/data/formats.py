@@ -48,11 +48,13 @@ def read_cifar_batch(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return images.copy(), records[:, 0].astype(np.int64)
 
 
-def read_cifar_archive(data: bytes) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[str]]:  # noqa: E501
+def read_cifar_archive(
+    data: bytes,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], list[str]]:  # noqa: E501
     """Train and test splits and the class names of ``cifar-10-binary.tar.gz``.
     Members are read by name from the archive; nothing is extracted to disk."""
     try:
-        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 - closed below
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise FormatError(f"not a gzip tar archive ({exc})") from exc
     with archive:

@@ -41,7 +41,9 @@ def _files(folder: Path) -> list[tuple[str, list[Path]]]:
             raise FileError(f"class folder {sub.name!r} holds no PNG or JPEG image", folder)
         found.append((sub.name, files))
     if len(found) < 2:
-        raise FileError(f"has one class folder only ({found[0][0]!r}): nothing to tell apart", folder)
+        raise FileError(
+            f"has one class folder only ({found[0][0]!r}): nothing to tell apart", folder
+        )
     return found
 
 

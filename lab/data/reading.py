@@ -63,7 +63,9 @@ def decide_task(values: np.ndarray | None, kind: str) -> str:
     if values is None:
         return "classification"
     whole = bool(np.all(values == np.round(values)))
-    return "classification" if whole and np.unique(values).size <= MOST_CLASS_VALUES else "regression"
+    return (
+        "classification" if whole and np.unique(values).size <= MOST_CLASS_VALUES else "regression"
+    )
 
 
 def encode_labels(values: np.ndarray | list[str]) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -95,8 +95,6 @@ def _bundled(name: str) -> Raw:
 
 
 def _downloaded(name: str) -> Raw:
-    if downloads.missing(name):
-        raise DataMissing(name)
     downloads.check_files(name)
     folder = downloads.folder(name)
     files = [folder / s.file for s in downloads.SOURCES[name]]
@@ -140,13 +138,20 @@ def _read_file(path: str, kind: str, options: tuple, _stamp: tuple) -> Raw:  # n
 
 
 @lru_cache(maxsize=2)
-def _named(name: str) -> Raw:
+def _named(name: str, _where: str, _stamps: tuple) -> Raw:  # noqa: ANN001
     return _bundled(name) if name in BUNDLED_DATASETS else _downloaded(name)
 
 
 def read_raw(config: DataConfig) -> Raw:
-    if config.name in BUNDLED_DATASETS or config.name in DOWNLOADED_DATASETS:
-        return _named(config.name)
+    name = config.name
+    if name in BUNDLED_DATASETS:
+        return _named(name, "", ())
+    if name in DOWNLOADED_DATASETS:
+        if downloads.missing(name):
+            raise DataMissing(name)
+        folder = downloads.folder(name)
+        stamps = tuple(_stamp(folder / s.file) for s in downloads.SOURCES[name])
+        return _named(name, str(folder), stamps)
     path = Path(config.path).expanduser()
     kind = config.file_kind or ""
     options: tuple = {

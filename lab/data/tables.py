@@ -172,7 +172,7 @@ def _feature(
         if impute != "mean":
             raise FileError(
                 f"{_where(row, name)} is missing ({cells[row]!r}); fill it in, or set"
-                " data.impute = \"mean\" to use the column's mean",
+                ' data.impute = "mean" to use the column\'s mean',
                 path,
             )
         if missing.size == values.size:
@@ -191,7 +191,7 @@ def _one_hot(
         if impute != "mean" or not present:
             raise FileError(
                 f"{_where(missing[0], name)} is missing; fill it in, or set"
-                " data.impute = \"mean\" to use the column's most common value",
+                ' data.impute = "mean" to use the column\'s most common value',
                 path,
             )
         common = max(set(present), key=present.count)
@@ -215,9 +215,7 @@ def _target(
     stripped = [cell.strip() for cell in cells]
     missing = [i for i, cell in enumerate(stripped) if cell.lower() in MISSING]
     if missing:
-        raise FileError(
-            f"{_where(missing[0], name)} is missing: every row needs its target", path
-        )
+        raise FileError(f"{_where(missing[0], name)} is missing: every row needs its target", path)
     values = _numbers(stripped)
     if values is not None and np.isinf(values).any():
         row = int(np.flatnonzero(np.isinf(values))[0])

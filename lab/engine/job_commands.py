@@ -77,5 +77,15 @@ class JobCommands:
         steps = run_recipe(RECIPES[request.name], request.fast)
         self.jobs.start(request.job, Job(JobKind.RECIPE, steps))  # replaces one under way
 
+    def _fetch_data(self, request: p.FetchData) -> None:
+        """On a worker thread: a download waits on the network, not on torch."""
+        from lab.data import downloads
+
+        if request.name not in downloads.SOURCES:
+            self.jobs.refuse(request.job, JobKind.DOWNLOAD, f"{request.name} is not downloaded")
+            return
+        steps = downloads.fetch(request.name)
+        self.jobs.start(request.job, Job(JobKind.DOWNLOAD, steps, background=True))
+
     def _cancel_job(self, command: p.CancelJob) -> None:
         self.jobs.cancel(command.job)

@@ -11,6 +11,7 @@ it in its own process through ``lab.engine.entry``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 import traceback
@@ -26,10 +27,13 @@ from lab.core.config import ExperimentConfig, flatten
 from lab.core.errors import FileError, UserError
 from lab.core.messages import MessageError, decode
 from lab.core.protocol import ChangeKind, JobKind, RunState
+from lab.data.downloads import download_size
+from lab.data.fitting import fit_batch
+from lab.data.real import DataMissing
 from lab.engine import faults, pictures, tokens
 from lab.engine.history import History, Step
 from lab.engine.job_commands import JobCommands
-from lab.engine.runs import Run, load_run, restore, save_run, snapshot
+from lab.engine.runs import Run, data_problem, load_run, restore, save_run, snapshot
 from lab.engine.streaming import Outbox, StreamingStore
 from lab.jobs import JobRunner
 from lab.recipes import catalog
@@ -75,6 +79,7 @@ class Engine(JobCommands):
             p.SetSpeed: self._set_speed,
             p.SaveRun: self._save_run,
             p.OpenRun: self._open_run,
+            p.FetchData: self._fetch_data,
             p.ComputeLandscape: self._compute_landscape,
             p.SetLandscapeAuto: self._set_landscape_auto,
             p.ExportOnnx: self._export_onnx,
@@ -423,12 +428,33 @@ class Engine(JobCommands):
     # ------------------------------------------------------------ commands
 
     def _set_config(self, command: p.SetConfig) -> None:
-        self._change_to(ExperimentConfig.from_dict(command.config))
+        config = ExperimentConfig.from_dict(command.config)
+        self._refused_keeps_config(lambda: self._change_to(config), flatten(command.config))
 
     def _change_config(self, command: p.ChangeConfig) -> None:
         if self.trainer is None:
             raise UserError("the engine has no experiment yet; the change was not applied")
-        self._change_to(self.trainer.config.with_changes(command.changes))
+        config = self.trainer.config.with_changes(command.changes)
+        fit = "data.path" in command.changes or "data.target" in command.changes
+        self._refused_keeps_config(
+            lambda: self._change_to(fit_batch(config) if fit else config),  # a small file
+            command.changes,
+        )
+
+    def _refused_keeps_config(self, change: Callable[[], None], changes: dict[str, Any]) -> None:
+        """A change the data refused (a file unreadable, a set not downloaded):
+        the experiment stays as it was, and the window is told its values
+        again; a set not downloaded yet is offered for download."""
+        try:
+            change()
+        except UserError as exc:
+            if self.trainer is not None:
+                held = flatten(self.trainer.config.to_dict())
+                self.send(p.ConfigApplied(ChangeKind.NONE, "", held))
+            if isinstance(exc, DataMissing):
+                self.send(p.NeedsDownload(exc.name, *download_size(exc.name), changes))
+                return
+            raise
 
     def _play(self, _command: p.Play) -> None:
         if self.trainer is not None:
@@ -468,6 +494,14 @@ class Engine(JobCommands):
 
     def _open_run(self, command: p.OpenRun) -> None:
         run = load_run(command.path)
+        if command.data_path:
+            run = dataclasses.replace(
+                run, config=run.config.with_changes({"data.path": command.data_path})
+            )
+        problem = data_problem(run)
+        if problem is not None and not (problem[0] == "changed" and command.accept_changed):
+            self.send(p.DataProblem(command.path, *problem, run.config.data.path))
+            return
         if self.trainer is None:
             self._build(run.config, "opened")
         old, kept = self.trainer.config, self._kept()

@@ -27,7 +27,9 @@ def built(trainer: Trainer, reason: str, undo: str = "") -> p.Built:
         for layer in summary.layers
     ]
     x, y = trainer.data.x_train, trainer.data.y_train
-    if x.ndim > 2:  # images: a few of each class, not a scatter
+    if trainer.data.image_shape:  # images an MLP reads flattened: shown as images
+        x = x.reshape(len(x), *trainer.data.image_shape)
+    if x.ndim > 2 and trainer.data.task == "classification":  # a few of each class
         x, y = examples_per_class(x, y, THUMBNAIL_IMAGES_PER_CLASS)
     return p.Built(
         trainer.config.to_dict(),
@@ -39,6 +41,7 @@ def built(trainer: Trainer, reason: str, undo: str = "") -> p.Built:
         reason,
         trainer.data.class_names,
         undo,
+        trainer.data.info,
     )
 
 

@@ -6,6 +6,7 @@ evaluation), ``metrics.npz`` (every series, for reopening curves) and
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import zipfile
 from collections.abc import Callable
@@ -29,6 +30,7 @@ METRICS_NPZ = "metrics.npz"
 PROBES_CSV = "probes.csv"
 TRAJECTORY_NPZ = "trajectory.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
+DATA_FILE = "data.json"  # where the data came from: a file's path and SHA-256, a set's version
 T = TypeVar("T")
 
 
@@ -38,6 +40,7 @@ class Run:
     metrics: MetricStore
     checkpoint: dict[str, Any] | None
     trajectory: dict[str, np.ndarray] | None = None  # steps, snapshots, initial
+    data: dict[str, Any] | None = None  # data.json: name, kind, source, sha256, version
 
 
 def save_run(directory: str | Path, trainer: Any) -> Path:
@@ -45,6 +48,12 @@ def save_run(directory: str | Path, trainer: Any) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(directory / CONFIG_FILE, trainer.config.to_toml())
+    info = trainer.data.info
+    if info is not None:
+        record = {
+            key: getattr(info, key) for key in ("name", "kind", "source", "sha256", "version")
+        }
+        atomic_write_text(directory / DATA_FILE, json.dumps(record, indent=2) + "\n")
     if wire.EVAL in trainer.store:
         atomic_write_text(directory / METRICS_CSV, series_to_csv(trainer.store[wire.EVAL]))
     probes = probes_to_csv(trainer.store)
@@ -130,7 +139,42 @@ def load_run(directory: str | Path) -> Run:
         if path.exists()
         else None
     )
-    return Run(config, metrics, checkpoint, trajectory)
+    data = _read_data_record(directory / DATA_FILE)
+    return Run(config, metrics, checkpoint, trajectory, data)
+
+
+def _read_data_record(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None  # a run from before data was recorded
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FileError(f"is damaged ({exc}); it was left as it is", path) from exc
+    if not isinstance(record, dict) or not isinstance(record.get("sha256", ""), str):
+        raise FileError("is not a Knoblab data record", path)
+    return record
+
+
+def data_problem(run: Run) -> tuple[str, str] | None:
+    """("missing" or "changed", in words) when the file a run trained on is
+    gone or no longer what it was; None when it is as recorded (or a set by name)."""
+    record, data = run.data, run.config.data
+    if data.name != "file":
+        return None
+    path = Path(data.path).expanduser()
+    if not path.exists():
+        return "missing", f"the run's data file {data.path} is gone"
+    if record is None or not record.get("sha256") or record.get("source") != data.path:
+        return None  # nothing recorded to compare with, or a file the user chose since
+    from lab.data.real import fingerprint
+
+    now = fingerprint(path)
+    if now != record["sha256"]:
+        return "changed", (
+            f"the run's data file {data.path} has changed since it was trained"
+            f" (SHA-256 {now[:12]}…, recorded {record['sha256'][:12]}…)"
+        )
+    return None
 
 
 def _read_npz(path: Path, read: Callable[[dict[str, np.ndarray]], T]) -> T:

@@ -87,15 +87,17 @@ class Trainer:
     # ------------------------------------------------------------ building
 
     def _build(self, config: ExperimentConfig) -> None:
-        self.config = config
-        self.device = resolve_device(config.train.device)
-        if config.train.precision == "bf16" and not supports_bf16(self.device):
-            raise ConfigError("train.precision", f"bf16 is not supported on {self.device}")
+        # what can refuse the config comes first: a refusal leaves the trainer as it was
+        device = resolve_device(config.train.device)
+        if config.train.precision == "bf16" and not supports_bf16(device):
+            raise ConfigError("train.precision", f"bf16 is not supported on {device}")
+        data = experiment_data(config)
+        check_fits(config, data, device)  # refused up front, with the estimate
+        self.config, self.device = config, device
+        self.data: Dataset = data
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
         keep_freed_memory()  # probes and landscapes hold tensors across a step
-        self.data: Dataset = experiment_data(config)
-        check_fits(config, self.data, self.device)  # refused up front, with the estimate
         torch.manual_seed(config.train.seed)
         self.model: Net = build_model(config.model, self.data.input_shape, self.data.n_outputs)
         init_model(self.model, config)
@@ -170,7 +172,9 @@ class Trainer:
                 apply_live(self.optimizer, new.optim)
             new.check_task(self.data.task)  # a loss that does not fit a file's target
             old, self.config = self.config, new
-            self.task = make_task(new, self.data.n_outputs, self.data.task)  # label smoothing is live
+            self.task = make_task(
+                new, self.data.n_outputs, self.data.task
+            )  # label smoothing is live
             if any(f.startswith("probes.") for f in report.fields):
                 self.probes.detach()
                 self.probes.flush()  # its pending collections, into the store

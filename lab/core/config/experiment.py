@@ -29,6 +29,9 @@ from lab.core.fileio import atomic_write_text
 from lab.core.serialize import build, flatten, set_path, to_builtin
 
 
+FILE_WORDS = {"table": "a table", "arrays": "arrays", "images": "an image folder", "text": "text"}
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -79,7 +82,12 @@ class ExperimentConfig:
             needs = {"cnn": "image data", "transformer": "token sequences", "mlp": "points"}
             if kind != "mlp":
                 message = f"a {kind.upper() if kind == 'cnn' else 'Transformer'} needs"
-                raise ConfigError("model.kind", f"{message} {needs[kind]}; data.name is {name!r}")
+                what = (
+                    f"{self.data.path} is {FILE_WORDS.get(self.data.file_kind or '', 'a file')}"
+                    if name == "file"
+                    else f"data.name is {name!r}"
+                )
+                raise ConfigError("model.kind", f"{message} {needs[kind]}; {what}")
             raise ConfigError("model.kind", f"{needs[wanted]} need model.kind = {wanted!r}")
         if kind == "transformer":
             length, context = self.data.sequence_length, self.model.transformer.context

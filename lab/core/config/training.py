@@ -171,7 +171,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         validate_section(self, "data")
         if self.name == FILE_DATASET and not self.path.strip():
-            raise ConfigError("data.path", "is empty; data.name = \"file\" reads the file it names")
+            raise ConfigError("data.path", 'is empty; data.name = "file" reads the file it names')
         if self.name == FILE_DATASET and self.file_kind is None:
             known = ", ".join(sorted(FILE_FORMATS))
             raise ConfigError(

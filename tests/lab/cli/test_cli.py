@@ -339,3 +339,42 @@ def test_every_option_has_help_and_commands_show_examples_and_exit_codes():
             assert action.help, f"{name} {action.option_strings or action.dest}"
         text = command.format_help()
         assert "examples:" in text and "130" in text, name
+
+
+@pytest.mark.parametrize(("preset", "floor"), [("spirals-mlp", 0.95), ("shapes-cnn", 0.97)])
+def test_digits_by_name_trains_an_mlp_and_a_cnn_within_a_minute(tmp_path, preset, floor):
+    start = time.perf_counter()
+    result = knoblab("run", "--preset", preset, "--data", "digits", "--out", str(tmp_path / "r"))
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "r" / "metrics.csv") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    assert float(last["test_acc"]) >= floor
+    assert elapsed < 60
+    config = ExperimentConfig.load(tmp_path / "r" / "config.toml")
+    assert config.data.name == "digits" and config.model.kind == preset.split("-")[1]
+
+
+def test_run_takes_a_csv_and_its_target_column(tmp_path):
+    rows = "\n".join(f"{i % 5},{(i * 7) % 11},{'big' if i % 5 > 2 else 'small'},{i}" for i in range(80))
+    table = tmp_path / "houses.csv"
+    table.write_text("rooms,age,size,id\n" + rows + "\n")
+    out = tmp_path / "r"
+    code = main(["run", "--data", str(table), "--target", "size", "--steps", "50", "--out",
+                 str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    config = ExperimentConfig.load(out / "config.toml")
+    assert config.data.name == "file" and config.data.target == "size"
+    assert config.name == "houses-mlp"
+    import json
+
+    record = json.loads((out / "data.json").read_text())
+    import hashlib
+
+    assert record["sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()
+    assert record["kind"] == "table" and record["source"] == str(table)
+
+
+def test_a_data_name_that_is_no_set_and_no_file_is_a_usage_error(capsys):
+    assert main(["run", "--data", "nosuchset", "--steps", "1"]) == 2
+    assert "is neither a file or folder here nor a dataset name" in capsys.readouterr().err

@@ -13,7 +13,7 @@ STARTS = ["spirals-mlp", "regression-mlp", "shapes-cnn", "copy-transformer", "ch
 
 
 @pytest.mark.parametrize("start", STARTS)
-@pytest.mark.parametrize("name", DATASETS)
+@pytest.mark.parametrize("name", [name for name in DATASETS if name != "file"])
 def test_every_dataset_switch_gives_a_valid_config(start, name):
     config = PRESETS[start]
     new = config.with_changes(coupled_changes(config, "data.name", name))  # raises if invalid
@@ -39,3 +39,27 @@ def test_a_longer_sequence_lengthens_the_context_and_a_shorter_keeps_it():
 def test_unrelated_fields_change_alone():
     config = PRESETS["copy-transformer"]
     assert coupled_changes(config, "optim.lr", 0.1) == {"optim.lr": 0.1}
+
+
+@pytest.mark.parametrize("start", STARTS)
+@pytest.mark.parametrize(
+    ("path", "kinds"),
+    [("t.csv", ("mlp",)), ("a.npz", ("mlp", "cnn")), ("pictures", ("cnn", "mlp")),
+     ("book.txt", ("transformer",))],
+)  # fmt: skip
+def test_choosing_a_file_makes_it_the_data_with_a_model_that_reads_it(start, path, kinds):
+    config = PRESETS[start]
+    new = config.with_changes(coupled_changes(config, "data.path", f"/somewhere/{path}"))
+    assert new.data.name == "file" and new.data.path == f"/somewhere/{path}"
+    assert new.model.kind in kinds
+    assert new.model.kind == (config.model.kind if config.model.kind in kinds else kinds[0])
+    assert new.train.loss == "auto"
+
+
+def test_a_small_real_set_gets_a_batch_no_larger_than_its_training_set():
+    config = PRESETS["spirals-mlp"].with_changes({"data.batch_size": 500})
+    new = config.with_changes(coupled_changes(config, "data.name", "iris"))
+    assert new.data.batch_size == 120  # 150 rows, a fifth held out
+    assert new.model.kind == "mlp"
+    digits = config.with_changes(coupled_changes(config, "data.name", "digits"))
+    assert digits.model.kind == "mlp" and digits.data.batch_size == 500  # an MLP reads pixels
