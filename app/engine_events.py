@@ -35,6 +35,8 @@ class EngineEvents:
             p.Saved: self.saved,
             p.Opened: self.opened,
             p.UndoState: self.undo_state,
+            p.NeedsDownload: s.needsDownload.emit,
+            p.DataProblem: s.dataProblem.emit,
         }
         session.client.event.connect(self.handle)
         session.client.died.connect(self.died)

@@ -11,17 +11,18 @@ from traceback import format_exc
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QScrollArea, QVBoxLayout, QWidget
 
-from app import help as helps
-from app.actions import action
 from app.autosave import Autosave
+from app.data_files import DataFiles
+from app.data_panel import DataPanel
 from app.engine_client import EngineClient
 from app.engine_events import EngineEvents
 from app.export_dialog import ExportJobs
 from app.files import RunFiles
-from app.panels import DataPanel, KnobsPanel, ModelPanel
+from app.menus import build_menus
+from app.panels import KnobsPanel, ModelPanel
 from app.recipes_window import RecipesWindow
 from app.reference import References
 from app.session import Client, Session
@@ -96,7 +97,9 @@ class MainWindow(QMainWindow):
             self._dock("Knobs", self.knobs_panel, right),
         ]
         self._build_toolbar()
-        self._build_menus()
+        self.data_files = DataFiles(s, self.data_panel, self.settings, self, self.on_field_changed)
+        self.setAcceptDrops(True)  # a data file dropped onto the window
+        build_menus(self)
         self.exports = ExportJobs(s, self.statusBar(), self)
         self.status = StatusLabels(s, self.statusBar())
         self.autosave = Autosave(s, self.settings, self)
@@ -167,45 +170,6 @@ class MainWindow(QMainWindow):
             lambda index: self.load_preset(self.preset_box.itemData(index) or "")
         )
 
-    def _build_menus(self) -> None:
-        bar, tb = self.menuBar(), self.toolbar
-        files = bar.addMenu("&File")
-        for made in (tb.save_action, tb.open_action, tb.export_action, tb.legacy_export_action):
-            files.addAction(made)
-        files.addSeparator()
-        files.addAction(action(self, "Quit", self.close, "Ctrl+Q"))
-        edit = bar.addMenu("&Edit")
-        self.undo_action = action(self, "Undo", lambda: self.session.send(p.Undo()), "Ctrl+Z")
-        self.redo_action = action(self, "Redo", lambda: self.session.send(p.Redo()), "Ctrl+Shift+Z")
-        self.back_to_preset = action(self, "Back to the preset", self.restore_preset)
-        for made in (self.undo_action, self.redo_action):
-            edit.addAction(made)
-        edit.addSeparator()
-        edit.addAction(self.back_to_preset)
-        self.show_undo("", "")
-        view = bar.addMenu("&View")
-        view.addAction(self.references.pin_action)
-        view.addAction(self.references.clear_action)
-        view.addSeparator()
-        view.addAction(
-            action(
-                self, "Reset layout", self.reset_layout, tip="put the panels back where they were"
-            )
-        )
-        bar.addMenu("&Recipes").addAction(tb.recipes_action)
-        helps_menu = bar.addMenu("&Help")
-        self.help_dialog = None
-        for text, make, keys in (
-            ("Read me", helps.readme_dialog, "F1"),
-            ("Keyboard and mouse", helps.shortcuts_dialog, None),
-        ):
-            helps_menu.addAction(action(self, text, lambda make=make: self._show_help(make), keys))
-        helps_menu.addAction(action(self, "About Knoblab", lambda: helps.about(self)))
-
-    def _show_help(self, make: Any) -> None:
-        self.help_dialog = make(self)
-        self.help_dialog.show()  # not modal: the lab goes on beside it
-
     def _connect_session(self) -> None:
         s = self.session
         s.ready.connect(self.on_ready)
@@ -256,6 +220,15 @@ class MainWindow(QMainWindow):
         if self.first_paint_at is None:
             self.first_paint_at = time.perf_counter()
         super().paintEvent(event)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt naming)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt naming)
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if self.data_files.dropped(paths):
+            event.acceptProposedAction()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
         self.settings.setValue("geometry", self.saveGeometry())
@@ -309,7 +282,9 @@ class MainWindow(QMainWindow):
         if not self.banner.sticky:
             self.banner.dismiss()  # a fresh experiment: old pauses and errors no longer apply
         self.model_panel.set_summary(event.summary_rows, event.n_params)
-        self.data_panel.set_data(event.x_train, event.y_train, event.task, event.class_names)
+        self.data_panel.set_data(
+            event.x_train, event.y_train, event.task, event.class_names, event.data
+        )
         if event.undo and event.reason != "start" and not event.reason.startswith("opened your"):
             reason = "Started over" if event.reason == "reset" else event.reason
             self.banner.show_message(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import textwrap
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -18,10 +17,7 @@ from PySide6.QtWidgets import (
 
 from lab.core.config import (
     OPTIMIZER_FIELDS,
-    REGRESSION_DATASETS,
     SCHEDULE_FIELDS,
-    SEQUENCE_DATASETS,
-    TWO_CLASS_DATASETS,
     ExperimentConfig,
     field_knob,
     flatten,
@@ -30,8 +26,7 @@ from lab.core.schedule import lr_curve
 from widgets.forms import FieldForm
 from widgets.layer_editor import LayerEditor
 from widgets.preset_box import PresetBox
-from widgets.small_plots import DataThumbnail, SchedulePreview
-from widgets.tokens import TokenExamples
+from widgets.small_plots import SchedulePreview
 
 SUMMARY_WHAT = 20  # characters of a layer's description on one line of the summary
 TRANSFORMER_FIELDS = [
@@ -122,77 +117,6 @@ class ModelPanel(QWidget):
         self.summary.setText("<pre>" + html.escape("\n".join(lines)) + "</pre>")
         bar = self.summary_area.horizontalScrollBar().sizeHint().height()
         self.summary_area.setFixedHeight(self.summary.sizeHint().height() + bar)
-
-
-class DataPanel(QWidget):
-    changed = Signal(str, object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.form = FieldForm(
-            [
-                (
-                    "Dataset",
-                    [
-                        "data.name",
-                        "data.noise",
-                        "data.n_samples",
-                        "data.n_classes",
-                        "data.test_fraction",
-                        "data.seq_len",
-                        "data.vocab",
-                        "data.batch_size",
-                        "data.seed",
-                    ],
-                )
-            ]
-        )
-        self.form.changed.connect(self.changed)
-        self.thumbnail = DataThumbnail()
-        self.sequences = TokenExamples()
-        self.text = False  # the chars task: its tokens are characters of a text
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.thumbnail)
-        layout.addWidget(self.sequences)
-        layout.addWidget(self.form)
-        self.sequences.hide()
-
-    def set_data(
-        self, x: np.ndarray, y: np.ndarray, task: str, class_names: tuple[str, ...]
-    ) -> None:
-        """The data as built: points or images in a plot, token sequences as text."""
-        tokens = task == "next_token"
-        self.thumbnail.setVisible(not tokens)
-        self.sequences.setVisible(tokens)
-        if tokens:
-            self.sequences.set_data(x, y, class_names, self.text)
-        else:
-            self.thumbnail.set_data(x, y, task, class_names)
-
-    def set_config(self, config: ExperimentConfig) -> None:
-        self.form.set_values(flatten(config.to_dict()))
-        name = config.data.name
-        tokens = name in SEQUENCE_DATASETS
-        self.text = name == "chars"
-        self.form.show_rows(
-            {
-                "data.noise": not tokens,
-                "data.n_classes": not tokens,
-                "data.seq_len": tokens,
-                "data.vocab": tokens and not self.text,  # chars: the text's own characters
-            }
-        )
-        # the class count is the dataset's own for these: nothing to choose
-        fixed = name in TWO_CLASS_DATASETS or name in REGRESSION_DATASETS
-        classes = self.form.editors["data.n_classes"]
-        classes.setEnabled(not fixed)
-        classes.setToolTip(
-            f"{name} has no classes to choose"
-            if name in REGRESSION_DATASETS
-            else f"{name} has two classes"
-            if fixed
-            else field_knob("data.n_classes").tooltip
-        )
 
 
 KNOB_GROUPS = [

@@ -64,6 +64,8 @@ class Session(QObject):
     undoChanged = Signal(str, str)  # noqa: N815 - what Undo and Redo would do ("": nothing)
     engineDown = Signal(str)  # noqa: N815 - the engine stopped, or was refused; why
     engineStarting = Signal()  # noqa: N815
+    needsDownload = Signal(object)  # noqa: N815 - p.NeedsDownload: a set to fetch first
+    dataProblem = Signal(object)  # noqa: N815 - p.DataProblem: a run's data file moved or changed
 
     def __init__(self, client: Client, config: ExperimentConfig) -> None:
         super().__init__()

@@ -72,7 +72,7 @@ class ViewTabs(QTabWidget):
         )
         session.samplesArrived.connect(
             lambda e: self._built_view(
-                "samples_view", lambda v: v.set_samples(e, session.config.data.name == "chars")
+                "samples_view", lambda v: v.set_samples(e, session.config.data.text)
             )
         )
 

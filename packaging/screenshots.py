@@ -45,6 +45,49 @@ SHOTS = [
 ]
 
 
+def data_files(folder: Path) -> list[tuple[str, str, str, float]]:
+    """(file, data path, tab, seconds of training): a user's CSV (the shipped
+    wine table, opened as a file), an image folder written here from the
+    shipped digits, and a text (the corpus)."""
+    import numpy as np
+    from PIL import Image
+
+    from lab.core.assets import asset
+
+    images = folder / "digits-folder"
+    with np.load(asset("datasets/digits.npz")) as held:
+        x, y = held["x"], held["y"]
+    for i, (pixels, label) in enumerate(zip(x[:400], y[:400], strict=True)):
+        (images / f"digit {label}").mkdir(parents=True, exist_ok=True)
+        picture = Image.fromarray((pixels * 15).astype(np.uint8)).resize((24, 24))
+        picture.save(images / f"digit {label}" / f"{i}.png")
+    return [
+        ("data-csv.png", str(asset("datasets/wine.csv")), "loss_view", 3.0),
+        ("data-images.png", str(images), "boundary_view", 4.0),
+        ("data-text.png", str(asset("corpus.txt")), "samples_view", 6.0),
+    ]
+
+
+def data_shots(window, out: Path, pump, wait_for, events: list) -> None:  # noqa: ANN001
+    """The Data panel on a user's CSV, image folder and text, after a short run."""
+    from lab.core import protocol as p
+
+    for filename, path, tab, seconds in data_files(Path(tempfile.mkdtemp())):
+        mark = len(events)
+        window.data_files.use(path)
+        wait_for(p.Built, mark)
+        window.play_action.trigger()
+        pump(seconds)
+        window.play_action.trigger()
+        pump(0.5)
+        view = window.tabs.view(tab)
+        window.tabs.setCurrentWidget(view)
+        view.dirty = True
+        pump(1.0)
+        grab(window).save(str(out / filename))
+        print(f"wrote {out / filename}")
+
+
 def grab(window):  # noqa: ANN001, ANN201 - a MainWindow; a QPixmap
     """The window as shown. An OpenGL view's own picture is painted over its
     place: a widget grab leaves out what its painter draws over the GL scene
@@ -154,6 +197,8 @@ def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None
         pump(1.0 if tab in ("attention_view", "samples_view") else 0.4)  # the engine's pictures
         grab(window).save(str(out / filename))
         print(f"wrote {out / filename}")
+    if not only or "data" in only:
+        data_shots(window, out, pump, wait_for, events)
     if not only or "recipe" in only:
         recipe_shots(window, out, pump, events)
     if only and "landscape" not in only:

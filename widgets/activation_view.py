@@ -97,6 +97,7 @@ class ActivationView(StoreView):
         set_title(self.lr_plot, "learning rate")
         self.lr_plot.setMaximumHeight(LR_STRIP_HEIGHT)
         self.lr_plot.setXLink(self.dead_plot)
+        self.lr_plot.enableAutoRange(x=False)  # the steps follow the dead plot's (see LossView)
         self.lr_curve = self.lr_plot.plot(pen=series_pen(PALETTE[2]))
         self.map_plot = self.canvas.addPlot(row=4, col=0)
         set_title(self.map_plot, MAP_TITLE)

@@ -182,6 +182,23 @@ class NumberBox(_Marked, QLineEdit):
         super().keyPressEvent(event)
 
 
+class TextBox(NumberBox):
+    """Text (a file's path, a column's name): as wide as the panel allows,
+    taken when Enter is pressed or the box loses focus; the whole path shows
+    in its tooltip."""
+
+    def __init__(self, path: str, knob: Knob) -> None:
+        super().__init__(path, knob)
+        self.setMaximumWidth(16777215)
+        self.setPlaceholderText("(none)" if path != "data.target" else "(the last column)")
+
+    def setValue(self, value: Any) -> None:  # noqa: N802 (Qt naming)
+        super().setValue(value)
+        self.setCursorPosition(0)
+        if value:
+            self.setToolTip(f"{value}\n{self.tip}")
+
+
 class Slider(WheelGuard, QSlider):
     def __init__(self) -> None:
         super().__init__(Qt.Orientation.Horizontal)
@@ -283,7 +300,7 @@ class SliderBox(QWidget):
         self.edited.emit(value)
 
 
-Editor = ChoiceBox | CheckBox | NumberBox | SliderBox
+Editor = ChoiceBox | CheckBox | NumberBox | TextBox | SliderBox
 
 
 def editor_for(path: str, knob: Knob, *, slider: bool = True) -> Editor:
@@ -293,6 +310,8 @@ def editor_for(path: str, knob: Knob, *, slider: bool = True) -> Editor:
         return ChoiceBox(path, knob)
     if knob.kind == "bool":
         return CheckBox(path, knob)
+    if knob.kind == "text":
+        return TextBox(path, knob)
     if knob.slider is not None and slider:
         return SliderBox(path, knob)
     return NumberBox(path, knob)

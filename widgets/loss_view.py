@@ -35,6 +35,10 @@ class LossView(StoreView):
         set_title(self.lr_plot, "learning rate")
         for plot in (self.acc_plot, self.lr_plot):
             plot.setXLink(self.loss_plot)
+            # the steps' range is the loss plot's: a linked plot that autoranged
+            # its own x handed it back and turned the loss plot's autorange off
+            # (pyqtgraph's linkedViewChanged), freezing it at the first steps
+            plot.enableAutoRange(x=False)
         for plot in (self.loss_plot, self.acc_plot):  # the steps are read off the bottom plot
             plot.getAxis("bottom").setStyle(showValues=False)
         self.loss_plot.addLegend(offset=(-10, 10))
@@ -80,8 +84,8 @@ class LossView(StoreView):
 
     def new_run(self) -> None:
         """A new run's axes fit the new run: the old ranges (or a zoom) go."""
-        for plot in (self.loss_plot, self.lr_plot):
-            plot.enableAutoRange()
+        self.loss_plot.enableAutoRange()
+        self.lr_plot.enableAutoRange(y=True)  # its steps follow the loss plot's
 
     def set_reference(
         self, name: str | None, step: Series | None, evaluation: Series | None
@@ -108,6 +112,7 @@ class LossView(StoreView):
 
     def _set_log(self, on: bool) -> None:
         self.loss_plot.setLogMode(y=on)
+        self.loss_plot.enableAutoRange()
         self.dirty = True
 
     def _chosen_by_hand(self) -> None:

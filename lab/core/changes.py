@@ -101,4 +101,6 @@ def _layer_words(paths: list[str], after: dict) -> list[str]:
 def _value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if value == "":
+        return "(none)"  # an empty path or column: not a blank in the sentence
     return str(value)

@@ -17,7 +17,7 @@ import numpy as np
 from lab.core.assets import asset
 from lab.core.config import DataConfig
 from lab.core.config.choices import BUNDLED_DATASETS, DOWNLOADED_DATASETS
-from lab.core.errors import FileError
+from lab.core.errors import ConfigError, FileError
 from lab.data import downloads
 from lab.data.arrays import read_arrays
 from lab.data.formats import FormatError, read_cifar_archive, read_idx
@@ -49,13 +49,15 @@ class Raw:
     sha256: str = ""
 
 
-class DataMissing(FileError):
-    """A set by name whose files are not downloaded yet (``name``)."""
+class DataMissing(ConfigError):
+    """A set by name whose files are not downloaded yet (``name``): the
+    window offers the download, the command line fetches it."""
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"data {name!r} is not downloaded yet: `knoblab data fetch {name}`, Open data in"
-            f" the window, or {downloads.where_by_hand(name)}"
+            "data.name",
+            f"{name!r} is not downloaded yet: `knoblab data fetch {name}`, choose it in the"
+            f" window (it offers the download), or {downloads.where_by_hand(name)}",
         )
         self.name = name
 

@@ -63,6 +63,7 @@ class Engine(JobCommands):
         self._last_flush = 0.0
         self._last_boundary = 0.0
         self._boundary_step = -1
+        self._shape: tuple[tuple[int, ...], int] | None = None  # the model's input, outputs
         self._step_times: deque[tuple[float, int]] = deque(maxlen=60)
         self._next_step_at = 0.0
         self._step_seconds = 0.0  # a training step's recent duration (moving average)
@@ -265,6 +266,9 @@ class Engine(JobCommands):
         assert trainer is not None
         self.jobs.cancel_kind(JobKind.LANDSCAPE)  # it was around weights that are gone
         undo = self.history.undo[-1].brings_back if self.history.undo else ""
+        shape, self._shape = self._shape, pictures.io_shape(trainer)
+        if shape is not None and shape != self._shape:  # the model follows the data
+            reason = f"{reason}; {pictures.io_change(shape, self._shape)}"
         self.send(pictures.built(trainer, reason, undo=undo))
         self._step_times.clear()
         self._boundary_step = -1

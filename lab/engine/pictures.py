@@ -45,6 +45,25 @@ def built(trainer: Trainer, reason: str, undo: str = "") -> p.Built:
     )
 
 
+def io_shape(trainer: Trainer) -> tuple[tuple[int, ...], int]:
+    """What the model reads and writes: its input's shape, its outputs."""
+    return tuple(int(d) for d in trainer.data.input_shape), int(trainer.data.n_outputs)
+
+
+def io_change(old: tuple[tuple[int, ...], int], new: tuple[tuple[int, ...], int]) -> str:
+    """In words: "input 2 → 13 features, outputs 2 → 3"."""
+
+    def shape(dims: tuple[int, ...]) -> str:
+        return f"{dims[0]} features" if len(dims) == 1 else "x".join(map(str, dims))
+
+    parts = []
+    if old[0] != new[0]:
+        parts.append(f"input {shape(old[0])} → {shape(new[0])}")
+    if old[1] != new[1]:
+        parts.append(f"outputs {old[1]} → {new[1]}")
+    return ", ".join(parts)
+
+
 def signal(trainer: Trainer) -> p.SignalPropagation:
     snap = signal_propagation(trainer.config, data=trainer.data)
     return p.SignalPropagation(

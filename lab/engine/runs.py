@@ -203,7 +203,7 @@ def restore(trainer: Any, run: Run) -> None:
         trainer.submit(run.config)
         trainer.reset()
         return
-    trainer.load_checkpoint(run.checkpoint)
+    trainer.load_checkpoint(run.checkpoint, run.config)
     if run.trajectory is not None:
         trainer.path.restore(**run.trajectory)
 

@@ -25,7 +25,7 @@ def encode(trainer: Trainer, text: str) -> torch.Tensor:
     """Typed text as token ids (1, T): each character a token (symbols have
     one-character names; spaces between symbols are skipped)."""
     names = trainer.data.class_names
-    chars = text if trainer.config.data.name == "chars" else text.replace(" ", "")
+    chars = text if trainer.config.data.text else text.replace(" ", "")
     unknown = sorted({c for c in chars if c not in names})
     if unknown:
         raise ConfigError(
@@ -66,7 +66,7 @@ def samples(trainer: Trainer, watch: p.WatchTokens) -> p.Samples:
     answered = (y[0] != IGNORE).nonzero()
     start = int(answered[0]) if len(answered) and answered[0] > 0 else x.shape[1] // 2
     expected = y[:, start:]
-    text = trainer.config.data.name == "chars"
+    text = trainer.config.data.text
     answer = 0 if text else expected.shape[1]  # running text has no answer that ends
     if watch.text.strip():
         prompt = encode(trainer, watch.text)

@@ -25,6 +25,7 @@ from torch import nn
 from lab.core import wire
 from lab.core.changes import ChangeReport, classify_change
 from lab.core.config import ConfigError, ExperimentConfig
+from lab.core.errors import FileError
 from lab.core.metrics import MetricStore
 from lab.core.protocol import ChangeKind
 from lab.core.schedule import lr_factor
@@ -418,10 +419,19 @@ class Trainer:
             }
         )
 
-    def load_checkpoint(self, state: Mapping[str, Any]) -> None:
-        config = ExperimentConfig.from_json(state["config"])
-        self._build(config)
-        self.model.load_state_dict(state["model"])
+    def load_checkpoint(
+        self, state: Mapping[str, Any], config: ExperimentConfig | None = None
+    ) -> None:
+        """``config``: the run's, where it differs from the checkpoint's (its
+        data file picked again at another path)."""
+        self._build(config or ExperimentConfig.from_json(state["config"]))
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:  # a data file that changed shape since
+            raise FileError(
+                "the run's weights do not fit the model its data gives now (a data file with"
+                f" other columns or classes?): {str(exc).splitlines()[0]}"
+            ) from exc
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_count = int(state["step"])
         self.batches.load_state(state)

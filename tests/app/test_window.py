@@ -340,7 +340,7 @@ def test_image_preset_shows_example_images_and_every_view_draws(qtbot, window):
 
 
 def test_data_panel_offers_a_class_count_only_where_the_dataset_has_one_to_choose(qtbot):
-    from app.panels import DataPanel
+    from app.data_panel import DataPanel
     from lab.core.presets import PRESETS
 
     panel = DataPanel()

@@ -28,7 +28,6 @@ from lab.core.fields import Knob, knob_at
 from lab.core.fileio import atomic_write_text
 from lab.core.serialize import build, flatten, set_path, to_builtin
 
-
 FILE_WORDS = {"table": "a table", "arrays": "arrays", "images": "an image folder", "text": "text"}
 
 

@@ -222,6 +222,11 @@ class DataConfig:
         return FILE_FORMATS.get("." + name.rsplit(".", 1)[1].lower())
 
     @property
+    def text(self) -> bool:
+        """Running text, a character per token: the corpus, or a text file."""
+        return self.name == "chars" or self.file_kind == "text"
+
+    @property
     def pixels(self) -> bool:
         """Images a CNN can read (an MLP reads them flattened): a real image set
         or an image folder; arrays may be images too, known only once read."""

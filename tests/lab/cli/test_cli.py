@@ -356,7 +356,9 @@ def test_digits_by_name_trains_an_mlp_and_a_cnn_within_a_minute(tmp_path, preset
 
 
 def test_run_takes_a_csv_and_its_target_column(tmp_path):
-    rows = "\n".join(f"{i % 5},{(i * 7) % 11},{'big' if i % 5 > 2 else 'small'},{i}" for i in range(80))
+    rows = "\n".join(
+        f"{i % 5},{(i * 7) % 11},{'big' if i % 5 > 2 else 'small'},{i}" for i in range(80)
+    )
     table = tmp_path / "houses.csv"
     table.write_text("rooms,age,size,id\n" + rows + "\n")
     out = tmp_path / "r"

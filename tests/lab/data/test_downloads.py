@@ -149,9 +149,13 @@ def mnist_files() -> dict[str, bytes]:
     test = rng.integers(0, 256, (10, 28, 28), dtype=np.uint8)
     return {
         "train-images-idx3-ubyte.gz": gzip.compress(idx_bytes(train, 0x08)),
-        "train-labels-idx1-ubyte.gz": gzip.compress(idx_bytes((np.arange(40) % 10).astype(np.uint8), 0x08)),
+        "train-labels-idx1-ubyte.gz": gzip.compress(
+            idx_bytes((np.arange(40) % 10).astype(np.uint8), 0x08)
+        ),
         "t10k-images-idx3-ubyte.gz": gzip.compress(idx_bytes(test, 0x08)),
-        "t10k-labels-idx1-ubyte.gz": gzip.compress(idx_bytes((np.arange(10) % 10).astype(np.uint8), 0x08)),
+        "t10k-labels-idx1-ubyte.gz": gzip.compress(
+            idx_bytes((np.arange(10) % 10).astype(np.uint8), 0x08)
+        ),
     }
 
 
@@ -169,7 +173,9 @@ def test_a_good_download_is_checked_moved_into_place_and_read(server, monkeypatc
     server.files = files
     tiny_mnist(monkeypatch, files)
     config = DataConfig(name="mnist", batch_size=8)
-    with pytest.raises(DataMissing, match="not downloaded yet: `knoblab data fetch mnist`"):
+    with pytest.raises(
+        DataMissing, match="data.name: .mnist. is not downloaded yet: `knoblab data fetch mnist`"
+    ):
         make_dataset(config)
     reports, folder = run(downloads.fetch("mnist"))
     assert folder == tmp_path / "cache" / "mnist"

@@ -95,7 +95,9 @@ def test_a_bad_table_is_refused_saying_where_and_what(tmp_path, text, message):
 
 def test_a_target_that_does_not_exist_is_named_with_the_columns_there(tmp_path):
     path = write(tmp_path / "t.csv", "a,b,y\n1,2,x\n3,4,y\n")
-    with pytest.raises(FileError, match=r"no column 'price' \(data.target\); its columns are a, b, y"):
+    with pytest.raises(
+        FileError, match=r"no column 'price' \(data.target\); its columns are a, b, y"
+    ):
         read_table(path, target="price")
 
 
@@ -266,5 +268,7 @@ def test_the_model_follows_the_file_and_a_mismatch_names_the_field(tmp_path):
         experiment_data(config.with_changes({"train.loss": "cross_entropy"}))
     with pytest.raises(ConfigError, match=r"data.batch_size: 64 is larger than the training set"):
         experiment_data(config.with_changes({"data.batch_size": 64}))
-    with pytest.raises(ConfigError, match=r"model.kind: a CNN needs image data; .*r.csv is a table"):
+    with pytest.raises(
+        ConfigError, match=r"model.kind: a CNN needs image data; .*r.csv is a table"
+    ):
         experiment_data(config.with_changes({"model.kind": "cnn"}))
