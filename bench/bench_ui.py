@@ -63,8 +63,13 @@ def time_to_first_paint(settings: str) -> float:
 
 
 def measure_app(
-    seconds: float, settings: str, tab: str = "loss_view", preset: str | None = None
+    seconds: float,
+    settings: str,
+    tab: str = "loss_view",
+    preset: str | None = None,
+    data: str | None = None,
 ) -> dict[str, float]:
+    """``data``: a file to train on (opened as Open data… does)."""
     from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -87,6 +92,12 @@ def measure_app(
 
         mark = len(events)
         window.apply_config(PRESETS[preset])
+        while not any(isinstance(e, p.Built) for e in events[mark:]):
+            app.processEvents()
+            time.sleep(0.005)
+    if data is not None:
+        mark = len(events)
+        window.data_files.use(data)
         while not any(isinstance(e, p.Built) for e in events[mark:]):
             app.processEvents()
             time.sleep(0.005)

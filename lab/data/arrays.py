@@ -17,7 +17,7 @@ from lab.data.reading import check_memory, decide_task, encode_labels
 
 @dataclass(frozen=True)
 class Arrays:
-    x: np.ndarray  # float32; (n, features) or images (n, channels, height, width)
+    x: np.ndarray  # float32 or uint8; (n, features) or images (n, channels, height, width)
     y: np.ndarray
     task: str
     class_names: tuple[str, ...]
@@ -57,6 +57,11 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     if x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     return x
+
+
+def _numbers(x: np.ndarray) -> np.ndarray:
+    """float32, but bytes stay bytes: images, scaled to [0, 1] when split."""
+    return x if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def _check(path: Path, key: str, array: np.ndarray) -> None:
@@ -113,10 +118,10 @@ def read_arrays(path: str | Path, target_kind: str = "auto") -> Arrays:
     else:
         labels, names = values.astype(np.float32), ()
     n = len(arrays["x"])
-    x = _as_images(arrays["x"]).astype(np.float32)
+    x = _numbers(_as_images(arrays["x"]))
     test = None
     if len(pairs) == 2:
-        test = (_as_images(arrays["x_test"]).astype(np.float32), labels[n:])
+        test = (_numbers(_as_images(arrays["x_test"])), labels[n:])
         if test[0].shape[1:] != x.shape[1:]:
             raise FileError(
                 f"x_test's examples have shape {test[0].shape[1:]}, x's {x.shape[1:]}", path
