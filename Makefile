@@ -39,6 +39,7 @@ bench: venv
 	$(PY) bench/bench_transformer.py
 	$(PY) bench/bench_kv.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_ui.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_data.py
 	$(PY) bench/fuzz_configs.py
 	QT_QPA_PLATFORM=offscreen $(PY) bench/soak.py
 

@@ -133,8 +133,9 @@ def main() -> None:
         config = app.pop("config")
         headless = headless_rate(config, min(args.seconds, 5.0))
     ratio = app["app_steps_per_s"] / headless
+    what = f"{config.model.kind}, batch {config.data.batch_size}"
     print(f"steps/s on the CSV            : window {app['app_steps_per_s']:.0f}, headless"
-          f" {headless:.0f} -> {ratio:.2f}x ({config.model.kind}, batch {config.data.batch_size})")  # fmt: skip
+          f" {headless:.0f} -> {ratio:.2f}x ({what})")  # fmt: skip
     figures = {
         "idx_load_s": round(idx_s, 3),
         "idx_bare_s": round(idx_bare, 3),
