@@ -125,7 +125,7 @@ class ViewTabs(QTabWidget):
                 view.set_data(self.data.x_train, self.data.y_train, self.data.class_names)
             if s.boundary is not None:
                 b = s.boundary
-                view.set_boundary(b.xs, b.ys, b.values, b.confidence, b.step)
+                view.set_boundary(b.xs, b.ys, b.values, b.confidence, b.step, b.r2)
         elif isinstance(view, KVView):
             view.set_lab_model(s.config, s.vocab)
 

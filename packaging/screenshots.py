@@ -68,6 +68,14 @@ def data_files(folder: Path) -> list[tuple[str, str, str, float]]:
     ]
 
 
+def train_for(window, pump, seconds: float) -> None:  # noqa: ANN001
+    """Play for ``seconds`` (at the window's speed), then pause."""
+    window.play_action.trigger()
+    pump(seconds)
+    window.play_action.trigger()
+    pump(0.5)
+
+
 def data_shots(window, out: Path, pump, wait_for, events: list) -> None:  # noqa: ANN001
     """The Data panel on a user's CSV, image folder and text, after a short run."""
     from lab.core import protocol as p
@@ -76,10 +84,7 @@ def data_shots(window, out: Path, pump, wait_for, events: list) -> None:  # noqa
         mark = len(events)
         window.data_files.use(path)
         wait_for(p.Built, mark)
-        window.play_action.trigger()
-        pump(seconds)
-        window.play_action.trigger()
-        pump(0.5)
+        train_for(window, pump, seconds)
         view = window.tabs.view(tab)
         window.tabs.setCurrentWidget(view)
         view.dirty = True
@@ -181,10 +186,7 @@ def main(out: Path, size: tuple[int, int] = (1600, 960), only: str = "") -> None
             window.session.send(p.Reset())  # a fresh start even when the config did not change
             wait_for(p.Built, mark)
             if seconds:
-                window.play_action.trigger()
-                pump(seconds)
-                window.play_action.trigger()
-                pump(0.5)
+                train_for(window, pump, seconds)
         view = window.tabs.view(tab)
         window.tabs.setCurrentWidget(view)
         if action == ["decode"]:  # a measured decode of the run's model

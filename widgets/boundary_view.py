@@ -35,6 +35,8 @@ class BoundaryView(StoreView):
         self.class_names: list[str] = []
         self.cell_texts: list[pg.TextItem] = []
         self._points_shown = False
+        self.mode = "plane"  # "plane" (a boundary or a curve), "confusion" or "truth"
+        self.r2 = float("nan")  # the truth plot's, as the engine computed it
 
     def set_data(
         self, x: np.ndarray, y: np.ndarray, class_names: list[str] | tuple[str, ...] = ()
@@ -57,19 +59,28 @@ class BoundaryView(StoreView):
         values: np.ndarray,
         confidence: np.ndarray | None,
         step: int,
+        r2: float = float("nan"),
     ) -> None:
         self.boundary = (xs, ys, values, confidence, step)
+        self.r2 = r2
         self.dirty = True
 
     def draw(self) -> None:
         x, y = self.x, self.y
-        images = x is not None and x.ndim != 2
-        self._set_confusion_axes(images)
-        regression = x is not None and x.ndim == 2 and x.shape[1] == 1
-        heading = "Confusion matrix" if images else "Prediction" if regression else self.title
+        values = y is not None and y.dtype.kind == "f"  # regression targets
+        # no input plane to draw a boundary in: images, or a table of many features
+        confusion = x is not None and (x.ndim != 2 or (not values and x.shape[1] != 2))
+        truth = x is not None and not confusion and values and x.shape[1] != 1
+        self.mode = "confusion" if confusion else "truth" if truth else "plane"
+        self._set_confusion_axes(confusion)
+        regression = values and x is not None and x.ndim == 2
+        heading = "Confusion matrix" if confusion else "Prediction" if regression else self.title
         self.heading.setText(f"<b>{heading}</b>")
-        if images:  # no input plane to draw a boundary in
+        if confusion:
             self._draw_confusion()
+            return
+        if truth:
+            self._draw_truth()
             return
         if x is None or x.size == 0:
             self.image.clear()
@@ -107,6 +118,26 @@ class BoundaryView(StoreView):
         self.image.setRect(float(xs[0]), float(ys[0]), float(xs[-1] - xs[0]), float(ys[-1] - ys[0]))
         self.caption.setText(f"predicted class at step {step}; paler where the model is unsure")
 
+    def _draw_truth(self) -> None:
+        """Regression on many features: each test example's prediction against
+        its target, on the diagonal where the model is right."""
+        self.image.clear()
+        self.plot.setLabel("bottom", "target")
+        self.plot.setLabel("left", "prediction")
+        if self.boundary is None:
+            self.points.clear()
+            self.fit.setData([], [])
+            self.caption.setText("The test set's predictions appear once the model is built.")
+            return
+        truth, _, predicted, _, step = self.boundary
+        self.points.setData(truth, predicted, brush=pg.mkBrush(PALETTE[0]))
+        low, high = float(np.nanmin(truth)), float(np.nanmax(truth))
+        self.fit.setData([low, high], [low, high])  # where prediction equals target
+        self.caption.setText(
+            f"test set at step {step}: prediction against target (the line: exact);"
+            f" R² {self.r2:.3f}"
+        )
+
     def _set_confusion_axes(self, confusion: bool) -> None:
         """Class-name axes and a locked aspect for the matrix; plain ones else."""
         if not confusion:
@@ -134,7 +165,8 @@ class BoundaryView(StoreView):
         if latest is None:
             self.image.clear()
             self.caption.setText(
-                "Image data: the test set's confusion matrix appears at the first evaluation."
+                "No plane of inputs to draw a boundary in (images, or more than two features):"
+                " the test set's confusion matrix appears at the first evaluation."
             )
             return
         counts, names, step = latest
@@ -186,7 +218,14 @@ class BoundaryView(StoreView):
         return text
 
     def csv_table(self):
-        if self.x is not None and self.x.ndim != 2:
+        if self.mode == "truth":
+            if self.boundary is None:
+                return ["target", "prediction"], []
+            truth, _, predicted, _, _ = self.boundary
+            return ["target", "prediction"], [
+                [float(a), float(b)] for a, b in zip(truth, predicted, strict=True)
+            ]
+        if self.mode == "confusion":
             latest = self._latest_confusion()
             if latest is None:
                 return ["true", "predicted", "count"], []

@@ -34,7 +34,8 @@ def with_data(config: ExperimentConfig, data: str, target: str | None) -> Experi
             raise UsageError("--data", f"{data} is neither a file or folder here nor a dataset"
                              f" name ({known})")  # fmt: skip
         changes = coupled_changes(config, "data.path", str(Path(data).expanduser()))
-        name = f"{Path(data).stem}-{config.model.kind}"
+        kind = changes.get("model", {}).get("kind", config.model.kind)
+        name = f"{Path(data).stem}-{kind}"
     if target is not None:
         changes["data.target"] = target
     from lab.data.fitting import fit_batch
@@ -53,11 +54,13 @@ def ensure_downloaded(config: ExperimentConfig, quiet: bool = False) -> None:
 
     say(f"knoblab: downloading {name} into {downloads.folder(name)}")
     bar = None if quiet else ProgressLine(f"downloading {name}", 1000)
+    job = downloads.fetch(name)
     try:
-        for progress in downloads.fetch(name):
+        for progress in job:
             if bar is not None:
                 bar.update(1000 * progress.fraction, progress.message)
-    finally:
+    finally:  # Ctrl-C cancels: the half file goes now, not when the job is collected
+        job.close()
         if bar is not None:
             bar.close()
 

@@ -17,14 +17,12 @@ from lab.core.config import ConfigError, ExperimentConfig
 from lab.core.errors import UsageError
 from lab.core.kv import GIB, KV_DTYPES, MODEL_SHAPES, Breakdown, ModelShape, breakdown, lab_shape
 from lab.core.presets import PRESETS
+from lab.core.units import size
 
 
 def _mib(n: int | float) -> str:
     """Bytes in the unit that reads best."""
-    for unit, size in (("GiB", GIB), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:,.2f} {unit}"
-    return f"{int(n):,} bytes"
+    return size(n, 2)
 
 
 def shape_of(args: argparse.Namespace) -> ModelShape:

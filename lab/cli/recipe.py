@@ -39,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="arms measured at once, each in its own process (default: half the cores;"
         " the KV-cache recipe times its arms, always one at a time)",
     )
+    p.add_argument(
+        "--data",
+        help="run every arm on this data: a dataset's name or your file"
+        " (the verdict's thresholds were set on the recipe's own data)",
+    )
+    p.add_argument("--target", help="a table's target column (with --data)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_recipe)
 
@@ -55,6 +61,8 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     if args.all == bool(args.name):
         raise UsageError("NAME", "give a recipe's name or --all (see knoblab recipe --list)")
     chosen = list(RECIPES.values()) if args.all else [recipe(args.name)]
+    if args.data:
+        chosen = [r.on_data(data_changes(args.data, args.target)) for r in chosen]
     start = time.perf_counter()
     results = []
     for r in chosen:
@@ -74,6 +82,17 @@ def cmd_recipe(args: argparse.Namespace) -> int:
         ok = sum(r.passed for r in results)
         print(f"knoblab: {ok} of {len(results)} recipes passed in {seconds:.0f} s")
     return 0 if passed else 4
+
+
+def data_changes(data: str, target: str | None) -> dict:
+    """What every arm changes to train on ``data``: the data section as the
+    data asks (its batch fitted), a loss chosen by the task."""
+    from lab.cli.data import ensure_downloaded, with_data
+    from lab.core.presets import preset
+
+    config = with_data(preset("spirals-mlp"), data, target)
+    ensure_downloaded(config)
+    return {"data": config.to_dict()["data"], "train.loss": "auto", "train.label_smoothing": 0.0}
 
 
 def _run(r: Recipe, args: argparse.Namespace, out: str | Path | None) -> RecipeResult:

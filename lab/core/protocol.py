@@ -331,13 +331,17 @@ class SignalPropagation:
 
 @dataclass(frozen=True)
 class DecisionBoundary:
-    """Model output on a grid over the data (2-D) or a line (1-D regression)."""
+    """Model output on a grid over the data (2-D), along a line (1-D
+    regression), or, for regression on more features (``truth``), the test
+    set's predictions (``values``) against its targets (``xs``) and R²."""
 
     xs: np.ndarray
     ys: np.ndarray | None
     values: np.ndarray  # class index grid (2-D) or predictions (1-D)
     confidence: np.ndarray | None  # max class probability per grid cell
     step: int
+    truth: bool = False
+    r2: float = float("nan")
 
 
 @dataclass(frozen=True)

@@ -39,34 +39,36 @@ _MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _FASHION = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
 _IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+
+
+def _idx_set(base: str, digests: tuple[str, ...], sizes: tuple[int, ...]) -> tuple[Source, ...]:
+    """The four IDX files of an MNIST-layout set at ``base``."""
+    return tuple(
+        Source(name, base + name, digest, size)
+        for name, digest, size in zip(_IDX, digests, sizes, strict=True)
+    )
+
+
 SOURCES: dict[str, tuple[Source, ...]] = {
-    "mnist": tuple(
-        Source(name, _MNIST + name, digest, size)
-        for name, digest, size in zip(
-            _IDX,
-            (
-                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-            ),
-            (9912422, 28881, 1648877, 4542),
-            strict=True,
-        )
+    "mnist": _idx_set(
+        _MNIST,
+        (
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        ),
+        (9912422, 28881, 1648877, 4542),
     ),
-    "fashion_mnist": tuple(
-        Source(name, _FASHION + name, digest, size)
-        for name, digest, size in zip(
-            _IDX,
-            (
-                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-            ),
-            (26421880, 29515, 4422102, 5148),
-            strict=True,
-        )
+    "fashion_mnist": _idx_set(
+        _FASHION,
+        (
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+        ),
+        (26421880, 29515, 4422102, 5148),
     ),
     "cifar10": (
         Source(

@@ -10,6 +10,7 @@ import numpy as np
 import psutil
 
 from lab.core.errors import FileError, TooLarge
+from lab.core.units import size
 
 MOST_CLASS_VALUES = 20  # a numeric target with at most this many integer values is a class
 FREE_SHARE = 0.5  # a dataset may take at most this share of the memory that is free
@@ -44,8 +45,6 @@ def check_memory(need: int, path: Path | str, what: str) -> None:
     """Refuse up front, with the estimate, a file whose data would not fit."""
     free = free_memory()
     if need > FREE_SHARE * free:
-        from lab.train.budget import size  # the one formatting of byte counts
-
         raise TooLarge(
             "data.limit",
             f"{path}: {what} would take about {size(need)} in memory, and {size(free)} is"

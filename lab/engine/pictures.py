@@ -16,6 +16,7 @@ THUMBNAIL_IMAGES_PER_CLASS = 8
 THUMBNAIL_POINTS = 2000
 BOUNDARY_GRID = 80
 CURVE_POINTS = 200
+TRUTH_POINTS = 1000  # test examples in a prediction-against-truth plot
 
 
 def built(trainer: Trainer, reason: str, undo: str = "") -> p.Built:
@@ -42,6 +43,19 @@ def built(trainer: Trainer, reason: str, undo: str = "") -> p.Built:
         trainer.data.class_names,
         undo,
         trainer.data.info,
+    )
+
+
+def prediction_against_truth(trainer: Trainer) -> p.DecisionBoundary:
+    """Regression on many features has no line to draw a fit along: the test
+    set's predictions against its targets, and R² (1 - SS_res / SS_tot)."""
+    x, y = trainer.data.x_test[:TRUTH_POINTS], trainer.data.y_test[:TRUTH_POINTS]
+    predicted = trainer.predict(x)[:, 0]
+    truth = y.reshape(-1).astype(np.float64)
+    spread = float(((truth - truth.mean()) ** 2).sum())
+    r2 = 1 - float(((truth - predicted) ** 2).sum()) / spread if spread > 0 else float("nan")
+    return p.DecisionBoundary(
+        truth.astype(np.float32), None, predicted, None, trainer.step_count, truth=True, r2=r2
     )
 
 
@@ -80,7 +94,11 @@ def boundary(trainer: Trainer) -> p.DecisionBoundary | None:
     """The model over a grid around 2-D data (class and confidence per
     cell), or along a line through 1-D regression data; None for other data."""
     x = trainer.data.x_train
-    if x.ndim != 2 or x.shape[1] not in (1, 2) or x.dtype.kind != "f":  # (tokens are ints)
+    if x.ndim != 2 or x.dtype.kind != "f":  # images; tokens (ints)
+        return None
+    if trainer.data.task == "regression" and x.shape[1] != 1:
+        return prediction_against_truth(trainer)
+    if x.shape[1] not in (1, 2):  # a table of more features: the confusion matrix shows it
         return None
     low, high = x.min(axis=0), x.max(axis=0)
     margin = 0.1 * (high - low)

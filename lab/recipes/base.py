@@ -47,6 +47,13 @@ class Recipe:
     measure: Callable[[Arm, bool], ArmSteps]  # (arm, fast) -> its figures
     verdict: Callable[[Verdict], None]  # adds checks
     parallel: bool = True  # False: its arms time themselves, one at a time
+    # config changes every arm takes (a person's data: ``on_data``); plain
+    # values, so a worker process can be told them
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def on_data(self, changes: dict[str, Any]) -> Recipe:
+        """The recipe with every arm on other data (``{"data": {...}, ...}``)."""
+        return replace(self, data=dict(changes))
 
     @property
     def name(self) -> str:
@@ -56,9 +63,12 @@ class Recipe:
         """The arms, each config named after the recipe and the arm
         ("vanishing-gradients-sigmoid"): opened in the lab, an arm is called
         what it is, not after the preset it started from."""
+        arms = self.make_arms(fast)
+        if self.data:
+            arms = [arm.changed(self.data) for arm in arms]
         return [
             replace(arm, config=replace(arm.config, name=f"{self.name}-{slug(arm.label)}"))
-            for arm in self.make_arms(fast)
+            for arm in arms
         ]
 
 

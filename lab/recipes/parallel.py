@@ -35,12 +35,18 @@ def default_workers(recipe: Recipe, fast: bool) -> int:
 
 
 def _measure_one(
-    name: str, fast: bool, index: int, out: str | None, save: Save | None, threads: int
+    name: str,
+    fast: bool,
+    index: int,
+    out: str | None,
+    save: Save | None,
+    threads: int,
+    data: dict | None = None,
 ) -> ArmResult:
     from lab.recipes import recipe  # (in the worker: the catalog by name)
 
     torch.set_num_threads(threads)
-    r = recipe(name)
+    r = recipe(name).on_data(data or {})
     arm = r.arms(fast)[index]
     result = RecipeResult(r.info, fast, [])
     for _ in measure_arms(r, fast, [arm], result, out=out, save=save, first=index):
@@ -68,7 +74,7 @@ def run_parallel(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         pending = {
-            pool.submit(_measure_one, recipe.name, fast, i, folder, save, threads): i
+            pool.submit(_measure_one, recipe.name, fast, i, folder, save, threads, recipe.data): i
             for i in range(len(arms))
         }
         while pending:

@@ -18,6 +18,7 @@ from lab.core.config import ExperimentConfig
 from lab.core.errors import TooLarge
 from lab.core.kv import token_bytes
 from lab.core.protocol import DecodeKV
+from lab.core.units import size
 from lab.data import Dataset
 from lab.models import build_model
 
@@ -45,13 +46,6 @@ class Estimate:
             ("data", self.data),
         )
         return ", ".join(f"{what} {size(n)}" for what, n in parts)
-
-
-def size(n: float) -> str:
-    for unit, scale in (("GiB", GIB), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} bytes"
 
 
 OPTIMIZER_STATES = {"adam": 2, "adamw": 2, "rmsprop": 1, "adagrad": 1}  # tensors per weight

@@ -693,3 +693,21 @@ def test_a_blown_up_net_gets_a_log_std_axis_and_says_its_histograms_are_clipped(
     caption = view.caption.text()
     assert "Histograms clipped: in 1 of 2 layers" in caption and "[-1, 5]" in caption
     assert "std up to 3e+05" in caption and "histogram range" in caption
+
+
+def test_boundary_view_shows_tables_of_many_features_as_a_matrix_or_against_truth(qtbot):
+    view = BoundaryView()
+    qtbot.addWidget(view)
+    rng = np.random.default_rng(0)
+    view.set_data(rng.normal(size=(20, 13)).astype(np.float32), np.arange(20) % 3)
+    view.refresh()
+    assert view.mode == "confusion" and "more than two features" in view.caption.text()
+    view.set_data(rng.normal(size=(20, 10)).astype(np.float32), rng.normal(size=20))
+    truth = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    view.set_boundary(truth, None, np.array([1.5, 2.0, 2.5]), None, step=7, r2=0.75)
+    view.refresh()
+    assert view.mode == "truth" and view.heading.text() == "<b>Prediction</b>"
+    assert view.caption.text().endswith("R² 0.750")
+    np.testing.assert_allclose(view.points.getData()[1], [1.5, 2.0, 2.5])
+    np.testing.assert_allclose(view.fit.getData()[0], [1.0, 3.0])  # the line of exact answers
+    assert view.csv_table() == (["target", "prediction"], [[1.0, 1.5], [2.0, 2.0], [3.0, 2.5]])

@@ -380,3 +380,32 @@ def test_run_takes_a_csv_and_its_target_column(tmp_path):
 def test_a_data_name_that_is_no_set_and_no_file_is_a_usage_error(capsys):
     assert main(["run", "--data", "nosuchset", "--steps", "1"]) == 2
     assert "is neither a file or folder here nor a dataset name" in capsys.readouterr().err
+
+
+def test_a_run_on_an_image_folder_exports_with_the_datas_input_shape(tmp_path):
+    """The CNN reads the folder's images at data.image_size; its ONNX file
+    takes them and computes what the model does (checked by onnxruntime)."""
+    import onnx
+    from PIL import Image
+
+    folder = tmp_path / "pics"
+    for c, name in enumerate(("dark", "light")):
+        (folder / name).mkdir(parents=True)
+        for i in range(10):
+            Image.new("RGB", (20, 14), (40 + 150 * c, 30 + 5 * i, 90)).save(
+                folder / name / f"{i}.jpg"
+            )
+    run = tmp_path / "run"
+    assert main(["run", "--preset", "shapes-cnn", "--data", str(folder), "--steps", "20",
+                 "--set", "data.image_size=12", "--set", 'data.colour="rgb"',
+                 "--set", "data.batch_size=8", "--out", str(run), "--quiet"]) == 0  # fmt: skip
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx"), "--quiet"]) == 0
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims[1:] == [3, 12, 12]
+    landscape = tmp_path / "l.npz"
+    assert main(["landscape", str(run), "--grid", "5", "--out", str(landscape), "--quiet"]) == 0
+    import numpy as np
+
+    with np.load(landscape) as held:
+        assert held["losses"].shape == (5, 5) and np.isfinite(held["losses"]).all()

@@ -48,3 +48,16 @@ def test_unknown_recipe_and_missing_name_exit_2(capsys):
     assert "recipe: 'no-such-recipe' is not one of" in capsys.readouterr().err
     assert main(["recipe"]) == 2
     assert "NAME: give a recipe's name or --all" in capsys.readouterr().err
+
+
+def test_a_recipe_runs_every_arm_on_the_data_asked_for(tmp_path, capsys):
+    out = tmp_path / "on-wine"
+    code = main(["recipe", "dying-relus", "--fast", "--data", "wine", "--json", "--jobs", "1",
+                 "--out", str(out)])  # fmt: skip
+    printed = capsys.readouterr()
+    assert code in (0, 4), printed.err  # a verdict, passed or not, on other data
+    result = json.loads(printed.out)
+    assert len(result["arms"]) >= 2
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        config = ExperimentConfig.load(folder / "config.toml")
+        assert config.data.name == "wine" and config.model.kind == "mlp"

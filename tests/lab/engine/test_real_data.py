@@ -103,3 +103,15 @@ def test_a_run_whose_data_changed_or_went_asks_before_it_opens(engine, tmp_path)
     built = engine.wait_for(p.Built)
     assert built.config["data"]["path"] == str(moved)
     assert np.isfinite(built.n_params)
+
+
+def test_regression_on_many_features_shows_predictions_against_targets_with_r2(engine):
+    start(engine, **{"data.name": "diabetes", "train.loss": "auto", "data.batch_size": 32,
+                     "optim.name": "adam", "optim.lr": 0.03})  # fmt: skip
+    engine.send(p.Step(300))
+    event = engine.wait_for(p.DecisionBoundary, lambda e: e.step == 300)
+    assert event.truth and event.ys is None and len(event.xs) == len(event.values) == 88
+    truth, predicted = event.xs.astype(np.float64), event.values.astype(np.float64)
+    by_hand = 1 - np.sum((truth - predicted) ** 2) / np.sum((truth - truth.mean()) ** 2)
+    assert event.r2 == pytest.approx(by_hand, abs=1e-6)
+    assert 0.2 < event.r2 < 0.8  # diabetes explains about half its variance in a small MLP
