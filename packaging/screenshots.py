@@ -65,6 +65,7 @@ def data_files(folder: Path) -> list[tuple[str, str, str, float]]:
         ("data-csv.png", str(asset("datasets/wine.csv")), "loss_view", 3.0),
         ("data-images.png", str(images), "boundary_view", 4.0),
         ("data-text.png", str(asset("corpus.txt")), "samples_view", 6.0),
+        ("data-regression.png", str(asset("datasets/diabetes.csv")), "boundary_view", 1.5),
     ]
 
 

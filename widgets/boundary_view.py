@@ -133,6 +133,7 @@ class BoundaryView(StoreView):
         self.points.setData(truth, predicted, brush=pg.mkBrush(PALETTE[0]))
         low, high = float(np.nanmin(truth)), float(np.nanmax(truth))
         self.fit.setData([low, high], [low, high])  # where prediction equals target
+        self.plot.enableAutoRange()  # the last view's range (a matrix's) does not fit
         self.caption.setText(
             f"test set at step {step}: prediction against target (the line: exact);"
             f" R² {self.r2:.3f}"

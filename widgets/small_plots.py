@@ -11,7 +11,8 @@ from widgets.base import PALETTE
 
 class DataThumbnail(pg.PlotWidget):
     """The training data at a glance: a scatter of 2-D points coloured by class
-    (or y against x for 1-D regression), or for images a few examples of each
+    (a table of more features: its first two; regression: the target against
+    the first feature), or for images a few examples of each
     class, a row per class."""
 
     def __init__(self) -> None:
@@ -37,11 +38,12 @@ class DataThumbnail(pg.PlotWidget):
         images = x.ndim == 4
         self.getPlotItem().invertY(images)  # images read top-down
         # square pixels; for 2-D points one unit on x is one on y (round spirals)
-        self.getViewBox().setAspectLocked(images or (x.ndim == 2 and x.shape[1] == 2))
+        points = x.ndim == 2 and x.shape[1] == 2 and task != "regression"
+        self.getViewBox().setAspectLocked(images or points)
         if images:
             self._set_images(x, y, class_names)
             return
-        if x.size and x.shape[1] == 1:
+        if x.size and (x.shape[1] == 1 or task == "regression"):  # the target against x₀
             self.scatter.setData(x[:, 0], y.reshape(-1), brush=pg.mkBrush(PALETTE[0]))
         elif x.size:
             brushes = [pg.mkBrush(PALETTE[int(c) % len(PALETTE)]) for c in y]

@@ -63,7 +63,7 @@ class Engine(JobCommands):
         self._last_flush = 0.0
         self._last_boundary = 0.0
         self._boundary_step = -1
-        self._shape: tuple[tuple[int, ...], int] | None = None  # the model's input, outputs
+        self._shape: pictures.IOShape | None = None  # what the model reads and writes
         self._step_times: deque[tuple[float, int]] = deque(maxlen=60)
         self._next_step_at = 0.0
         self._step_seconds = 0.0  # a training step's recent duration (moving average)

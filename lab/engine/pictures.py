@@ -59,20 +59,26 @@ def prediction_against_truth(trainer: Trainer) -> p.DecisionBoundary:
     )
 
 
-def io_shape(trainer: Trainer) -> tuple[tuple[int, ...], int]:
-    """What the model reads and writes: its input's shape, its outputs."""
-    return tuple(int(d) for d in trainer.data.input_shape), int(trainer.data.n_outputs)
+IOShape = tuple[tuple[int, ...], int, str]
 
 
-def io_change(old: tuple[tuple[int, ...], int], new: tuple[tuple[int, ...], int]) -> str:
-    """In words: "input 2 → 13 features, outputs 2 → 3"."""
+def io_shape(trainer: Trainer) -> IOShape:
+    """What the model reads and writes: its input's shape, its outputs, and
+    what one input is (a feature, or a token of a sequence)."""
+    unit = "tokens" if trainer.data.task == "next_token" else "features"
+    return tuple(int(d) for d in trainer.data.input_shape), int(trainer.data.n_outputs), unit
 
-    def shape(dims: tuple[int, ...]) -> str:
-        return f"{dims[0]} features" if len(dims) == 1 else "x".join(map(str, dims))
+
+def io_change(old: IOShape, new: IOShape) -> str:
+    """In words: "input 2 features → 13 features, outputs 2 → 3"."""
+
+    def shape(io: IOShape) -> str:
+        dims, _, unit = io
+        return f"{dims[0]} {unit}" if len(dims) == 1 else "x".join(map(str, dims)) + " images"
 
     parts = []
-    if old[0] != new[0]:
-        parts.append(f"input {shape(old[0])} → {shape(new[0])}")
+    if old[0] != new[0] or old[2] != new[2]:
+        parts.append(f"input {shape(old)} → {shape(new)}")
     if old[1] != new[1]:
         parts.append(f"outputs {old[1]} → {new[1]}")
     return ", ".join(parts)
