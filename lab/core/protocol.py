@@ -21,6 +21,13 @@ from typing import Any
 import numpy as np
 
 from lab.core.datainfo import DataInfo
+from lab.core.job_messages import (  # noqa: F401 - the protocol's too: p.JobProgress, ...
+    CancelJob,
+    JobFinished,
+    JobKind,
+    JobOutcome,
+    JobProgress,
+)
 from lab.core.recipes import RecipeInfo
 
 PROTOCOL_VERSION = 5
@@ -51,20 +58,6 @@ class DirectionKind(StrEnum):
     RANDOM = "random"
     LAYER = "layer"
     MODEL = "model"
-
-
-class JobKind(StrEnum):
-    LANDSCAPE = "landscape"
-    EXPORT = "export"
-    DECODE = "decode"
-    RECIPE = "recipe"
-    DOWNLOAD = "download"
-
-
-class JobOutcome(StrEnum):
-    DONE = "done"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
 
 
 # ---------------------------------------------------------------- commands
@@ -230,11 +223,6 @@ class FetchData:
 
     job: int
     name: str
-
-
-@dataclass(frozen=True)
-class CancelJob:
-    job: int
 
 
 @dataclass(frozen=True)
@@ -425,33 +413,6 @@ class Samples:
     step: int
     rows: tuple[SampleRow, ...]
     answer_length: int = 0  # a symbol task's answer, in tokens: a typed prompt's ends there
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    """How far job ``job`` is; ``partial`` is what it has computed so far
-    (a ``LandscapeUpdate``, ...) or None."""
-
-    job: int
-    kind: JobKind
-    fraction: float
-    message: str
-    partial: Any = None
-
-
-@dataclass(frozen=True)
-class JobFinished:
-    """Job ``job`` ended. ``result``: what it made when done (a landscape's
-    last ``LandscapeUpdate``, an export's report as a dict), its last partial
-    result when cancelled or failed; ``error`` and ``details`` (a traceback)
-    when it failed."""
-
-    job: int
-    kind: JobKind
-    outcome: JobOutcome
-    result: Any = None
-    error: str = ""
-    details: str = ""
 
 
 @dataclass(frozen=True)
