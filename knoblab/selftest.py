@@ -111,6 +111,29 @@ def export(trainer: object) -> str:
     return f"ONNX ({report.exporter}) checked, onnxruntime parity {worst:.1e}"
 
 
+def real_data() -> str:
+    """The shipped sets read from the bundle's assets, and an image folder
+    through Pillow (both are data files and a library PyInstaller must carry)."""
+    from PIL import Image
+
+    from lab.core.config import DataConfig
+    from lab.data import make_dataset
+
+    iris = make_dataset(DataConfig(name="iris", batch_size=8))
+    digits = make_dataset(DataConfig(name="digits", batch_size=8))
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("a", "b"):
+            (Path(folder) / name).mkdir()
+            for i in range(3):
+                picture = Image.new("RGB", (9, 7), (80 * i, 40, 200))
+                picture.save(Path(folder) / name / f"{i}.png")
+        images = make_dataset(DataConfig(name="file", path=folder, batch_size=2, image_size=8))
+    if (len(iris.x_train) + len(iris.x_test), digits.input_shape) != (150, (1, 8, 8)):
+        raise RuntimeError("the shipped datasets are not what they should be")
+    shapes = (iris.input_shape, digits.input_shape, images.input_shape)
+    return "iris {}, digits {}, an image folder {}".format(*shapes)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="knoblab --selftest", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="where to train (cpu, cuda, mps, auto)")
@@ -128,6 +151,7 @@ def main(argv: list[str]) -> int:
         ("training", trained),
         ("landscape", lambda: landscape(trainer)),
         ("export", lambda: export(trainer)),
+        ("data", real_data),
     ]
     if args.no_window:
         stages = stages[1:]

@@ -85,7 +85,7 @@ def test_version_names_knoblab_torch_and_python():
 def test_the_selftest_passes_from_source():
     result = knoblab("--selftest", env={"QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
-    for stage in ("window", "training", "landscape", "export"):
+    for stage in ("window", "training", "landscape", "export", "data"):
         assert f"selftest: {stage}: ok" in result.stdout
     assert "selftest: all passed" in result.stdout
 
