@@ -27,6 +27,7 @@ def load_experiment(
         raise UsageError("--preset", "give a config file or a preset, not both")
     if config_path:
         config = ExperimentConfig.load(config_file(config_path))
+        config = _data_beside(config, Path(config_path).parent)
     else:
         config = preset(preset_name or DEFAULT_PRESET)
     changes = {}
@@ -36,6 +37,16 @@ def load_experiment(
             raise UsageError("--set", f"{item!r}: give field=value, e.g. --set optim.lr=0.01")
         changes[key.strip()] = _parse_value(value.strip())
     return config.with_changes(changes) if changes else config
+
+
+def _data_beside(config: ExperimentConfig, folder: Path) -> ExperimentConfig:
+    """A relative ``data.path`` names a file beside the config (where a person
+    keeps the two together), unless it names one from here."""
+    path = Path(config.data.path).expanduser()
+    if not config.data.path or path.is_absolute() or path.exists():
+        return config
+    beside = folder / path
+    return config.with_changes({"data.path": str(beside)}) if beside.exists() else config
 
 
 CONFIG_SUFFIXES = (".toml", ".json")

@@ -409,3 +409,21 @@ def test_a_run_on_an_image_folder_exports_with_the_datas_input_shape(tmp_path):
 
     with np.load(landscape) as held:
         assert held["losses"].shape == (5, 5) and np.isfinite(held["losses"]).all()
+
+
+def test_a_config_names_its_data_file_relative_to_itself(tmp_path, monkeypatch):
+    from lab.core.presets import preset
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    rows = "\n".join(f"{i % 4},{i % 3},{'a' if i % 2 else 'b'}" for i in range(40))
+    (folder / "t.csv").write_text("x,z,label\n" + rows + "\n")
+    config = preset("spirals-mlp").with_changes(
+        {"data.name": "file", "data.path": "t.csv", "data.batch_size": 8}
+    )
+    config.save(folder / "config.toml")
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    out = tmp_path / "r"
+    assert main(["run", str(folder / "config.toml"), "--steps", "5", "--out", str(out),
+                 "--quiet"]) == 0  # fmt: skip
+    assert ExperimentConfig.load(out / "config.toml").data.path == str(folder / "t.csv")
