@@ -135,3 +135,19 @@ def test_the_loss_view_follows_a_run_whose_loss_falls_fast(qtbot, window):
     qtbot.wait(200)
     low, high = view.loss_plot.getViewBox().viewRange()[0]
     assert low < 100 and high > 1900, (low, high)
+
+
+def test_choosing_file_as_the_dataset_asks_for_the_file(qtbot, quiet_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = quiet_window
+    path = write_table(tmp_path / "chosen.csv")
+    asked = []
+    monkeypatch.setattr(
+        QFileDialog, "getOpenFileName", lambda *a, **k: asked.append(a) or (str(path), "")
+    )
+    window.data_panel.form.editors["data.name"].setCurrentText("file")
+    assert asked  # the dialog, not a refused "data.path: is empty"
+    change = next(c for c in window.client.sent if isinstance(c, p.ChangeConfig))
+    assert change.changes["data.path"] == str(path) and change.changes["data.name"] == "file"
+    assert window.config.data.path == str(path)

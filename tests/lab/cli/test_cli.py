@@ -427,3 +427,45 @@ def test_a_config_names_its_data_file_relative_to_itself(tmp_path, monkeypatch):
     assert main(["run", str(folder / "config.toml"), "--steps", "5", "--out", str(out),
                  "--quiet"]) == 0  # fmt: skip
     assert ExperimentConfig.load(out / "config.toml").data.path == str(folder / "t.csv")
+
+
+def test_data_list_and_show_say_what_each_set_is(capsys):
+    import json
+
+    assert main(["data", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    by_name = {row["name"]: row for row in listed["datasets"]}
+    assert by_name["iris"] == {"name": "iris", "examples": 150, "status": "shipped"}
+    assert set(by_name) >= {"wine", "digits", "mnist", "fashion_mnist", "cifar10"}
+    assert main(["data", "show", "iris"]) == 0
+    shown = capsys.readouterr().out
+    assert "iris: 120 train / 30 test, input 4, 3 classes" in shown
+    assert "species" in shown and "target" in shown and "setosa" in shown
+
+
+def test_run_downloads_a_set_it_lacks_with_progress_then_trains(tmp_path, monkeypatch, capsys):
+    """Against the tests' loopback server: `run --data mnist` fetches it first."""
+    import http.server
+    import threading
+
+    from lab.data import downloads
+    from tests.lab.data import test_downloads as dl
+
+    files = dl.mnist_files()
+    dl.Files.files, dl.Files.cut = files, set()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), dl.Files)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("KNOBLAB_DATA_MIRROR", f"http://127.0.0.1:{httpd.server_port}/")
+    monkeypatch.setenv("KNOBLAB_DATA_DIR", str(tmp_path / "cache"))
+    dl.tiny_mnist(monkeypatch, files)
+    try:
+        code = main(["run", "--data", "mnist", "--steps", "5", "--set", "data.batch_size=8",
+                     "--out", str(tmp_path / "r")])  # fmt: skip
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"downloading mnist into {downloads.folder('mnist')}" in err
+    assert "downloading mnist" in err and "100%" in err  # the progress line, piped
+    assert not downloads.missing("mnist")
