@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lab.core.config import (
     REGRESSION_DATASETS,
@@ -72,6 +72,20 @@ def shown_fields(config: ExperimentConfig) -> dict[str, bool]:
     }
 
 
+def thumbnail_axes(info: DataInfo | None, task: str) -> str:
+    """What a table's thumbnail plots, in words (its first inputs; the model
+    reads them all): "x alcohol, y malic acid; colour: the class"."""
+    if info is None or not info.features:
+        return ""
+    names = info.features
+    if task == "regression":
+        return f"x {names[0]}, y the target ({len(names)} inputs in all)"
+    if len(names) < 2:
+        return f"x {names[0]}; colour: the class"
+    more = f" (the first 2 of {len(names)} inputs)" if len(names) > 2 else ""
+    return f"x {names[0]}, y {names[1]}; colour: the class{more}"
+
+
 class DataPanel(QWidget):
     changed = Signal(str, object)
     openFile = Signal()  # noqa: N815 - Open data… (a file)
@@ -100,6 +114,10 @@ class DataPanel(QWidget):
         self.form = FieldForm([("Dataset", DATA_FIELDS)])
         self.form.changed.connect(self._changed)
         self.thumbnail = DataThumbnail()
+        self.axes = QLabel("")  # what a table's thumbnail plots
+        self.axes.setObjectName("data.axes")
+        self.axes.setWordWrap(True)
+        self.axes.setStyleSheet("color: #555; font-size: 8pt;")
         self.sequences = TokenExamples()
         self.preview = DataPreview()
         self.text = False  # the data's tokens are characters of a text
@@ -107,6 +125,7 @@ class DataPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.download)
         layout.addWidget(self.thumbnail)
+        layout.addWidget(self.axes)
         layout.addWidget(self.sequences)
         layout.addWidget(self.preview)
         layout.addWidget(self.form)
@@ -137,6 +156,8 @@ class DataPanel(QWidget):
         elif x.size:
             self.thumbnail.set_data(x, y, task, class_names)
         self.preview.show_info(info if info is not None and info.kind != "generated" else None)
+        self.axes.setText(thumbnail_axes(info, task))
+        self.axes.setVisible(bool(self.axes.text()) and not tokens)
 
     def set_config(self, config: ExperimentConfig) -> None:
         self.form.set_values(flatten(config.to_dict()))

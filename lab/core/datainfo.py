@@ -21,6 +21,7 @@ class DataInfo:
     input_shape: tuple[int, ...] = ()
     n_outputs: int = 0
     columns: tuple[tuple[str, str], ...] = ()  # a table: (name, role)
+    features: tuple[str, ...] = ()  # a table: the model's inputs by name ("colour=red", ...)
     head: tuple[tuple[str, ...], ...] = ()  # a table's first rows as written
     text: str = ""  # a text file's opening
     class_counts: tuple[tuple[str, int, int], ...] = ()  # (class, train, test)

@@ -16,6 +16,7 @@ from lab.core.errors import ConfigError
 from lab.data.datasets import Dataset, make_dataset
 
 HEAD_ROWS = 8
+MOST_FEATURE_NAMES = 256  # sent to the window: enough to name any axis it draws
 
 
 def experiment_data(config: ExperimentConfig) -> Dataset:
@@ -96,6 +97,7 @@ def describe(config: ExperimentConfig, data: Dataset) -> DataInfo:
         version=version_of(config.data.name),
         sha256=raw.sha256,
         columns=raw.columns,
+        features=raw.features[:MOST_FEATURE_NAMES],
         head=raw.head[:HEAD_ROWS],
         text=raw.text[:TEXT_SAMPLE],
         **common,

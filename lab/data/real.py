@@ -44,6 +44,7 @@ class Raw:
     kind: str  # table, arrays, images, text
     test: tuple[np.ndarray, np.ndarray] | None = None  # the source's own test split
     columns: tuple[tuple[str, str], ...] = ()
+    features: tuple[str, ...] = ()  # a table's input names, one-hot columns expanded
     head: tuple[tuple[str, ...], ...] = ()
     text: str = ""
     sha256: str = ""
@@ -93,7 +94,7 @@ def _bundled(name: str) -> Raw:
         return Raw(x[:, None].astype(np.float32) / 16.0, y, "classification", names, "images")
     table = read_table(asset(f"datasets/{name}.csv"))
     return Raw(table.features, table.target, table.task, table.class_names, "table",
-               columns=table.columns, head=table.head)  # fmt: skip
+               columns=table.columns, features=table.feature_names, head=table.head)  # fmt: skip
 
 
 def _downloaded(name: str) -> Raw:
@@ -123,7 +124,8 @@ def _read_file(path: str, kind: str, options: tuple, _stamp: tuple) -> Raw:  # n
         target, target_kind, impute = options
         table = read_table(source, target, target_kind, impute)
         return Raw(table.features, table.target, table.task, table.class_names, "table",
-                   columns=table.columns, head=table.head, sha256=sha)  # fmt: skip
+                   columns=table.columns, features=table.feature_names, head=table.head,
+                   sha256=sha)  # fmt: skip
     if kind == "arrays":
         arrays = read_arrays(source, options[0])
         return Raw(arrays.x, arrays.y, arrays.task, arrays.class_names, "arrays",

@@ -45,6 +45,7 @@ def test_a_csv_opened_shows_its_rows_roles_and_class_counts(qtbot, window, tmp_p
     assert [counts.item(r, 0).text() for r in range(2)] == ["a", "b"]
     assert sum(int(counts.item(r, 1).text()) for r in range(2)) == 72
     assert "SHA-256" in panel.preview.source.text()
+    assert panel.axes.text() == "x x1, y x2; colour: the class (the first 2 of 4 inputs)"
     editors = panel.form
     assert not editors._rows["data.noise"].isRowVisible(editors.editors["data.noise"])
     assert editors._rows["data.target"].isRowVisible(editors.editors["data.target"])
