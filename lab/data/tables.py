@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from lab.core.errors import FileError
-from lab.data.reading import decide_task, encode_labels, read_utf8
+from lab.data.reading import check_memory, decide_task, encode_labels, read_utf8
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 MOST_CATEGORIES = 256  # a text feature with more values is an id or free text, not a category
 PREVIEW_ROWS = 8
+CELL_OVERHEAD = 12  # bytes in memory per byte of a table while it is parsed
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ def _delimiter(path: Path, sample: str) -> str:
 
 
 def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    if path.is_file():  # each cell becomes a Python string first: ~12x the file's bytes
+        check_memory(path.stat().st_size * CELL_OVERHEAD, path, "its cells")
     text = read_utf8(path)
     if not text.strip():
         raise FileError("is empty: a table needs a header line and rows", path)

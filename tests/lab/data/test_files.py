@@ -243,6 +243,9 @@ def test_a_file_too_large_for_free_memory_is_refused_up_front_with_the_estimate(
     with pytest.raises(TooLarge, match=r"about 390.6 KiB in memory, and 48.8 KiB is free") as exc:
         read_arrays(path)
     assert exc.value.field == "data.limit" and exc.value.need == 400_008
+    table = write(tmp_path / "big.csv", "a,b\n" + "1,2\n" * 5000)
+    with pytest.raises(TooLarge, match=r"big.csv: its cells would take about"):
+        read_table(table)
 
 
 def test_config_keys_name_a_file_and_refuse_what_is_not_data():
