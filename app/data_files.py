@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from app.data_panel import DataPanel
 from app.session import Session
@@ -53,6 +53,7 @@ class DataFiles(JobView):
         panel.openFolder.connect(self.ask_folder)
         session.needsDownload.connect(self.offer_download)
         session.dataProblem.connect(self.offer_pick)
+        session.modelCode.connect(self.ask_to_run)
         session.show_jobs(p.JobKind.DOWNLOAD, self)
 
     # ------------------------------------------------------------ choosing
@@ -77,6 +78,21 @@ class DataFiles(JobView):
         self.settings.setValue(LAST_DATA, str(Path(path).parent))
         self.session.notice.emit(f"reading {path}…")
         self.change("data.path", path)
+
+    def ask_model(self) -> None:
+        """Open model…: a Python file, then the function in it that makes the model."""
+        path, _ = QFileDialog.getOpenFileName(
+            self.parent, "Open your model (a Python file)", self._start(), "Python (*.py)"
+        )
+        if not path:
+            return
+        function, ok = QInputDialog.getText(
+            self.parent, "The function", "The function that returns the nn.Module,"
+            " given (input_shape, n_outputs):", text="make_model",
+        )  # fmt: skip
+        if ok and function.strip():
+            self.settings.setValue(LAST_DATA, str(Path(path).parent))
+            self.change("model.source", f"{path}:{function.strip()}")
 
     def dropped(self, paths: list[str]) -> bool:
         """Files dropped onto the window: the first readable one is the data."""
@@ -149,7 +165,29 @@ class DataFiles(JobView):
             if clicked is pick:
                 self._pick_for(event)
             elif anyway is not None and clicked is anyway:
-                self.session.send(p.OpenRun(event.path, accept_changed=True))
+                self.session.send(
+                    p.OpenRun(event.path, accept_changed=True, run_code=event.run_code)
+                )
+
+        box.finished.connect(answered)
+        box.open()
+
+    def ask_to_run(self, event: p.ModelCode) -> None:
+        """A run whose model is Python code: opening it runs the file."""
+        self.dialog = box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Run the model's code?",
+            f"{event.message[:1].upper()}{event.message[1:]}. Opening the run runs that file,"
+            " with your permissions. Open it only if you trust where it came from.",
+            QMessageBox.StandardButton.Cancel,
+            self.parent,
+        )
+        run = box.addButton("Run it and open", QMessageBox.ButtonRole.AcceptRole)
+
+        def answered(_result: int) -> None:
+            self.dialog = None
+            if box.clickedButton() is run:
+                self.session.send(p.OpenRun(event.path, run_code=True))
 
         box.finished.connect(answered)
         box.open()
@@ -163,4 +201,6 @@ class DataFiles(JobView):
                 self.parent, "Pick the run's image folder", start
             )
         if path:
-            self.session.send(p.OpenRun(event.path, data_path=path, accept_changed=True))
+            self.session.send(
+                p.OpenRun(event.path, data_path=path, accept_changed=True, run_code=event.run_code)
+            )

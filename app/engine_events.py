@@ -37,6 +37,7 @@ class EngineEvents:
             p.UndoState: self.undo_state,
             p.NeedsDownload: s.needsDownload.emit,
             p.DataProblem: s.dataProblem.emit,
+            p.ModelCode: s.modelCode.emit,
         }
         session.client.event.connect(self.handle)
         session.client.died.connect(self.died)

@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         ]
         self._build_toolbar()
         self.data_files = DataFiles(s, self.data_panel, self.settings, self, self.on_field_changed)
+        self.model_panel.openModel.connect(self.data_files.ask_model)
         self.setAcceptDrops(True)  # a data file dropped onto the window
         build_menus(self)
         self.exports = ExportJobs(s, self.statusBar(), self)
@@ -282,6 +283,7 @@ class MainWindow(QMainWindow):
         if not self.banner.sticky:
             self.banner.dismiss()  # a fresh experiment: old pauses and errors no longer apply
         self.model_panel.set_summary(event.summary_rows, event.n_params)
+        self.model_panel.set_notes(event.model_notes)
         self.data_panel.set_data(
             event.x_train, event.y_train, event.task, event.class_names, event.data
         )

@@ -25,6 +25,10 @@ def build_menus(window: Any) -> None:
         action(window, "Open image folder…", window.data_files.ask_folder,
                tip="train on a folder of images, one subfolder per class")
     )  # fmt: skip
+    files.addAction(
+        action(window, "Open model…", window.data_files.ask_model,
+               tip="train your own nn.Module, made by a function in a Python file")
+    )  # fmt: skip
     files.addSeparator()
     files.addAction(action(window, "Quit", window.close, "Ctrl+Q"))
     edit = bar.addMenu("&Edit")

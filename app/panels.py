@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QLabel,
+    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -49,6 +50,7 @@ TRANSFORMER_FIELDS = [
 class ModelPanel(QWidget):
     presetChosen = Signal(str)  # noqa: N815
     changed = Signal(str, object)
+    openModel = Signal()  # noqa: N815 - Open model…
 
     def __init__(self) -> None:
         super().__init__()
@@ -58,14 +60,27 @@ class ModelPanel(QWidget):
         )
         self.form = FieldForm(
             [
+                ("Your model", ["model.source"]),
                 ("Transformer", [f"model.transformer.{name}" for name in TRANSFORMER_FIELDS]),
                 ("Residual blocks", ["model.residual_scale", "model.norm_position"]),
             ]
         )
         self.form.changed.connect(self.changed)
+        self.open_model = QPushButton("Open model…")
+        self.open_model.setObjectName("model.open")
+        self.open_model.setToolTip(
+            "Train your own model: a Python file with a function of (input_shape, n_outputs)"
+            " that returns an nn.Module. Knoblab runs the file."
+        )
+        self.open_model.clicked.connect(self.openModel)
         self.layers_title = QLabel("<b>Hidden layers</b> (input → … → head)")
         self.layers = LayerEditor()
         self.layers.layersChanged.connect(lambda layers: self.changed.emit("model.layers", layers))
+        self.notes = QLabel("")  # what the probes cannot see in a model of one's own
+        self.notes.setObjectName("model.notes")
+        self.notes.setWordWrap(True)
+        self.notes.setStyleSheet("color: #8a5a00;")
+        self.notes.hide()
         self.summary = QLabel("")
         self.summary.setStyleSheet("font-family: monospace; font-size: 8pt;")
         self.summary.setWordWrap(False)
@@ -77,26 +92,36 @@ class ModelPanel(QWidget):
         self.summary_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         head = QFormLayout()
         head.addRow("Preset", self.preset)
+        head.addRow("", self.open_model)
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.layers_title)
         layout.addWidget(self.layers, 1)
         layout.addWidget(self.form)
+        layout.addWidget(self.notes)
         layout.addWidget(self.summary_area)
 
     def set_config(self, config: ExperimentConfig) -> None:
         data = config.to_dict()
         transformer = config.model.kind == "transformer"
+        own = config.model.kind == "custom"  # a model of the person's own: its file says it all
         # a Transformer is its blocks' settings; an MLP or CNN its layer table
-        self.layers_title.setVisible(not transformer)
-        self.layers.setVisible(not transformer)
+        self.layers_title.setVisible(not transformer and not own)
+        self.layers.setVisible(not transformer and not own)
         self.form.groups["Transformer"].setVisible(transformer)
+        self.form.groups["Your model"].setVisible(own)
+        self.form.groups["Residual blocks"].setVisible(not own)
         self.form.show_rows({"model.residual_scale": not transformer})
         self.form.groups["Residual blocks"].setTitle("Blocks" if transformer else "Residual blocks")
-        if not transformer:
+        if not transformer and not own:
             self.layers.set_layers(data["model"]["layers"], config.model.kind == "cnn")
         self.form.set_values(flatten(data))
         self.preset.show_config(config)
+
+    def set_notes(self, notes: tuple[str, ...]) -> None:
+        """What the probes cannot see in the model, in words (none: hidden)."""
+        self.notes.setText("\n".join(f"Not measured: {note}." for note in notes))
+        self.notes.setVisible(bool(notes))
 
     def set_summary(self, rows: list[tuple[str, str, tuple[int, ...], int]], n_params: int) -> None:
         # columns as wide as their longest entry (a fixed 29 characters cut CNN

@@ -65,6 +65,7 @@ class Session(QObject):
     engineDown = Signal(str)  # noqa: N815 - the engine stopped, or was refused; why
     engineStarting = Signal()  # noqa: N815
     needsDownload = Signal(object)  # noqa: N815 - p.NeedsDownload: a set to fetch first
+    modelCode = Signal(object)  # noqa: N815 - p.ModelCode: a run whose model is Python code
     dataProblem = Signal(object)  # noqa: N815 - p.DataProblem: a run's data file moved or changed
 
     def __init__(self, client: Client, config: ExperimentConfig) -> None:

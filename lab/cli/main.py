@@ -58,6 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = config.with_changes({"train.steps": args.steps})
     if args.device:
         config = config.with_changes({"train.device": args.device})
+    if args.model:
+        config = config.with_changes({"model.kind": "custom", "model.source": args.model})
     if args.data:
         config = data.with_data(config, args.data, args.target)
     elif args.target:
@@ -72,6 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     trainer = Trainer(config)
     total = config.train.steps
     say(f"knoblab: {config.name} on {trainer.device}, {total} steps -> {out}")
+    for note in getattr(trainer.model, "blind", ()):
+        say(f"knoblab: your model: not measured: {note}")
     start = time.perf_counter()
     bar = None if args.quiet else ProgressLine("training", total, "steps")
     stop = {"asked": False}
@@ -135,7 +139,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     from lab.engine.runs import load_trainer
     from lab.landscape import landscape_for
 
-    trainer = load_trainer(args.run_dir, args.device)
+    trainer = load_trainer(args.run_dir, args.device, run_code=args.run_model_code)
     start = time.perf_counter()
     bar = ProgressLine("landscape")
 
@@ -187,7 +191,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from lab.engine.export import export_steps, report_path
     from lab.engine.runs import load_trainer
 
-    trainer = load_trainer(args.run_dir, args.device)
+    trainer = load_trainer(args.run_dir, args.device, run_code=args.run_model_code)
     config = trainer.config
     steps = export_steps(
         trainer.model,
@@ -271,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  knoblab run --preset spirals-mlp --steps 2000 --out runs/spirals\n"
         "  knoblab run my.toml --set optim.lr=0.03 --set 'optim.schedule=\"warmup_cosine\"'\n"
         "  knoblab run --preset copy-transformer --device cuda\n"
-        "  knoblab run --data digits\n  knoblab run --data houses.csv --target price")  # fmt: skip
+        "  knoblab run --data digits\n  knoblab run --data houses.csv --target price\n"
+        "  knoblab run --model mine.py:make_model --data wine")  # fmt: skip
     run.add_argument("config", nargs="?", help="an experiment config (.toml or .json)")
     run.add_argument("--preset", help=f"a named experiment (default {DEFAULT_PRESET}; see presets)")
     run.add_argument("--steps", type=int, help="optimiser steps (overrides train.steps)")
@@ -283,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
         " data list`) or your file: CSV/TSV, NPZ/NPY, an image folder, a text",
     )
     run.add_argument("--target", help="a table's target column (default: the last)")
+    run.add_argument(
+        "--model",
+        metavar="FILE.py:FUNCTION",
+        help="train your own model: a function of (input_shape, n_outputs) returning an nn.Module",
+    )
     _device_option(run, "default: the config's train.device")
     run.add_argument(
         "--set",
@@ -305,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     land.add_argument("--seed", type=int, default=0, help="seed of random directions (default 0)")
     land.add_argument("--out", required=True, help="the .npz file to write")
     _device_option(land, "default: the run's own")
+    land.add_argument(
+        "--run-model-code",
+        action="store_true",
+        help="the run's model is your own Python file: run it (asked, not assumed)",
+    )
     land.add_argument("--quiet", action="store_true", help="print only the summary")
     land.set_defaults(func=cmd_landscape)
     export = _command(sub, "export", "export a run's model to ONNX and verify it with onnxruntime",
@@ -314,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True, help="the .onnx file to write")
     export.add_argument("--legacy", action="store_true", help="use the TorchScript exporter")
     _device_option(export, "default: the run's own")
+    export.add_argument(
+        "--run-model-code",
+        action="store_true",
+        help="the run's model is your own Python file: run it (asked, not assumed)",
+    )
     export.add_argument("--quiet", action="store_true", help="print only the report")
     export.set_defaults(func=cmd_export)
     presets = _command(sub, "presets", "list the named experiments", "  knoblab presets")

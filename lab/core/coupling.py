@@ -39,6 +39,10 @@ def coupled_changes(config: ExperimentConfig, path: str, value: Any) -> dict[str
     changes: dict[str, Any] = {path: value}
     if path == "data.seq_len" and config.model.kind == "transformer":
         _cover_context(config, config.data.name, value, changes)
+    if path == "model.source" and isinstance(value, str) and value.strip():
+        changes["model.kind"] = "custom"  # a model file chosen is the model now
+        changes["train.loss"] = "auto"
+        return changes
     if path == "data.path" and isinstance(value, str) and value.strip():
         changes["data.name"] = value = FILE_DATASET  # a file chosen is the data now
         file_path = changes["data.path"]
@@ -47,7 +51,8 @@ def coupled_changes(config: ExperimentConfig, path: str, value: Any) -> dict[str
     else:
         return changes
     allowed = _families(value, file_path)
-    wanted = config.model.kind if config.model.kind in allowed else allowed[0]
+    own = config.model.kind == "custom" and "transformer" not in allowed  # a model of one's own
+    wanted = config.model.kind if config.model.kind in allowed or own else allowed[0]
     if value in REAL_DATASETS or config.data.name in REAL_DATASETS:
         changes["train.loss"] = "auto"  # a real set's task may differ: its own loss
         changes["train.label_smoothing"] = 0.0

@@ -124,6 +124,7 @@ class OpenRun:
     autosave: bool = False
     data_path: str = ""
     accept_changed: bool = False
+    run_code: bool = False  # the run's model is the person's Python file: run it (they said so)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ class Built:
     class_names: tuple[str, ...] = ()
     undo: str = ""  # what Undo would bring back ("" when nothing was replaced)
     data: DataInfo | None = None  # where the data came from, its columns, classes, sample
+    model_notes: tuple[str, ...] = ()  # a model of one's own: what the probes cannot see in it
 
 
 @dataclass(frozen=True)
@@ -429,6 +431,15 @@ class Saved:
 
 
 @dataclass(frozen=True)
+class ModelCode:
+    """A run was not opened: its model is Python code (``message`` names the
+    file, its SHA-256 and whether it changed); the window asks before it runs."""
+
+    path: str  # the run folder
+    message: str
+
+
+@dataclass(frozen=True)
 class NeedsDownload:
     """A change to dataset ``name`` was not applied: it is not downloaded yet
     (``size`` bytes to fetch into ``folder``). The window asks, then fetches."""
@@ -448,6 +459,7 @@ class DataProblem:
     problem: str
     message: str
     data_path: str
+    run_code: bool = False  # the OpenRun had said to run the model's code: say it again
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ def built(trainer: Trainer, reason: str, undo: str = "") -> p.Built:
         trainer.data.class_names,
         undo,
         trainer.data.info,
+        tuple(getattr(trainer.model, "blind", ())),
     )
 
 

@@ -1,7 +1,8 @@
 """The engine's commands that go back in time or to disk: Undo and Redo
 (each a step of ``lab.engine.history``: back to a config, or to a run kept
 whole), Save, and Open (a run folder, refused while its data file is gone
-or changed, until the window names the file or accepts the change). A part
+or changed, until the window names the file or accepts the change, and
+while its model is Python code, until the person says to run it). A part
 of ``lab.engine.loop.Engine``, kept apart to keep the loop readable."""
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from lab.core.config import ExperimentConfig
 from lab.core.errors import FileError
 from lab.core.protocol import ChangeKind, RunState
 from lab.engine.history import History, Step
-from lab.engine.runs import Run, data_problem, load_run, restore, save_run, snapshot
+from lab.engine.runs import (
+    Run,
+    data_problem,
+    load_run,
+    model_code,
+    restore,
+    save_run,
+    snapshot,
+)
 
 if TYPE_CHECKING:
     from lab.engine.streaming import Outbox
@@ -97,9 +106,13 @@ class RunCommands:
             run = dataclasses.replace(
                 run, config=run.config.with_changes({"data.path": command.data_path})
             )
+        code = model_code(run)
+        if code is not None and not (command.run_code or command.autosave):
+            self.send(p.ModelCode(command.path, code))
+            return
         problem = data_problem(run)
         if problem is not None and not (problem[0] == "changed" and command.accept_changed):
-            self.send(p.DataProblem(command.path, *problem, run.config.data.path))
+            self.send(p.DataProblem(command.path, *problem, run.config.data.path, command.run_code))
             return
         if self.trainer is None:
             self._build(run.config, "opened")

@@ -31,6 +31,7 @@ PROBES_CSV = "probes.csv"
 TRAJECTORY_NPZ = "trajectory.npz"
 CHECKPOINT_FILE = "checkpoint.pt"
 DATA_FILE = "data.json"  # where the data came from: a file's path and SHA-256, a set's version
+MODEL_FILE = "model.json"  # a model of the person's own: its Python file's path and SHA-256
 T = TypeVar("T")
 
 
@@ -41,6 +42,7 @@ class Run:
     checkpoint: dict[str, Any] | None
     trajectory: dict[str, np.ndarray] | None = None  # steps, snapshots, initial
     data: dict[str, Any] | None = None  # data.json: name, kind, source, sha256, version
+    model: dict[str, Any] | None = None  # model.json: source, sha256 (a model of one's own)
 
 
 def save_run(directory: str | Path, trainer: Any) -> Path:
@@ -54,6 +56,12 @@ def save_run(directory: str | Path, trainer: Any) -> Path:
             key: getattr(info, key) for key in ("name", "kind", "source", "sha256", "version")
         }
         atomic_write_text(directory / DATA_FILE, json.dumps(record, indent=2) + "\n")
+    if trainer.config.model.kind == "custom":
+        from lab.models.custom import source_sha256
+
+        source = trainer.config.model.source
+        record = {"source": source, "sha256": source_sha256(source)}
+        atomic_write_text(directory / MODEL_FILE, json.dumps(record, indent=2) + "\n")
     if wire.EVAL in trainer.store:
         atomic_write_text(directory / METRICS_CSV, series_to_csv(trainer.store[wire.EVAL]))
     probes = probes_to_csv(trainer.store)
@@ -139,11 +147,34 @@ def load_run(directory: str | Path) -> Run:
         if path.exists()
         else None
     )
-    data = _read_data_record(directory / DATA_FILE)
-    return Run(config, metrics, checkpoint, trajectory, data)
+    data = _read_record(directory / DATA_FILE)
+    model = _read_record(directory / MODEL_FILE)
+    return Run(config, metrics, checkpoint, trajectory, data, model)
 
 
-def _read_data_record(path: Path) -> dict[str, Any] | None:
+def model_code(run: Run) -> str | None:
+    """In words, the Python code opening ``run`` would run (a model of the
+    person's own), and whether its file changed since; None for the lab's models."""
+    if run.config.model.kind != "custom":
+        return None
+    from lab.models.custom import source_file, source_sha256
+
+    source = run.config.model.source
+    path = source_file(source)
+    if not path.is_file():
+        return f"the run's model file {path} is gone"
+    recorded = (run.model or {}).get("sha256", "")
+    now = source_sha256(source)
+    changed = (
+        f"; it has changed since the run was trained (SHA-256 {now[:12]}…, recorded"
+        f" {recorded[:12]}…)"
+        if recorded and recorded != now
+        else ""
+    )
+    return f"the run's model is Python code, {source} (SHA-256 {now[:12]}…){changed}"
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None  # a run from before data was recorded
     try:
@@ -208,15 +239,21 @@ def restore(trainer: Any, run: Run) -> None:
         trainer.path.restore(**run.trajectory)
 
 
-def load_trainer(directory: str | Path, device: str | None = None) -> Any:
+def load_trainer(
+    directory: str | Path, device: str | None = None, *, run_code: bool = False
+) -> Any:
     """A Trainer holding the saved model of a run folder (which must have a
     checkpoint), on ``device`` (default: the run's own; the checkpoint is
-    read onto the CPU first, so a GPU run opens anywhere)."""
+    read onto the CPU first, so a GPU run opens anywhere). A run whose model
+    is Python code is refused, naming the file, unless ``run_code``."""
     from lab.train.trainer import Trainer
 
     run = load_run(directory)
     if run.checkpoint is None:
         raise FileError("has no checkpoint: nothing trained to load", directory)
+    code = model_code(run)
+    if code is not None and not run_code:
+        raise FileError(f"{code}. Opening it runs that file: pass --run-model-code", directory)
     if device:
         run = replace(run, config=run.config.with_changes({"train.device": device}))
     try:

@@ -1,5 +1,6 @@
 """The models a Knoblab experiment builds: an MLP and a small CNN (``net``),
-and a decoder-only Transformer (``transformer``). Each reports its layers by
+a decoder-only Transformer (``transformer``), and a model of the person's
+own wrapped for the probes (``custom``). Each reports its layers by
 name (``named_layers``) and gives every activation a module of its own, so
 the probes can measure each one."""
 
@@ -27,4 +28,8 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...], n_outputs: in
     ``n_outputs`` outputs (classes, 1 for regression, the vocabulary for tokens)."""
     if config.kind == "transformer":
         return TransformerLM(config.transformer, n_outputs, pre_norm=config.norm_position == "pre")
+    if config.kind == "custom":
+        from lab.models.custom import build_custom  # runs the person's file
+
+        return build_custom(config.source, input_shape, n_outputs)
     return build_net(config, input_shape, n_outputs)

@@ -97,7 +97,10 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> ModelSummary:
             handle.remove()
     layers = tuple(
         LayerSummary(
-            name, _describe(module), shapes[name], sum(p.numel() for p in module.parameters())
+            name,
+            _describe(module),
+            shapes.get(name, ()),
+            sum(p.numel() for p in module.parameters()),
         )
         for name, module in named
     )

@@ -58,6 +58,15 @@ def histogram_range(activation: nn.Module, config: ProbesConfig) -> tuple[float,
     return histogram_span(activation_name(activation), config)
 
 
+def layer_activation(layer: nn.Module) -> nn.Module | None:
+    """The activation module a layer reports: a block's own, or the layer
+    itself where it is one (a leaf of a model of the person's own)."""
+    if hasattr(layer, "act"):
+        return layer.act
+    name = activation_name(layer)
+    return layer if name and name != "identity" else None
+
+
 def saturation_bounds(activation: nn.Module, level: float) -> tuple[float, float] | None:
     """Outputs below the first or above the second bound count as saturated."""
     if isinstance(activation, nn.Sigmoid):
@@ -85,7 +94,7 @@ class Probes:
         self.store = store  # where the figures go (only ``latest`` without one)
         self.layers: list[tuple[str, nn.Module]] = model.named_layers()  # type: ignore[operator]
         self.layer_names = [name for name, _ in self.layers]
-        self.acts = [(name, block.act) for name, block in self.layers if hasattr(block, "act")]
+        self.acts = [(name, act) for name, block in self.layers if (act := layer_activation(block))]
         self.act_names = [name for name, _ in self.acts]
         self._act_layer = [self.layer_names.index(name) for name in self.act_names]
         self.act_specs = [

@@ -152,3 +152,28 @@ def test_choosing_file_as_the_dataset_asks_for_the_file(qtbot, quiet_window, tmp
     change = next(c for c in window.client.sent if isinstance(c, p.ChangeConfig))
     assert change.changes["data.path"] == str(path) and change.changes["data.name"] == "file"
     assert window.config.data.path == str(path)
+
+
+def test_a_run_whose_model_is_code_is_opened_only_after_asking(qtbot, quiet_window):
+    window = quiet_window
+    window.on_event(p.ModelCode("/runs/r", "the run's model is Python code, /m.py:f (SHA-256 ab…)"))
+    box = window.data_files.dialog
+    assert "Opening the run runs that file" in box.text()
+    assert not any(isinstance(c, p.OpenRun) for c in window.client.sent)
+    next(b for b in box.buttons() if b.text() == "Run it and open").click()
+    assert window.client.sent[-1] == p.OpenRun("/runs/r", run_code=True)
+
+
+def test_open_model_makes_a_model_file_the_model(qtbot, quiet_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    window = quiet_window
+    model = tmp_path / "mine.py"
+    model.write_text("def make_model(input_shape, n_outputs): ...\n")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(model), ""))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("make_model", True))
+    window.model_panel.open_model.click()
+    assert window.config.model.kind == "custom"
+    assert window.config.model.source == f"{model}:make_model"
+    assert window.model_panel.form.groups["Your model"].isVisibleTo(window.model_panel)
+    assert not window.model_panel.layers.isVisibleTo(window.model_panel)

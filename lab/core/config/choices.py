@@ -9,12 +9,13 @@ SCHEMA_VERSION = 2
 # reads with their defaults (which keep the old meaning).
 FIELDS_SINCE = {
     2: (
+        "model.source",
         "data.path", "data.target", "data.target_kind", "data.impute", "data.standardize",
         "data.limit", "data.image_size", "data.colour",
     ),
 }  # fmt: skip
 
-MODEL_KINDS = ("mlp", "cnn", "transformer")
+MODEL_KINDS = ("mlp", "cnn", "transformer", "custom")  # custom: a model of the user's own
 ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "identity")
 # Activations whose units can die (no positive output for any input): the dead-unit probe's
 DEAD_UNIT_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "silu")

@@ -75,6 +75,13 @@ class ExperimentConfig:
         them flattened), a Transformer for token sequences (with a context as
         long as them), an MLP for the rest."""
         kind, name = self.model.kind, self.data.name
+        if kind == "custom":  # a model of the person's own: the data it reads is its concern
+            if self.data.task == "next_token":
+                raise ConfigError(
+                    "model.kind", "a model of your own reads points or images; for token"
+                    " sequences use the lab's Transformer",
+                )  # fmt: skip
+            return
         allowed = data_families(self.data)
         if kind not in allowed:
             wanted = allowed[0]

@@ -78,7 +78,7 @@ class ModelConfig:
         "mlp",
         "model",
         "The network family: a multi-layer perceptron for points, a CNN for images, a"
-        " decoder-only Transformer for token sequences",
+        " decoder-only Transformer for token sequences, or your own (model.source)",
         choices=MODEL_KINDS,
         rebuild=True,
     )
@@ -92,6 +92,11 @@ class ModelConfig:
         rebuild=True,
     )
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    source: str = knob(
+        "", "model file", "Your own model (model.kind = \"custom\"): path/to/file.py:function,"
+        " a function of (input_shape, n_outputs) that returns an nn.Module. Knoblab runs the"
+        " file when it builds the experiment", rebuild=True,
+    )  # fmt: skip
     norm_position: str = knob(
         "post",
         "norm position",
@@ -114,6 +119,14 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         validate_section(self, "model")
+        if self.kind == "custom":
+            file, colon, function = self.source.strip().rpartition(":")
+            if not colon or not file.endswith(".py") or not function.isidentifier():
+                raise ConfigError(
+                    "model.source",
+                    f"{self.source!r} does not name a function in a Python file; write"
+                    " path/to/file.py:make_model",
+                )
         if not isinstance(self.layers, tuple):
             object.__setattr__(self, "layers", tuple(self.layers))
         if len(self.layers) > MAX_LAYERS:

@@ -469,3 +469,40 @@ def test_run_downloads_a_set_it_lacks_with_progress_then_trains(tmp_path, monkey
     assert f"downloading mnist into {downloads.folder('mnist')}" in err
     assert "downloading mnist" in err and "100%" in err  # the progress line, piped
     assert not downloads.missing("mnist")
+
+
+def test_run_trains_a_model_file_and_a_run_of_it_asks_before_its_code_runs(tmp_path, capsys):
+    """--model trains the person's nn.Module; the run folder records the file;
+    landscape and export run that file again only when told to."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    model = tmp_path / "mine.py"
+    model.write_text(
+        "from torch import nn\n\n\ndef make_model(input_shape, n_outputs):\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], 16), nn.ReLU(),"
+        " nn.Linear(16, n_outputs))\n"
+    )
+    run = tmp_path / "run"
+    assert main(["run", "--model", f"{model}:make_model", "--data", "iris", "--steps", "50",
+                 "--out", str(run), "--quiet"]) == 0  # fmt: skip
+    record = json.loads((run / "model.json").read_text())
+    assert record == {"source": f"{model}:make_model",
+                      "sha256": hashlib.sha256(model.read_bytes()).hexdigest()}  # fmt: skip
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the run's model is Python code" in err and "--run-model-code" in err
+    assert main(["export", str(run), "--out", str(tmp_path / "m.onnx"), "--quiet",
+                 "--run-model-code"]) == 0  # fmt: skip
+    landscape = tmp_path / "l.npz"
+    assert main(["landscape", str(run), "--grid", "5", "--out", str(landscape), "--quiet",
+                 "--run-model-code"]) == 0  # fmt: skip
+    with np.load(landscape) as held:
+        assert np.isfinite(held["losses"]).all()
+    model.write_text(model.read_text() + "\n# edited\n")
+    capsys.readouterr()
+    assert main(["export", str(run), "--out", str(tmp_path / "n.onnx"), "--quiet"]) == 2
+    assert "it has changed since the run was trained" in capsys.readouterr().err

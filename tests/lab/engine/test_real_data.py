@@ -115,3 +115,23 @@ def test_regression_on_many_features_shows_predictions_against_targets_with_r2(e
     by_hand = 1 - np.sum((truth - predicted) ** 2) / np.sum((truth - truth.mean()) ** 2)
     assert event.r2 == pytest.approx(by_hand, abs=1e-6)
     assert 0.2 < event.r2 < 0.8  # diabetes explains about half its variance in a small MLP
+
+
+def test_a_run_whose_model_is_python_code_opens_only_when_told_to_run_it(engine, tmp_path):
+    model = tmp_path / "mine.py"
+    model.write_text(
+        "from torch import nn\n\n\ndef make_model(input_shape, n_outputs):\n"
+        "    return nn.Sequential(nn.Linear(input_shape[0], 8), nn.ReLU(),"
+        " nn.Linear(8, n_outputs))\n"
+    )
+    built = start(engine, **{"model.kind": "custom", "model.source": f"{model}:make_model"})
+    assert built.model_notes == ()  # Linear and ReLU: the probes see all of it
+    assert [row[0] for row in built.summary_rows] == ["0", "1", "2"]
+    engine.send(p.Step(3))
+    engine.send(p.SaveRun(str(tmp_path / "run")))
+    engine.wait_for(p.Saved)
+    engine.send(p.OpenRun(str(tmp_path / "run")))
+    asked = engine.wait_for(p.ModelCode)
+    assert f"{model}:make_model" in asked.message and "SHA-256" in asked.message
+    engine.send(p.OpenRun(str(tmp_path / "run"), run_code=True))
+    engine.wait_for(p.Opened)
