@@ -120,3 +120,13 @@ def test_an_activation_written_as_a_function_is_said_to_be_unseen(tmp_path):
 
     assert built(trainer, "start").model_notes == trainer.model.blind  # the window says it
     assert np.isfinite(trainer.step().loss)
+
+
+def test_the_readmes_example_model_trains(tmp_path):
+    from lab.core.assets import readme
+
+    text = readme().read_text(encoding="utf-8")
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "def make_model(input_shape, n_outputs):" in block
+    trainer = Trainer(custom(tmp_path, block))
+    assert trainer.run(20) == "done"
