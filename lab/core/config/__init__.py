@@ -44,17 +44,12 @@ from lab.core.config.choices import (
     TRANSFORMER_NORMS,
     TWO_CLASS_DATASETS,
 )
+from lab.core.config.data import DataConfig, sequence_length
 from lab.core.config.experiment import ExperimentConfig, field_knob, field_label, rebuilds
 from lab.core.config.landscape import LandscapeSettings
 from lab.core.config.model import LayerConfig, ModelConfig, mlp_layers
 from lab.core.config.probes import ProbesConfig, dead_units_absent, histogram_span
-from lab.core.config.training import (
-    DataConfig,
-    InitConfig,
-    OptimConfig,
-    TrainConfig,
-    sequence_length,
-)
+from lab.core.config.training import InitConfig, OptimConfig, TrainConfig
 from lab.core.config.transformer import TransformerConfig
 from lab.core.fields import ConfigError, Knob
 from lab.core.serialize import flatten

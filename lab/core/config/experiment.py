@@ -20,9 +20,10 @@ from lab.core.config.choices import (
     INPUT_WIDTHS,
     SCHEMA_VERSION,
 )
+from lab.core.config.data import DataConfig
 from lab.core.config.model import ModelConfig
 from lab.core.config.probes import ProbesConfig
-from lab.core.config.training import DataConfig, InitConfig, OptimConfig, TrainConfig
+from lab.core.config.training import InitConfig, OptimConfig, TrainConfig
 from lab.core.errors import ConfigError, FileError
 from lab.core.fields import Knob, knob_at
 from lab.core.fileio import atomic_write_text
