@@ -157,15 +157,16 @@ def examples_per_class(
 def make_dataset(config: DataConfig) -> Dataset:
     """Generate and split the dataset ``config`` describes."""
     if config.real:
-        from lab.data.real import read_raw, split_real
+        from lab.data.real import read_raw, source_info, split_real
 
         raw = read_raw(config)
         x_train, y_train, x_test, y_test = split_real(config, raw)
+        info = source_info(config, raw)  # where it came from; ``fitting`` adds the sizes
         if raw.kind == "text":
             names = tuple(sorted(set(raw.text)))
-            return Dataset(x_train, y_train, x_test, y_test, "next_token", len(names), names)
+            return Dataset(x_train, y_train, x_test, y_test, "next_token", len(names), names, info)
         n_outputs = len(raw.class_names) if raw.task == "classification" else 1
-        return Dataset(x_train, y_train, x_test, y_test, raw.task, n_outputs, raw.class_names)
+        return Dataset(x_train, y_train, x_test, y_test, raw.task, n_outputs, raw.class_names, info)
     rng = np.random.default_rng(config.seed)
     n, k = config.n_samples, config.n_classes
     if config.name in SEQUENCE_DATASETS:

@@ -15,9 +15,6 @@ from lab.core.datainfo import DataInfo
 from lab.core.errors import ConfigError
 from lab.data.datasets import Dataset, make_dataset
 
-HEAD_ROWS = 8
-MOST_FEATURE_NAMES = 256  # sent to the window: enough to name any axis it draws
-
 
 def experiment_data(config: ExperimentConfig) -> Dataset:
     data = make_dataset(config.data)
@@ -75,30 +72,18 @@ def _counts(data: Dataset) -> tuple[tuple[str, int, int], ...]:
 
 
 def describe(config: ExperimentConfig, data: Dataset) -> DataInfo:
-    """What the window shows and a run folder records about ``data``."""
-    common = dict(
-        name=config.data.name,
+    """What the window shows and a run folder records about ``data``: where
+    it came from (a real set's, from its reading), the sizes the model reads
+    and the class counts."""
+    source = data.info or DataInfo(
+        name=config.data.name, kind="generated", source=f"{config.data.name} (generated)"
+    )
+    return dataclasses.replace(
+        source,
         task=data.task,
         n_train=len(data.x_train),
         n_test=len(data.x_test),
         input_shape=tuple(int(d) for d in data.input_shape),
         n_outputs=data.n_outputs,
         class_counts=_counts(data),
-    )
-    if not config.data.real:
-        return DataInfo(kind="generated", source=f"{config.data.name} (generated)", **common)
-    from lab.data.real import TEXT_SAMPLE, read_raw, version_of
-
-    raw = read_raw(config.data)
-    source = config.data.path if config.data.name == "file" else config.data.name
-    return DataInfo(
-        kind=raw.kind,
-        source=source,
-        version=version_of(config.data.name),
-        sha256=raw.sha256,
-        columns=raw.columns,
-        features=raw.features[:MOST_FEATURE_NAMES],
-        head=raw.head[:HEAD_ROWS],
-        text=raw.text[:TEXT_SAMPLE],
-        **common,
     )

@@ -17,6 +17,7 @@ import numpy as np
 from lab.core.assets import asset
 from lab.core.config import DataConfig
 from lab.core.config.choices import BUNDLED_DATASETS, DOWNLOADED_DATASETS
+from lab.core.datainfo import DataInfo
 from lab.core.errors import ConfigError, FileError
 from lab.data import downloads
 from lab.data.arrays import read_arrays
@@ -31,6 +32,8 @@ BUNDLED_VERSION = "scikit-learn 1.9.1's copy"
 FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot")  # fmt: skip
 TEXT_SAMPLE = 600  # characters of a text shown in the preview
+HEAD_ROWS = 8  # a table's first rows in the preview
+MOST_FEATURE_NAMES = 256  # sent to the window: enough to name any axis it draws
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,22 @@ def version_of(name: str) -> str:
     if name in BUNDLED_DATASETS:
         return BUNDLED_VERSION
     return downloads.VERSIONS.get(name, "")
+
+
+def source_info(config: DataConfig, raw: Raw) -> DataInfo:
+    """Where ``raw`` came from and what it holds (``lab.data.fitting``
+    completes it with the sizes the model reads)."""
+    return DataInfo(
+        name=config.name,
+        kind=raw.kind,
+        source=config.path if config.name == "file" else config.name,
+        version=version_of(config.name),
+        sha256=raw.sha256,
+        columns=raw.columns,
+        features=raw.features[:MOST_FEATURE_NAMES],
+        head=raw.head[:HEAD_ROWS],
+        text=raw.text[:TEXT_SAMPLE],
+    )
 
 
 def _limit(x: np.ndarray, y: np.ndarray, count: int, rng: np.random.Generator):  # noqa: ANN202
