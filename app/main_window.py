@@ -21,7 +21,7 @@ from app.engine_client import EngineClient
 from app.engine_events import EngineEvents
 from app.export_dialog import ExportJobs
 from app.files import RunFiles
-from app.menus import build_menus
+from app.menus import build_menus, build_toolbar
 from app.panels import KnobsPanel, ModelPanel
 from app.recipes_window import RecipesWindow
 from app.reference import References
@@ -29,7 +29,7 @@ from app.session import Client, Session
 from app.status import StatusLabels
 from app.tabs import ViewTabs
 from app.token_watch import TokenWatch
-from app.toolbar import SPEEDS, InvalidFieldsBar, RunToolbar
+from app.toolbar import SPEEDS
 from lab.core import protocol as p
 from lab.core.config import ConfigError, ExperimentConfig, field_label, flatten
 from lab.core.presets import DEFAULT_PRESET, PRESETS
@@ -96,7 +96,7 @@ class MainWindow(QMainWindow):
             self._dock("Data", self.data_panel, left),
             self._dock("Knobs", self.knobs_panel, right),
         ]
-        self._build_toolbar()
+        build_toolbar(self)
         self.data_files = DataFiles(s, self.data_panel, self.settings, self, self.on_field_changed)
         self.model_panel.openModel.connect(self.data_files.ask_model)
         self.setAcceptDrops(True)  # a data file dropped onto the window
@@ -141,35 +141,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(scrolled(widget))
         self.addDockWidget(area, dock)
         return dock
-
-    def _build_toolbar(self) -> None:
-        bar = self.toolbar = RunToolbar(self)
-        self.addToolBar(bar)
-        self.play_action, self.step_action = bar.play_action, bar.step_action
-        self.reset_action, self.export_action = bar.reset_action, bar.export_action
-        self.speed, self.device, self.preset_box = bar.speed, bar.device, bar.preset_box
-        for made, slot in (
-            (bar.play_action, self.toggle_play),
-            (bar.step_action, lambda: self.session.send(p.Step(1))),
-            (bar.reset_action, lambda: self.session.send(p.Reset())),
-            (bar.save_action, lambda: self.save_run()),
-            (bar.open_action, lambda: self.open_run()),
-            (bar.export_action, lambda: self.export_onnx()),
-            (bar.legacy_export_action, lambda: self.export_onnx(legacy=True)),
-            (bar.recipes_action, self.show_recipes),
-        ):
-            made.triggered.connect(slot)
-        self.addToolBarBreak()
-        self.invalid_bar = InvalidFieldsBar(self)
-        self.addToolBar(self.invalid_bar)
-        self.invalid_label = self.invalid_bar.label
-        self.speed.currentTextChanged.connect(lambda _text: self.send_speed())
-        self.device.currentTextChanged.connect(
-            lambda name: self.on_field_changed("train.device", name)
-        )
-        self.preset_box.activated.connect(
-            lambda index: self.load_preset(self.preset_box.itemData(index) or "")
-        )
 
     def _connect_session(self) -> None:
         s = self.session

@@ -1,6 +1,7 @@
-"""The window's menu bar: File (runs, data, exports), Edit (undo, redo, back
-to the preset), View, Recipes and Help. The actions it makes for the Edit
-menu are kept on the window, which updates their words."""
+"""The window's bars: the run toolbar (its actions wired to the window) and
+the invalid-fields bar under it, and the menu bar: File (runs, data, a
+model, exports), Edit (undo, redo, back to the preset), View, Recipes and
+Help. The actions they make are kept on the window, which updates them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,38 @@ from typing import Any
 
 from app import help as helps
 from app.actions import action
+from app.toolbar import InvalidFieldsBar, RunToolbar
 from lab.core import protocol as p
+
+
+def build_toolbar(window: Any) -> None:
+    bar = window.toolbar = RunToolbar(window)
+    window.addToolBar(bar)
+    window.play_action, window.step_action = bar.play_action, bar.step_action
+    window.reset_action, window.export_action = bar.reset_action, bar.export_action
+    window.speed, window.device, window.preset_box = bar.speed, bar.device, bar.preset_box
+    for made, slot in (
+        (bar.play_action, window.toggle_play),
+        (bar.step_action, lambda: window.session.send(p.Step(1))),
+        (bar.reset_action, lambda: window.session.send(p.Reset())),
+        (bar.save_action, lambda: window.save_run()),
+        (bar.open_action, lambda: window.open_run()),
+        (bar.export_action, lambda: window.export_onnx()),
+        (bar.legacy_export_action, lambda: window.export_onnx(legacy=True)),
+        (bar.recipes_action, window.show_recipes),
+    ):
+        made.triggered.connect(slot)
+    window.addToolBarBreak()
+    window.invalid_bar = InvalidFieldsBar(window)
+    window.addToolBar(window.invalid_bar)
+    window.invalid_label = window.invalid_bar.label
+    window.speed.currentTextChanged.connect(lambda _text: window.send_speed())
+    window.device.currentTextChanged.connect(
+        lambda name: window.on_field_changed("train.device", name)
+    )
+    window.preset_box.activated.connect(
+        lambda index: window.load_preset(window.preset_box.itemData(index) or "")
+    )
 
 
 def build_menus(window: Any) -> None:

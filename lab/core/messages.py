@@ -17,6 +17,7 @@ ALLOWED_MODULES = frozenset(
         "lab.core.protocol",
         "lab.core.datainfo",
         "lab.core.job_messages",
+        "lab.core.file_messages",
         "lab.core.recipes",
         "numpy",
         "numpy.core.multiarray",

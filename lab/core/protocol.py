@@ -21,6 +21,12 @@ from typing import Any
 import numpy as np
 
 from lab.core.datainfo import DataInfo
+from lab.core.file_messages import (  # noqa: F401 - the protocol's too: p.DataProblem, ...
+    DataProblem,
+    FetchData,
+    ModelCode,
+    NeedsDownload,
+)
 from lab.core.job_messages import (  # noqa: F401 - the protocol's too: p.JobProgress, ...
     CancelJob,
     JobFinished,
@@ -216,14 +222,6 @@ class RunRecipe:
     job: int
     name: str
     fast: bool = False
-
-
-@dataclass(frozen=True)
-class FetchData:
-    """Download dataset ``name`` into the cache (a job: progress, cancel)."""
-
-    job: int
-    name: str
 
 
 @dataclass(frozen=True)
@@ -428,38 +426,6 @@ class Stopped:
 class Saved:
     path: str
     autosave: bool = False
-
-
-@dataclass(frozen=True)
-class ModelCode:
-    """A run was not opened: its model is Python code (``message`` names the
-    file, its SHA-256 and whether it changed); the window asks before it runs."""
-
-    path: str  # the run folder
-    message: str
-
-
-@dataclass(frozen=True)
-class NeedsDownload:
-    """A change to dataset ``name`` was not applied: it is not downloaded yet
-    (``size`` bytes to fetch into ``folder``). The window asks, then fetches."""
-
-    name: str
-    size: int
-    folder: str
-    changes: dict[str, Any] = field(default_factory=dict)  # the change to send again after
-
-
-@dataclass(frozen=True)
-class DataProblem:
-    """A run was not opened: its data file is ``missing`` or ``changed``
-    (``problem``); the window offers to pick the file, or to open it anyway."""
-
-    path: str  # the run folder
-    problem: str
-    message: str
-    data_path: str
-    run_code: bool = False  # the OpenRun had said to run the model's code: say it again
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,13 @@ from typing import Any
 import torch
 
 from lab.core import protocol as p
-from lab.core.changes import ChangeReport, describe
+from lab.core.changes import ChangeReport
 from lab.core.config import ExperimentConfig, flatten
 from lab.core.errors import UserError
 from lab.core.messages import MessageError, decode
 from lab.core.protocol import ChangeKind, JobKind, RunState
-from lab.data.downloads import download_size
-from lab.data.fitting import fit_batch
-from lab.data.real import DataMissing
 from lab.engine import faults, pictures, tokens
+from lab.engine.config_commands import ConfigCommands
 from lab.engine.history import History, Step
 from lab.engine.job_commands import JobCommands
 from lab.engine.run_commands import RunCommands
@@ -48,7 +46,7 @@ IDLE_POLL = 0.05  # how long the loop waits for a command when nothing computes
 JOB_POLL = 0.01  # ... while a background job may report
 
 
-class Engine(JobCommands, RunCommands):
+class Engine(ConfigCommands, JobCommands, RunCommands):
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.outbox = Outbox()
@@ -313,27 +311,6 @@ class Engine(JobCommands, RunCommands):
             self._send_boundary()
         return report, kept
 
-    def _change_to(self, config: ExperimentConfig) -> None:
-        """A change the person made: applied, and one step of the history."""
-        if self.trainer is None:
-            self._build(config, "start")
-            return
-        old = self.trainer.config
-
-        def record(report: ChangeReport, replaced: Run | None) -> None:
-            if report.kind == ChangeKind.NONE:
-                return
-            words = f"{old.name} → {config.name}" if old.name != config.name else report.words
-            if report.kind == ChangeKind.REBUILD:
-                self.history.record(self._step_back(words, old, replaced))
-            else:  # the run stays: going back is going back to the config (before a drag)
-                start = self.history.drag_start(report.fields) or old
-                words = describe(start, config, report.fields)
-                self.history.record(Step(words, start, None, report.fields))
-            self._send_history()  # before Built: the window's Edit menu is right at once
-
-        self._apply(config, then=record)
-
     # ------------------------------------------------------------ training
 
     def _train(self, steps: int) -> None:
@@ -378,35 +355,6 @@ class Engine(JobCommands, RunCommands):
                 return  # the window's next batch is due: send it before the next step
 
     # ------------------------------------------------------------ commands
-
-    def _set_config(self, command: p.SetConfig) -> None:
-        config = ExperimentConfig.from_dict(command.config)
-        self._refused_keeps_config(lambda: self._change_to(config), flatten(command.config))
-
-    def _change_config(self, command: p.ChangeConfig) -> None:
-        if self.trainer is None:
-            raise UserError("the engine has no experiment yet; the change was not applied")
-        config = self.trainer.config.with_changes(command.changes)
-        fit = "data.path" in command.changes or "data.target" in command.changes
-        self._refused_keeps_config(
-            lambda: self._change_to(fit_batch(config) if fit else config),  # a small file
-            command.changes,
-        )
-
-    def _refused_keeps_config(self, change: Callable[[], None], changes: dict[str, Any]) -> None:
-        """A change the data refused (a file unreadable, a set not downloaded):
-        the experiment stays as it was, and the window is told its values
-        again; a set not downloaded yet is offered for download."""
-        try:
-            change()
-        except UserError as exc:
-            if self.trainer is not None:
-                held = flatten(self.trainer.config.to_dict())
-                self.send(p.ConfigApplied(ChangeKind.NONE, "", held))
-            if isinstance(exc, DataMissing):
-                self.send(p.NeedsDownload(exc.name, *download_size(exc.name), changes))
-                return
-            raise
 
     def _play(self, _command: p.Play) -> None:
         if self.trainer is not None:
