@@ -73,35 +73,23 @@ def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _numbers(cells: list[str]) -> np.ndarray | None:
-    """The column as float64 with NaN where missing, or None when it is text."""
+def _parse(cells: list[str]) -> tuple[np.ndarray, list[int]]:
+    """The column as float64, NaN where missing, and the rows holding text
+    (empty when the column is all numbers); each cell is parsed once."""
     try:
-        return np.array(cells, dtype=np.float64)
+        return np.array(cells, dtype=np.float64), []
     except ValueError:
         pass
-    values = np.empty(len(cells))
-    failed = 0
+    values = np.full(len(cells), math.nan)
+    text = []
     for i, cell in enumerate(cells):
         if cell.strip().lower() in MISSING:
-            values[i] = math.nan
             continue
         try:
             values[i] = float(cell)
         except ValueError:
-            failed += 1
-    return None if failed else values
-
-
-def _first_bad(cells: list[str]) -> int | None:
-    for i, cell in enumerate(cells):
-        text = cell.strip().lower()
-        if text in MISSING:
-            continue
-        try:
-            float(text)
-        except ValueError:
-            return i
-    return None
+            text.append(i)
+    return values, text
 
 
 def read_table(
@@ -155,12 +143,10 @@ def _where(row: int, column: str) -> str:
 def _feature(
     path: Path, name: str, cells: list[str], impute: str
 ) -> tuple[np.ndarray, list[str], str]:
-    values = _numbers(cells)
-    if values is None:
-        numeric_share = 1 - sum(_first_bad([c]) is not None for c in cells) / len(cells)
-        if numeric_share >= 0.5:  # a numeric column with a stray word in it
-            bad = _first_bad(cells)
-            assert bad is not None
+    values, text = _parse(cells)
+    if text:
+        if len(text) <= len(cells) / 2:  # a numeric column with a stray word in it
+            bad = text[0]
             raise FileError(
                 f"{_where(bad, name)} holds {cells[bad]!r}, text in a numeric column", path
             )
@@ -219,16 +205,16 @@ def _target(
     missing = [i for i, cell in enumerate(stripped) if cell.lower() in MISSING]
     if missing:
         raise FileError(f"{_where(missing[0], name)} is missing: every row needs its target", path)
-    values = _numbers(stripped)
+    parsed, text = _parse(stripped)
+    values = None if text else parsed  # a target with text in it is classes
     if values is not None and np.isinf(values).any():
         row = int(np.flatnonzero(np.isinf(values))[0])
         raise FileError(f"{_where(row, name)} is {cells[row]!r}, not a finite number", path)
     task = decide_task(values, kind)
     if task == "regression":
         if values is None:
-            bad = _first_bad(stripped)
             raise FileError(
-                f"{_where(bad or 0, name)} holds {stripped[bad or 0]!r}: a regression"
+                f"{_where(text[0], name)} holds {stripped[text[0]]!r}: a regression"
                 " target must be numeric",
                 path,
             )
