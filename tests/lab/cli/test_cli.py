@@ -9,8 +9,10 @@ import torch
 
 from lab.cli.main import main
 from lab.core.config import ExperimentConfig
+from tests.lab.data import test_downloads
 
 ROOT = Path(__file__).resolve().parents[3]
+server = test_downloads.server  # the loopback HTTP server the downloader is tested against
 
 
 def knoblab(*args: str) -> subprocess.CompletedProcess:
@@ -443,27 +445,18 @@ def test_data_list_and_show_say_what_each_set_is(capsys):
     assert "species" in shown and "target" in shown and "setosa" in shown
 
 
-def test_run_downloads_a_set_it_lacks_with_progress_then_trains(tmp_path, monkeypatch, capsys):
+def test_run_downloads_a_set_it_lacks_with_progress_then_trains(
+    tmp_path, server, monkeypatch, capsys
+):
     """Against the tests' loopback server: `run --data mnist` fetches it first."""
-    import http.server
-    import threading
-
     from lab.data import downloads
     from tests.lab.data import test_downloads as dl
 
     files = dl.mnist_files()
-    dl.Files.files, dl.Files.cut = files, set()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), dl.Files)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv("KNOBLAB_DATA_MIRROR", f"http://127.0.0.1:{httpd.server_port}/")
-    monkeypatch.setenv("KNOBLAB_DATA_DIR", str(tmp_path / "cache"))
+    server.files = files
     dl.tiny_mnist(monkeypatch, files)
-    try:
-        code = main(["run", "--data", "mnist", "--steps", "5", "--set", "data.batch_size=8",
-                     "--out", str(tmp_path / "r")])  # fmt: skip
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    code = main(["run", "--data", "mnist", "--steps", "5", "--set", "data.batch_size=8",
+                 "--out", str(tmp_path / "r")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0, err
     assert f"downloading mnist into {downloads.folder('mnist')}" in err
